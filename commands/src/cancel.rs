@@ -1,0 +1,62 @@
+//! `no`, `cancel [ID]`: drop a deploy that asked for confirmation.
+
+use std::fmt;
+
+use crate::confirm::pending_id;
+use crate::{Command, CommandHelp, Example, Head, ParseError};
+
+/// Cancel a pending deploy.
+///
+/// ```text
+/// cancel [ID]
+/// no [ID]
+/// ```
+///
+/// Ids are read as for [`crate::Confirm`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cancel {
+    /// The pending request's id, as the bot showed it.
+    pub id: Option<String>,
+}
+
+pub const HELP: CommandHelp = CommandHelp {
+    name: "cancel",
+    grammar: "cancel [ID] | no",
+    summary: "Drop a deploy that asked for confirmation.",
+    details: "Without an id, cancels your latest pending request. Deploys already started are not stopped; \
+use `rollback` for that.",
+    examples: &[
+        Example {
+            input: "no",
+            canonical: "cancel",
+        },
+        Example {
+            input: "cancel",
+            canonical: "cancel",
+        },
+        Example {
+            input: "cancel 4711",
+            canonical: "cancel 4711",
+        },
+        Example {
+            input: "No thanks",
+            canonical: "cancel",
+        },
+    ],
+};
+
+pub(crate) fn parse(head: &Head<'_>, args: &[&str]) -> Result<Command, ParseError> {
+    head.no_task(&HELP, args)?;
+    let id = pending_id(&HELP, args, |id| Cancel { id }.to_string())?;
+    Ok(Command::Cancel(Cancel { id }))
+}
+
+impl fmt::Display for Cancel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("cancel")?;
+        if let Some(id) = &self.id {
+            write!(f, " {id}")?;
+        }
+        Ok(())
+    }
+}

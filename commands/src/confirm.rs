@@ -1,0 +1,108 @@
+//! `yes`, `y`, `confirm [ID]`: go ahead with a deploy that asked for confirmation.
+
+use std::fmt;
+
+use crate::{code, invalid, is, Command, CommandHelp, Example, Head, Name, ParseError};
+
+/// Confirm a pending deploy (environments with `confirm = true` ask first).
+///
+/// ```text
+/// confirm [ID]
+/// yes [ID]
+/// y [ID]
+/// ```
+///
+/// Without an id it confirms the user's own latest pending request. A leading `#`
+/// on the id is dropped, and so are courtesies (`yes please`), which is why no id
+/// may be `please`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Confirm {
+    /// The pending request's id, as the bot showed it.
+    pub id: Option<String>,
+}
+
+pub const HELP: CommandHelp = CommandHelp {
+    name: "confirm",
+    grammar: "confirm [ID] | yes | y",
+    summary: "Go ahead with a deploy that asked for confirmation.",
+    details:
+        "Without an id, confirms your latest pending request. The bot shows the id when it asks.",
+    examples: &[
+        Example {
+            input: "yes",
+            canonical: "confirm",
+        },
+        Example {
+            input: "Y",
+            canonical: "confirm",
+        },
+        Example {
+            input: "confirm 4711",
+            canonical: "confirm 4711",
+        },
+        Example {
+            input: "yes #a1b2",
+            canonical: "confirm a1b2",
+        },
+        Example {
+            input: "yes please",
+            canonical: "confirm",
+        },
+        Example {
+            input: "yes!",
+            canonical: "confirm",
+        },
+    ],
+};
+
+pub(crate) fn parse(head: &Head<'_>, args: &[&str]) -> Result<Command, ParseError> {
+    // `yes!` is enthusiasm, not force.
+    head.no_task(&HELP, args)?;
+    let id = pending_id(&HELP, args, |id| Confirm { id }.to_string())?;
+    Ok(Command::Confirm(Confirm { id }))
+}
+
+/// Words said out of courtesy around a yes or a no.
+fn is_courtesy(word: &str) -> bool {
+    ["please", "pls", "plz", "thanks", "thx"]
+        .iter()
+        .any(|c| is(word.trim_end_matches(['!', '.']), c))
+}
+
+/// The optional id after `confirm` or `cancel`. `render` gives the canonical line for
+/// a suggestion.
+pub(crate) fn pending_id(
+    help: &'static CommandHelp,
+    args: &[&str],
+    render: impl Fn(Option<String>) -> String,
+) -> Result<Option<String>, ParseError> {
+    let words: Vec<&str> = args.iter().copied().filter(|w| !is_courtesy(w)).collect();
+    let id = match words.first() {
+        None => return Ok(None),
+        Some(word) => word.strip_prefix('#').unwrap_or(word),
+    };
+    if let Err(problem) = Name::Id.check(id) {
+        return Err(invalid(help, problem, Some(render(None))));
+    }
+    if words.len() > 1 {
+        return Err(invalid(
+            help,
+            format!(
+                "unexpected {}; give at most one id",
+                code(&words[1..].join(" "))
+            ),
+            Some(render(Some(id.to_string()))),
+        ));
+    }
+    Ok(Some(id.to_string()))
+}
+
+impl fmt::Display for Confirm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("confirm")?;
+        if let Some(id) = &self.id {
+            write!(f, " {id}")?;
+        }
+        Ok(())
+    }
+}

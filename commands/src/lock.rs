@@ -1,0 +1,332 @@
+//! `lock`: keep others from deploying to an environment.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::duration::unit_seconds;
+use crate::{
+    code, format_duration, invalid, is, is_dash, is_env_prep, parse_duration, splice, split_reason,
+    Command, CommandHelp, Example, Head, Name, ParseError,
+};
+
+/// Lock an environment, for every app or for one, so that only the holder deploys.
+///
+/// ```text
+/// lock[!] ENV [on APP] [for DURATION] [-- REASON]
+/// ```
+///
+/// The reason is the rest of the line, and the `--` before it is optional: `lock
+/// production for 2h db migration` has the reason `db migration`. `for` followed by
+/// something that is not a duration starts the reason (`lock staging for the demo`).
+/// `!` takes the lock over from whoever holds it, if the user's role allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lock {
+    /// `lock!`: take over a lock someone else holds.
+    pub force: bool,
+    /// The environment to lock.
+    pub environment: String,
+    /// Lock for this app only; `None` locks the environment for every app.
+    pub app: Option<String>,
+    /// How long the lock lasts; `None` until unlocked. Whole seconds, more than
+    /// zero, at most [`MAX_LOCK`].
+    pub duration: Option<Duration>,
+    /// Why, shown to whoever runs into the lock.
+    pub reason: Option<String>,
+}
+
+/// The longest lock with a duration. A longer one is better left open-ended (no
+/// `for`), and a bound keeps expiry arithmetic far from overflow.
+pub const MAX_LOCK: Duration = Duration::from_secs(365 * 86_400);
+
+pub const HELP: CommandHelp = CommandHelp {
+    name: "lock",
+    grammar: "lock[!] ENV [on APP] [for DURATION] [-- REASON]",
+    summary: "Lock an environment so that only you deploy there.",
+    details: "`on APP` locks it for one app; without it, for every app. \
+`for 2h` (or `90m`, `1d`, `1h30m`, `2 hours`) ends the lock by itself; without it the lock lasts until `unlock`. \
+The rest of the line is the reason; `--` before it is optional. \
+`lock!` takes over a lock someone else holds, if your role may.",
+    examples: &[
+        Example {
+            input: "lock staging",
+            canonical: "lock staging",
+        },
+        Example {
+            input: "lock! staging",
+            canonical: "lock! staging",
+        },
+        Example {
+            input: "lock production on api for 2h db migration",
+            canonical: "lock production on api for 2h -- db migration",
+        },
+        Example {
+            input: "LOCK production FOR 90m -- release freeze",
+            canonical: "lock production for 1h30m -- release freeze",
+        },
+        Example {
+            input: "lock production for 2 hours on api",
+            canonical: "lock production on api for 2h",
+        },
+        Example {
+            input: "lock staging for the demo",
+            canonical: "lock staging -- for the demo",
+        },
+        Example {
+            input: "deploy:lock api to production",
+            canonical: "lock production on api",
+        },
+    ],
+};
+
+pub(crate) fn parse(head: &Head<'_>, args: &[&str]) -> Result<Command, ParseError> {
+    head.no_task(&HELP, args)?;
+    let mut lock = Lock {
+        force: head.bang,
+        environment: String::new(),
+        app: None,
+        duration: None,
+        reason: None,
+    };
+    match args.first() {
+        Some(&env) if !is(env, "on") && !is(env, "for") && !is_dash(env) => {
+            Name::Environment
+                .check(env)
+                .map_err(|p| invalid(&HELP, p, None))?;
+            lock.environment = env.to_string();
+        }
+        _ => {
+            return Err(invalid(
+                &HELP,
+                "lock what? name the environment",
+                head.retry(head.first, &splice(args, 0..0, &["ENV"])),
+            ));
+        }
+    }
+    let mut i = 1;
+    while i < args.len() {
+        let word = args[i];
+        if is_dash(word) {
+            let reason = &args[i + 1..];
+            if reason.is_empty() {
+                return Err(invalid(
+                    &HELP,
+                    "the reason after `--` is empty; write one, or leave out `--`",
+                    Some(lock.to_string()),
+                ));
+            }
+            lock.reason = Some(reason.join(" "));
+            break;
+        }
+        if is(word, "on") && lock.app.is_none() {
+            match args.get(i + 1) {
+                Some(&app) if !is_dash(app) => {
+                    Name::App.check(app).map_err(|p| invalid(&HELP, p, None))?;
+                    lock.app = Some(app.to_string());
+                    i += 2;
+                    continue;
+                }
+                _ => {
+                    return Err(invalid(
+                        &HELP,
+                        "no app after `on`",
+                        head.retry(head.first, &splice(args, i + 1..i + 1, &["APP"])),
+                    ));
+                }
+            }
+        }
+        if is(word, "for") && lock.duration.is_none() {
+            if let Some((duration, used)) = duration_at(&args[i + 1..]) {
+                if duration.is_zero() || duration > MAX_LOCK {
+                    return Err(invalid(
+                        &HELP,
+                        format!(
+                            "a lock lasts more than 0s and at most {}; leave out `for` to lock until `unlock`",
+                            format_duration(MAX_LOCK)
+                        ),
+                        None,
+                    ));
+                }
+                lock.duration = Some(duration);
+                i += 1 + used;
+                continue;
+            }
+            if i + 1 == args.len() {
+                return Err(invalid(
+                    &HELP,
+                    "no duration after `for`; write one like `2h`, `90m` or `1d`",
+                    head.retry(head.first, &splice(args, i + 1..i + 1, &["1h"])),
+                ));
+            }
+        }
+        // `lock staging 2h`: a duration where the reason would start lacks its `for`.
+        if lock.duration.is_none() && parse_duration(word).is_some_and(|d| !d.is_zero()) {
+            return Err(invalid(
+                &HELP,
+                format!("write `for` before the duration {}", code(word)),
+                head.retry(head.first, &splice(args, i..i, &["for"])),
+            ));
+        }
+        // Anything else starts the reason, which runs to the end of the line.
+        lock.reason = Some(args[i..].join(" "));
+        break;
+    }
+    Ok(Command::Lock(lock))
+}
+
+/// A duration at the start of `words`, possibly spread over several words
+/// (`1h 30m`, `2 hours`), and how many words it took.
+fn duration_at(words: &[&str]) -> Option<(Duration, usize)> {
+    let mut total = Duration::ZERO;
+    let mut used = 0;
+    loop {
+        let rest = &words[used..];
+        if let Some(d) = rest.first().and_then(|w| parse_duration(w)) {
+            total = total.checked_add(d)?;
+            used += 1;
+        } else if let [number, unit, ..] = rest {
+            let (Ok(n), Some(size)) = (number.parse::<u64>(), unit_seconds(unit)) else {
+                break;
+            };
+            total = total.checked_add(Duration::from_secs(n.checked_mul(size)?))?;
+            used += 2;
+        } else {
+            break;
+        }
+    }
+    (used > 0).then_some((total, used))
+}
+
+/// `deploy:lock[!] APP to ENV [force] [-- REASON]`, hubot-deploy's way to lock.
+pub(crate) fn parse_deploy_lock(head: &Head<'_>, args: &[&str]) -> Result<Command, ParseError> {
+    let first = if head.bang { "lock!" } else { "lock" };
+    let DeployLockParts {
+        app,
+        environment,
+        force,
+        reason,
+    } = deploy_lock_parts(head, args, &HELP, first)?;
+    let mut lock = Lock {
+        force,
+        environment,
+        app: Some(app),
+        duration: None,
+        reason: None,
+    };
+    if let Some(reason) = reason {
+        if reason.is_empty() {
+            return Err(invalid(
+                &HELP,
+                "the reason after `--` is empty; write one, or leave out `--`",
+                Some(lock.to_string()),
+            ));
+        }
+        lock.reason = Some(reason.join(" "));
+    }
+    Ok(Command::Lock(lock))
+}
+
+/// What `deploy:lock` and `deploy:unlock` lines hold.
+pub(crate) struct DeployLockParts<'a> {
+    pub app: String,
+    pub environment: String,
+    pub force: bool,
+    /// The words after `--`, if there was one.
+    pub reason: Option<Vec<&'a str>>,
+}
+
+/// The `APP to ENV [force]` part shared by `deploy:lock` and `deploy:unlock`, with the
+/// reason words after `--`. Suggestions are in the modern form, `VERB ENV on APP`.
+pub(crate) fn deploy_lock_parts<'a>(
+    head: &Head<'_>,
+    args: &[&'a str],
+    help: &'static CommandHelp,
+    verb: &str,
+) -> Result<DeployLockParts<'a>, ParseError> {
+    let keyword = |w: &str| is_env_prep(w) || is(w, "force") || is_dash(w);
+    let (words, reason) = split_reason(args);
+    let reason_tail: Vec<&str> = match reason {
+        Some(r) => splice(r, 0..0, &["--"]),
+        None => Vec::new(),
+    };
+    let Some(&app) = words.first().filter(|w| !keyword(w)) else {
+        return Err(invalid(
+            help,
+            format!(
+                "{} needs an app and an environment: `{verb} ENV on APP`",
+                code(head.first)
+            ),
+            head.retry(verb, &splice(&reason_tail, 0..0, &["ENV"])),
+        ));
+    };
+    Name::App.check(app).map_err(|p| invalid(help, p, None))?;
+    let mut force = head.bang;
+    let mut environment = None;
+    let mut extras = Vec::new();
+    let mut i = 1;
+    while i < words.len() {
+        let word = words[i];
+        if is(word, "force") {
+            force = true;
+            i += 1;
+        } else if is_env_prep(word) && environment.is_none() {
+            match words.get(i + 1).filter(|w| !keyword(w)) {
+                Some(&env) => {
+                    Name::Environment
+                        .check(env)
+                        .map_err(|p| invalid(help, p, None))?;
+                    environment = Some(env);
+                    i += 2;
+                }
+                None => break,
+            }
+        } else {
+            extras.push(word);
+            i += 1;
+        }
+    }
+    let bang = if force { "!" } else { "" };
+    let verb = format!("{}{bang}", verb.trim_end_matches('!'));
+    let Some(environment) = environment else {
+        return Err(invalid(
+            help,
+            format!(
+                "{} needs an environment: `{verb} ENV on {app}`",
+                code(head.first)
+            ),
+            head.retry(&verb, &splice(&reason_tail, 0..0, &["ENV", "on", app])),
+        ));
+    };
+    if !extras.is_empty() {
+        return Err(invalid(
+            help,
+            format!("unexpected {}", code(&extras.join(" "))),
+            head.retry(
+                &verb,
+                &splice(&reason_tail, 0..0, &[environment, "on", app]),
+            ),
+        ));
+    }
+    Ok(DeployLockParts {
+        app: app.to_string(),
+        environment: environment.to_string(),
+        force,
+        reason: reason.map(<[&str]>::to_vec),
+    })
+}
+
+impl fmt::Display for Lock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.force { "lock!" } else { "lock" })?;
+        write!(f, " {}", self.environment)?;
+        if let Some(app) = &self.app {
+            write!(f, " on {app}")?;
+        }
+        if let Some(duration) = self.duration {
+            write!(f, " for {}", format_duration(duration))?;
+        }
+        if let Some(reason) = &self.reason {
+            write!(f, " -- {reason}")?;
+        }
+        Ok(())
+    }
+}
