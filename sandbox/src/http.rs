@@ -1,0 +1,794 @@
+//! The HTTP face: one axum fallback handler that records the request, applies faults,
+//! authenticates, charges the rate budget, routes on GitHub's paths and adds GitHub's
+//! headers (rate limit, request id, ETag / 304, Link pagination).
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::Response;
+use axum::Router;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::json::{self, *};
+use crate::service::{self, Reply};
+use crate::state::User;
+use crate::{api_user, lock, pages, Access, Bucket, Fault, Inner, RecordedRequest};
+
+const MAX_BODY: usize = 8 * 1024 * 1024;
+const TOKEN_LIMIT: u64 = 5000;
+const ANONYMOUS_LIMIT: u64 = 60;
+const ANONYMOUS: &str = "\0anonymous";
+
+pub(crate) fn router(inner: Arc<Inner>) -> Router {
+    Router::new().fallback(handle).with_state(inner)
+}
+
+async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let body = axum::body::to_bytes(body, MAX_BODY).await;
+    let method = parts.method.as_str().to_string();
+    let path = parts.uri.path().to_string();
+    let query = parts.uri.query().map(str::to_string);
+    let headers: Vec<(String, String)> = parts
+        .headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_ascii_lowercase(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let bytes = body.as_ref().map(Bytes::clone).unwrap_or_default();
+    let recorded_body = if bytes.is_empty() {
+        None
+    } else {
+        Some(
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned())),
+        )
+    };
+    lock(&inner.requests).push(RecordedRequest {
+        method: method.clone(),
+        path: path.clone(),
+        query: query.clone(),
+        headers,
+        body: recorded_body,
+    });
+
+    if !is_api_path(&path) {
+        return pages::serve(&inner, &method, &path);
+    }
+    if body.is_err() {
+        let reply = Reply::error(413, "Payload too large", DOCS);
+        return finish(&inner, &method, &parts.headers, ANONYMOUS, true, reply);
+    }
+
+    let path_and_query = match &query {
+        Some(q) => format!("{path}?{q}"),
+        None => path.clone(),
+    };
+    let fault = take_fault(&inner, &method, &path_and_query);
+    if let Some(f) = fault.as_ref().filter(|f| !f.after_processing) {
+        if let Some(d) = f.delay {
+            tokio::time::sleep(d).await;
+        }
+        return fault_response(&inner, &parts.headers, f);
+    }
+
+    let response = api(
+        &inner,
+        &method,
+        &path,
+        query.as_deref(),
+        &parts.headers,
+        &bytes,
+    );
+    if let Some(d) = fault.and_then(|f| f.delay) {
+        tokio::time::sleep(d).await;
+    }
+    response
+}
+
+/// The REST API lives under `/repos/`, plus `/rate_limit` and `/user`; everything else is
+/// a web page (`/{o}/{r}`, a run's log...).
+fn is_api_path(path: &str) -> bool {
+    path.starts_with("/repos/")
+        || path == "/rate_limit"
+        || path == "/user"
+        || path.starts_with("/users/")
+}
+
+fn take_fault(inner: &Inner, method: &str, path_and_query: &str) -> Option<Fault> {
+    let mut faults = lock(&inner.faults);
+    let i = faults
+        .iter()
+        .position(|f| f.matches(method, path_and_query))?;
+    faults[i].times -= 1;
+    let fault = faults[i].clone();
+    if faults[i].times == 0 {
+        faults.remove(i);
+    }
+    Some(fault)
+}
+
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get("authorization")?.to_str().ok()?.trim();
+    let (scheme, token) = value.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("token") || scheme.eq_ignore_ascii_case("bearer"))
+        .then(|| token.trim().to_string())
+}
+
+/// Which bucket a request is charged to: its token if known, else the anonymous one.
+fn bucket_key(inner: &Inner, headers: &HeaderMap) -> (String, Option<Access>) {
+    match bearer(headers) {
+        Some(t) => match lock(&inner.tokens).get(&t) {
+            Some(access) => (t, Some(*access)),
+            None => (ANONYMOUS.into(), None),
+        },
+        None => (ANONYMOUS.into(), None),
+    }
+}
+
+/// Reads (and, when `charge`, decrements) a bucket, resetting it when its hour is over.
+fn touch_bucket(inner: &Inner, key: &str, charge: bool) -> Bucket {
+    let now = chrono::Utc::now().timestamp();
+    let mut buckets = lock(&inner.buckets);
+    let limit = if key == ANONYMOUS {
+        ANONYMOUS_LIMIT
+    } else {
+        TOKEN_LIMIT
+    };
+    let b = buckets.entry(key.to_string()).or_insert(Bucket {
+        limit,
+        remaining: limit,
+        reset: now + 3600,
+    });
+    if now >= b.reset {
+        *b = Bucket {
+            limit,
+            remaining: limit,
+            reset: now + 3600,
+        };
+    }
+    if charge {
+        b.remaining = b.remaining.saturating_sub(1);
+    }
+    b.clone()
+}
+
+fn fault_response(inner: &Inner, headers: &HeaderMap, f: &Fault) -> Response {
+    let (key, _) = bucket_key(inner, headers);
+    let bucket = touch_bucket(inner, &key, true);
+    let body = if f.body.is_null() {
+        None
+    } else {
+        serde_json::to_vec(&f.body).ok()
+    };
+    let mut resp = response(inner, f.status, body, &bucket);
+    for (k, v) in &f.headers {
+        if let (Ok(k), Ok(v)) = (
+            HeaderName::try_from(k.as_str()),
+            HeaderValue::try_from(v.as_str()),
+        ) {
+            resp.headers_mut().insert(k, v);
+        }
+    }
+    resp
+}
+
+/// A response with GitHub's common headers.
+fn response(inner: &Inner, status: u16, body: Option<Vec<u8>>, bucket: &Bucket) -> Response {
+    let has_body = body.is_some();
+    let mut resp = Response::new(body.map(Body::from).unwrap_or_else(Body::empty));
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let h = resp.headers_mut();
+    let mut set = |k: &'static str, v: String| {
+        if let Ok(v) = HeaderValue::try_from(v) {
+            h.insert(k, v);
+        }
+    };
+    if has_body {
+        set("content-type", "application/json; charset=utf-8".into());
+    }
+    set("x-ratelimit-limit", bucket.limit.to_string());
+    set("x-ratelimit-remaining", bucket.remaining.to_string());
+    set(
+        "x-ratelimit-used",
+        (bucket.limit - bucket.remaining).to_string(),
+    );
+    set("x-ratelimit-reset", bucket.reset.to_string());
+    set("x-ratelimit-resource", "core".into());
+    set("x-github-request-id", inner.next_request_id());
+    set("x-github-api-version-selected", "2022-11-28".into());
+    set("x-github-media-type", "github.v3; format=json".into());
+    set(
+        "access-control-expose-headers",
+        "ETag, Link, Location, Retry-After, X-GitHub-OTP, X-RateLimit-Limit, X-RateLimit-Remaining, \
+         X-RateLimit-Used, X-RateLimit-Resource, X-RateLimit-Reset, X-OAuth-Scopes, X-Accepted-OAuth-Scopes, \
+         X-Poll-Interval, X-GitHub-Media-Type, X-GitHub-SSO, X-GitHub-Request-Id, Deprecation, Sunset"
+            .into(),
+    );
+    resp
+}
+
+/// Adds the reply's own headers, handles conditional GETs, charges the budget.
+fn finish(
+    inner: &Inner,
+    method: &str,
+    headers: &HeaderMap,
+    key: &str,
+    charge: bool,
+    reply: Reply,
+) -> Response {
+    let body = serde_json::to_vec(&reply.body).unwrap_or_default();
+    let mut etag = None;
+    if method == "GET" && reply.status == 200 {
+        let tag = format!("\"{}\"", hex::encode(Sha256::digest(&body)));
+        let matched = headers
+            .get_all("if-none-match")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|v| v.trim().trim_start_matches("W/"))
+            .any(|v| v == tag || v == "*");
+        if matched {
+            // A 304 costs nothing.
+            let bucket = touch_bucket(inner, key, false);
+            let mut resp = response(inner, 304, None, &bucket);
+            if let Ok(v) = HeaderValue::try_from(tag) {
+                resp.headers_mut().insert("etag", v);
+            }
+            return resp;
+        }
+        etag = Some(tag);
+    }
+    let bucket = touch_bucket(inner, key, charge);
+    let mut resp = response(inner, reply.status, Some(body), &bucket);
+    let h = resp.headers_mut();
+    if let Some(tag) = etag {
+        if let Ok(v) = HeaderValue::try_from(tag) {
+            h.insert("etag", v);
+        }
+        h.insert(
+            "cache-control",
+            HeaderValue::from_static("private, max-age=60, s-maxage=60"),
+        );
+        h.insert(
+            "vary",
+            HeaderValue::from_static("Accept, Authorization, Cookie, X-GitHub-OTP"),
+        );
+    }
+    for (k, v) in &reply.headers {
+        if let (Ok(k), Ok(v)) = (
+            HeaderName::try_from(k.as_str()),
+            HeaderValue::try_from(v.as_str()),
+        ) {
+            h.insert(k, v);
+        }
+    }
+    resp
+}
+
+/// Authentication, the rate budget, then routing.
+fn api(
+    inner: &Arc<Inner>,
+    method: &str,
+    path: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    let (key, access) = bucket_key(inner, headers);
+    let Some(access) = access else {
+        let message = if bearer(headers).is_some() || headers.contains_key("authorization") {
+            "Bad credentials"
+        } else {
+            "Requires authentication"
+        };
+        let reply = Reply::error(401, message, DOCS);
+        return finish(inner, method, headers, ANONYMOUS, true, reply);
+    };
+    if path != "/rate_limit" && touch_bucket(inner, &key, false).remaining == 0 {
+        let reply = Reply::error(
+            403,
+            &format!("API rate limit exceeded for user ID {}.", api_user().id),
+            DOC_RATE_LIMIT,
+        );
+        return finish(inner, method, headers, &key, false, reply);
+    }
+    let ctx = Ctx {
+        inner,
+        method,
+        path,
+        query,
+        body,
+        access,
+        user: api_user(),
+        key: &key,
+    };
+    let reply = route(&ctx);
+    finish(inner, method, headers, &key, path != "/rate_limit", reply)
+}
+
+struct Ctx<'a> {
+    inner: &'a Arc<Inner>,
+    method: &'a str,
+    path: &'a str,
+    query: Option<&'a str>,
+    body: &'a [u8],
+    access: Access,
+    user: User,
+    key: &'a str,
+}
+
+impl Ctx<'_> {
+    fn param(&self, name: &str) -> Option<String> {
+        query_pairs(self.query)
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+    }
+
+    /// 403 for a read-only token on a write.
+    fn require_write(&self, permission: &str, doc: &str) -> Result<(), Reply> {
+        match self.access {
+            Access::Full => Ok(()),
+            Access::ReadOnly => {
+                Err(
+                    Reply::error(403, "Resource not accessible by personal access token", doc)
+                        .header("x-accepted-github-permissions", permission),
+                )
+            }
+        }
+    }
+
+    /// A page of `items` with GitHub's `Link` header.
+    fn paginate(&self, items: Vec<Value>) -> Reply {
+        let per_page = self
+            .param("per_page")
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|n| *n > 0);
+        let per_page = per_page.unwrap_or(30).min(100);
+        let page = self
+            .param("page")
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(1);
+        let last = items.len().div_ceil(per_page).max(1);
+        let start = (page - 1).saturating_mul(per_page);
+        let body: Vec<Value> = items.into_iter().skip(start).take(per_page).collect();
+        let mut reply = Reply::ok(Value::Array(body));
+        if last > 1 {
+            let link_to = |p: usize| {
+                let mut parts: Vec<&str> = self
+                    .query
+                    .unwrap_or("")
+                    .split('&')
+                    .filter(|kv| !kv.is_empty() && !kv.starts_with("page="))
+                    .collect();
+                let page_part = format!("page={p}");
+                parts.push(&page_part);
+                format!("<{}{}?{}>", self.inner.base, self.path, parts.join("&"))
+            };
+            let mut links = vec![];
+            if page > 1 {
+                links.push(format!("{}; rel=\"prev\"", link_to((page - 1).min(last))));
+            }
+            if page < last {
+                links.push(format!("{}; rel=\"next\"", link_to(page + 1)));
+                links.push(format!("{}; rel=\"last\"", link_to(last)));
+            }
+            if page > 1 {
+                links.push(format!("{}; rel=\"first\"", link_to(1)));
+            }
+            reply = reply.header("link", &links.join(", "));
+        }
+        reply
+    }
+}
+
+fn percent_decode(s: &str, plus_is_space: bool) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                match hex {
+                    Some(b) => {
+                        out.push(b);
+                        i += 3;
+                    }
+                    None => {
+                        out.push(b'%');
+                        i += 1;
+                    }
+                }
+            }
+            b'+' if plus_is_space => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+pub(crate) fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
+    query
+        .unwrap_or("")
+        .split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (percent_decode(k, true), percent_decode(v, true))
+        })
+        .collect()
+}
+
+pub(crate) fn segments(path: &str) -> Vec<String> {
+    path.split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| percent_decode(s, false))
+        .collect()
+}
+
+fn route(ctx: &Ctx) -> Reply {
+    let segs = segments(ctx.path);
+    let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+    match (ctx.method, segs.as_slice()) {
+        ("GET", ["rate_limit"]) => {
+            let b = touch_bucket(ctx.inner, ctx.key, false);
+            Reply::ok(json::rate_limit(b.limit, b.remaining, b.reset))
+        }
+        ("GET", ["user"]) => Reply::ok(json::user(&ctx.inner.base, &ctx.user)),
+        (_, ["repos", owner, name, rest @ ..]) => repo_route(ctx, &format!("{owner}/{name}"), rest),
+        _ => Reply::not_found(DOCS),
+    }
+}
+
+fn repo_route(ctx: &Ctx, repo: &str, rest: &[&str]) -> Reply {
+    match (ctx.method, rest) {
+        ("GET", []) => get_repo(ctx, repo),
+        ("GET", ["branches"]) => list_branches(ctx, repo),
+        ("GET", ["branches", branch @ ..]) if !branch.is_empty() => {
+            get_branch(ctx, repo, &branch.join("/"))
+        }
+        ("GET", ["commits", r @ .., "status"]) if !r.is_empty() => {
+            combined_status(ctx, repo, &r.join("/"))
+        }
+        ("GET", ["commits", r @ .., "statuses"]) if !r.is_empty() => {
+            list_commit_statuses(ctx, repo, &r.join("/"))
+        }
+        ("GET", ["commits", r @ .., "check-runs"]) if !r.is_empty() => {
+            check_runs(ctx, repo, &r.join("/"))
+        }
+        ("GET", ["commits", r @ ..]) if !r.is_empty() => get_commit(ctx, repo, &r.join("/")),
+        ("POST", ["statuses", sha @ ..]) if !sha.is_empty() => {
+            create_commit_status(ctx, repo, &sha.join("/"))
+        }
+        ("GET", ["deployments"]) => list_deployments(ctx, repo),
+        ("POST", ["deployments"]) => create_deployment(ctx, repo),
+        ("GET", ["deployments", id]) => get_deployment(ctx, repo, id),
+        ("GET", ["deployments", id, "statuses"]) => list_deployment_statuses(ctx, repo, id),
+        ("POST", ["deployments", id, "statuses"]) => create_deployment_status(ctx, repo, id),
+        ("GET", ["deployments", id, "statuses", status_id]) => {
+            get_deployment_status(ctx, repo, id, status_id)
+        }
+        ("GET", ["compare", spec @ ..]) if !spec.is_empty() => compare(ctx, repo, &spec.join("/")),
+        _ => Reply::not_found(DOCS),
+    }
+}
+
+fn get_repo(ctx: &Ctx, repo: &str) -> Reply {
+    let st = lock(&ctx.inner.state);
+    let Some(r) = st.repo(repo) else {
+        return Reply::not_found(DOC_GET_REPO);
+    };
+    let mut body = json::repository(&ctx.inner.base, r);
+    let write = ctx.access == Access::Full;
+    body["permissions"] =
+        json!({ "admin": false, "maintain": write, "push": write, "triage": write, "pull": true });
+    Reply::ok(body)
+}
+
+fn list_branches(ctx: &Ctx, repo: &str) -> Reply {
+    let st = lock(&ctx.inner.state);
+    let Some(r) = st.repo(repo) else {
+        return Reply::not_found(DOC_BRANCHES);
+    };
+    let items = r
+        .branches
+        .iter()
+        .map(|(name, sha)| json::branch_short(&ctx.inner.base, r, name, sha))
+        .collect();
+    ctx.paginate(items)
+}
+
+fn get_branch(ctx: &Ctx, repo: &str, branch: &str) -> Reply {
+    let st = lock(&ctx.inner.state);
+    let Some(r) = st.repo(repo) else {
+        return Reply::not_found(DOC_BRANCH);
+    };
+    match r.branches.get(branch).and_then(|sha| r.commit(sha)) {
+        Some(c) => Reply::ok(json::branch_full(&ctx.inner.base, r, branch, c)),
+        None => Reply::error(404, "Branch not found", DOC_BRANCH),
+    }
+}
+
+fn no_commit(git_ref: &str, doc: &str) -> Reply {
+    Reply::error(422, &format!("No commit found for SHA: {git_ref}"), doc)
+}
+
+fn get_commit(ctx: &Ctx, repo: &str, git_ref: &str) -> Reply {
+    let st = lock(&ctx.inner.state);
+    let Some(r) = st.repo(repo) else {
+        return Reply::not_found(DOC_COMMIT);
+    };
+    match r.resolve(git_ref).and_then(|x| r.commit(&x.sha)) {
+        Some(c) => Reply::ok(json::commit(&ctx.inner.base, r, c)),
+        None => no_commit(git_ref, DOC_COMMIT),
+    }
+}
+
+fn combined_status(ctx: &Ctx, repo: &str, git_ref: &str) -> Reply {
+    let st = lock(&ctx.inner.state);
+    let Some(r) = st.repo(repo) else {
+        return Reply::not_found(DOC_COMBINED_STATUS);
+    };
+    match r.resolve(git_ref) {
+        Some(x) => Reply::ok(json::combined_status(&ctx.inner.base, r, &x.sha)),
+        None => no_commit(git_ref, DOC_COMBINED_STATUS),
+    }
+}
+
+fn list_commit_statuses(ctx: &Ctx, repo: &str, git_ref: &str) -> Reply {
+    let st = lock(&ctx.inner.state);
+    let Some(r) = st.repo(repo) else {
+        return Reply::not_found(DOC_LIST_STATUSES);
+    };
+    let Some(x) = r.resolve(git_ref) else {
+        return no_commit(git_ref, DOC_LIST_STATUSES);
+    };
+    let items = r
+        .statuses
+        .iter()
+        .rev()
+        .filter(|s| s.sha == x.sha)
+        .map(|s| json::commit_status(&ctx.inner.base, r, s))
+        .collect();
+    ctx.paginate(items)
+}
+
+fn check_runs(ctx: &Ctx, repo: &str, git_ref: &str) -> Reply {
+    let st = lock(&ctx.inner.state);
+    let Some(r) = st.repo(repo) else {
+        return Reply::not_found(DOC_CHECK_RUNS);
+    };
+    let Some(x) = r.resolve(git_ref) else {
+        return no_commit(git_ref, DOC_CHECK_RUNS);
+    };
+    let mut runs = if ctx.param("filter").as_deref() == Some("all") {
+        r.check_runs
+            .iter()
+            .rev()
+            .filter(|c| c.sha == x.sha)
+            .collect()
+    } else {
+        r.latest_check_runs(&x.sha)
+    };
+    if let Some(name) = ctx.param("check_name") {
+        runs.retain(|c| c.name == name);
+    }
+    if let Some(status) = ctx.param("status") {
+        runs.retain(|c| c.status == status);
+    }
+    let per_page = ctx
+        .param("per_page")
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(30)
+        .min(100);
+    let page = ctx
+        .param("page")
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(1);
+    let total = runs.len();
+    let shown: Vec<_> = runs
+        .into_iter()
+        .skip((page - 1).saturating_mul(per_page))
+        .take(per_page)
+        .collect();
+    let mut body = json::check_runs(&ctx.inner.base, r, &shown);
+    body["total_count"] = json!(total);
+    Reply::ok(body)
+}
+
+fn create_commit_status(ctx: &Ctx, repo: &str, sha: &str) -> Reply {
+    if lock(&ctx.inner.state).repo(repo).is_none() {
+        return Reply::not_found(DOC_CREATE_STATUS);
+    }
+    if let Err(reply) = ctx.require_write("statuses=write", DOC_CREATE_STATUS) {
+        return reply;
+    }
+    match service::parse_object(ctx.body, DOC_CREATE_STATUS) {
+        Ok(body) => service::create_commit_status(ctx.inner, repo, sha, &body, &ctx.user),
+        Err(reply) => reply,
+    }
+}
+
+fn list_deployments(ctx: &Ctx, repo: &str) -> Reply {
+    let st = lock(&ctx.inner.state);
+    let Some(r) = st.repo(repo) else {
+        return Reply::not_found(DOC_LIST_DEPLOYMENTS);
+    };
+    let (sha, git_ref, task, env) = (
+        ctx.param("sha"),
+        ctx.param("ref"),
+        ctx.param("task"),
+        ctx.param("environment"),
+    );
+    let items = r
+        .list_deployments(
+            sha.as_deref(),
+            git_ref.as_deref(),
+            task.as_deref(),
+            env.as_deref(),
+        )
+        .into_iter()
+        .map(|d| json::deployment(&ctx.inner.base, r, d))
+        .collect();
+    ctx.paginate(items)
+}
+
+fn create_deployment(ctx: &Ctx, repo: &str) -> Reply {
+    if lock(&ctx.inner.state).repo(repo).is_none() {
+        return Reply::not_found(DOC_CREATE_DEPLOYMENT);
+    }
+    if let Err(reply) = ctx.require_write("deployments=write", DOC_CREATE_DEPLOYMENT) {
+        return reply;
+    }
+    let parsed = service::parse_object(ctx.body, DOC_CREATE_DEPLOYMENT)
+        .and_then(|b| service::parse_deployment_request(&b));
+    match parsed {
+        Ok(req) => service::create_deployment(ctx.inner, repo, &req, &ctx.user),
+        Err(reply) => reply,
+    }
+}
+
+fn parse_id(id: &str) -> Option<u64> {
+    id.parse().ok()
+}
+
+fn get_deployment(ctx: &Ctx, repo: &str, id: &str) -> Reply {
+    let st = lock(&ctx.inner.state);
+    let found = st
+        .repo(repo)
+        .and_then(|r| Some((r, r.deployment(parse_id(id)?)?)));
+    match found {
+        Some((r, d)) => Reply::ok(json::deployment(&ctx.inner.base, r, d)),
+        None => Reply::not_found(DOC_GET_DEPLOYMENT),
+    }
+}
+
+fn list_deployment_statuses(ctx: &Ctx, repo: &str, id: &str) -> Reply {
+    let st = lock(&ctx.inner.state);
+    let found = st
+        .repo(repo)
+        .and_then(|r| Some((r, r.deployment(parse_id(id)?)?)));
+    let Some((r, d)) = found else {
+        return Reply::not_found(DOC_LIST_DEPLOYMENT_STATUSES);
+    };
+    let items = d
+        .statuses
+        .iter()
+        .rev()
+        .map(|s| json::deployment_status(&ctx.inner.base, r, d, s))
+        .collect();
+    ctx.paginate(items)
+}
+
+fn get_deployment_status(ctx: &Ctx, repo: &str, id: &str, status_id: &str) -> Reply {
+    let st = lock(&ctx.inner.state);
+    let found = st.repo(repo).and_then(|r| {
+        let d = r.deployment(parse_id(id)?)?;
+        let sid = parse_id(status_id)?;
+        Some((r, d, d.statuses.iter().find(|s| s.id == sid)?))
+    });
+    match found {
+        Some((r, d, s)) => Reply::ok(json::deployment_status(&ctx.inner.base, r, d, s)),
+        None => Reply::not_found(DOC_GET_DEPLOYMENT_STATUS),
+    }
+}
+
+fn create_deployment_status(ctx: &Ctx, repo: &str, id: &str) -> Reply {
+    let doc = DOC_CREATE_DEPLOYMENT_STATUS;
+    let exists = lock(&ctx.inner.state)
+        .repo(repo)
+        .is_some_and(|r| parse_id(id).and_then(|i| r.deployment(i)).is_some());
+    let Some(id) = parse_id(id).filter(|_| exists) else {
+        return Reply::not_found(doc);
+    };
+    if let Err(reply) = ctx.require_write("deployments=write", doc) {
+        return reply;
+    }
+    let parsed =
+        service::parse_object(ctx.body, doc).and_then(|b| service::parse_status_request(&b));
+    match parsed {
+        Ok(req) => service::create_deployment_status(ctx.inner, repo, id, &req, &ctx.user),
+        Err(reply) => reply,
+    }
+}
+
+fn compare(ctx: &Ctx, repo: &str, spec: &str) -> Reply {
+    let st = lock(&ctx.inner.state);
+    let Some(r) = st.repo(repo) else {
+        return Reply::not_found(DOC_COMPARE);
+    };
+    let Some((base, head)) = spec.split_once("...").or_else(|| spec.split_once("..")) else {
+        return Reply::not_found(DOC_COMPARE);
+    };
+    let (Some(b), Some(h)) = (r.resolve(base), r.resolve(head)) else {
+        return Reply::not_found(DOC_COMPARE);
+    };
+    let (Some(bc), Some(hc)) = (r.commit(&b.sha), r.commit(&h.sha)) else {
+        return Reply::not_found(DOC_COMPARE);
+    };
+    match r.compare(&b.sha, &h.sha) {
+        Some(c) => Reply::ok(json::comparison(&ctx.inner.base, r, spec, bc, hc, &c)),
+        None => Reply::error(
+            404,
+            &format!("No common ancestor between {base} and {head}."),
+            DOC_COMPARE,
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decoding() {
+        assert_eq!(percent_decode("feature%2Fx", false), "feature/x");
+        assert_eq!(percent_decode("a+b", true), "a b");
+        assert_eq!(percent_decode("a+b", false), "a+b");
+        assert_eq!(percent_decode("bad%zz%", false), "bad%zz%");
+        assert_eq!(percent_decode("%41", false), "A");
+        assert_eq!(
+            query_pairs(Some("ref=main&environment=qa%20eu&x")),
+            vec![
+                ("ref".into(), "main".into()),
+                ("environment".into(), "qa eu".into()),
+                ("x".into(), "".into())
+            ]
+        );
+        assert_eq!(
+            segments("/repos/acme/api/branches/feature%2Fx"),
+            vec!["repos", "acme", "api", "branches", "feature/x"]
+        );
+    }
+
+    #[test]
+    fn bearer_tokens() {
+        let mut h = HeaderMap::new();
+        h.insert("authorization", HeaderValue::from_static("token abc"));
+        assert_eq!(bearer(&h).as_deref(), Some("abc"));
+        h.insert("authorization", HeaderValue::from_static("Bearer xyz"));
+        assert_eq!(bearer(&h).as_deref(), Some("xyz"));
+        h.insert("authorization", HeaderValue::from_static("Basic xyz"));
+        assert_eq!(bearer(&h), None);
+    }
+}

@@ -1,0 +1,603 @@
+//! A GitHub-compatible HTTP server on loopback, for `deploybot demo` and for tests.
+//!
+//! It has GitHub's *semantics*, not canned answers: a real commit graph (so auto-merge,
+//! compare and "behind the default branch" mean what they mean on GitHub), commit
+//! statuses and check runs that `required_contexts` is checked against, deployments and
+//! deployment statuses with `auto_inactive`, signed webhook deliveries, a per-token rate
+//! budget, ETags with free 304s, a simulated deployer and fault injection.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! let gh = sandbox::Sandbox::start().await?;
+//! gh.create_repo("acme/api", "main");
+//! gh.set_deployer(sandbox::Deployer::auto(std::time::Duration::from_millis(50)));
+//! // point the bot at gh.url() with gh.token()
+//! # Ok(()) }
+//! ```
+
+#![recursion_limit = "256"]
+
+mod deployer;
+mod http;
+mod json;
+mod pages;
+mod service;
+mod state;
+mod webhooks;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::watch;
+
+use crate::state::{NewCommitStatus, State, StatusRequest, User};
+
+pub use crate::webhooks::signature_256;
+
+/// The token every sandbox accepts with full access.
+pub const DEFAULT_TOKEN: &str = "sandbox-token";
+
+/// What a token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Read and write.
+    Full,
+    /// Reads only: writes get 403 "Resource not accessible by personal access token".
+    ReadOnly,
+}
+
+/// One HTTP request the sandbox received.
+#[derive(Debug, Clone)]
+pub struct RecordedRequest {
+    pub method: String,
+    /// The path, percent-encoded as sent.
+    pub path: String,
+    pub query: Option<String>,
+    /// Header names are lowercase.
+    pub headers: Vec<(String, String)>,
+    /// The body parsed as JSON; a body that is not JSON is kept as a JSON string.
+    pub body: Option<Value>,
+}
+
+impl RecordedRequest {
+    /// The first value of a header (case-insensitive name).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A deployment status as a deployer would post it (see [`Sandbox::create_deployment_status`]).
+#[derive(Debug, Clone, Default)]
+pub struct NewStatus {
+    pub state: String,
+    pub log_url: Option<String>,
+    pub environment_url: Option<String>,
+    pub description: Option<String>,
+}
+
+impl NewStatus {
+    pub fn new(state: &str) -> NewStatus {
+        NewStatus {
+            state: state.to_string(),
+            ..NewStatus::default()
+        }
+    }
+}
+
+/// A canned answer for matching requests, `times` times.
+///
+/// A request matches when `method` is `None` or equal (case-insensitive) and the path
+/// (with `?query` when there is one) contains `path_contains`. Matching faults are
+/// used in the order they were injected. The request is still recorded.
+#[derive(Debug, Clone)]
+pub struct Fault {
+    pub method: Option<String>,
+    pub path_contains: String,
+    pub times: usize,
+    pub status: u16,
+    /// Added to (and overriding) the usual headers.
+    pub headers: Vec<(String, String)>,
+    /// The JSON body; `Value::Null` sends no body.
+    pub body: Value,
+    /// Sleep this long before answering.
+    pub delay: Option<Duration>,
+    /// Process the request normally (create the deployment, fire webhooks...), then
+    /// sleep `delay`, then send the real answer; `status`, `headers` and `body` are unused.
+    pub after_processing: bool,
+}
+
+impl Fault {
+    /// Answer `method` requests whose path contains `path_contains` with `status` and `body`, once.
+    pub fn status(method: &str, path_contains: &str, status: u16, body: Value) -> Fault {
+        Fault {
+            method: Some(method.to_string()),
+            path_contains: path_contains.to_string(),
+            times: 1,
+            status,
+            headers: vec![],
+            body,
+            delay: None,
+            after_processing: false,
+        }
+    }
+
+    /// GitHub's primary rate limit: 403, `x-ratelimit-remaining: 0`, `x-ratelimit-reset`.
+    pub fn rate_limited(path_contains: &str, reset_epoch: i64) -> Fault {
+        Fault {
+            method: None,
+            headers: vec![
+                ("x-ratelimit-limit".into(), "5000".into()),
+                ("x-ratelimit-remaining".into(), "0".into()),
+                ("x-ratelimit-used".into(), "5000".into()),
+                ("x-ratelimit-reset".into(), reset_epoch.to_string()),
+                ("x-ratelimit-resource".into(), "core".into()),
+            ],
+            ..Fault::status(
+                "",
+                path_contains,
+                403,
+                serde_json::json!({
+                    "message": "API rate limit exceeded for user ID 1.",
+                    "documentation_url": json::DOC_RATE_LIMIT,
+                    "status": "403",
+                }),
+            )
+        }
+    }
+
+    /// GitHub's secondary rate limit: 403 with `retry-after` (use [`Fault::with_status`]
+    /// for the 429 variant).
+    pub fn secondary_rate_limit(path_contains: &str, retry_after_secs: u64) -> Fault {
+        Fault {
+            method: None,
+            headers: vec![("retry-after".into(), retry_after_secs.to_string())],
+            ..Fault::status(
+                "",
+                path_contains,
+                403,
+                serde_json::json!({
+                    "message": "You have exceeded a secondary rate limit and have been temporarily blocked from content creation. Please retry your request again later.",
+                    "documentation_url": json::DOC_SECONDARY_RATE_LIMIT,
+                    "status": "403",
+                }),
+            )
+        }
+    }
+
+    /// Process the request for real, then wait `delay` before answering (a client that
+    /// times out has still had its effect, e.g. a deployment was created).
+    pub fn slow_after_processing(method: &str, path_contains: &str, delay: Duration) -> Fault {
+        Fault {
+            delay: Some(delay),
+            after_processing: true,
+            ..Fault::status(method, path_contains, 200, Value::Null)
+        }
+    }
+
+    /// Fire `n` times instead of once.
+    pub fn times(mut self, n: usize) -> Fault {
+        self.times = n;
+        self
+    }
+
+    pub fn with_status(mut self, status: u16) -> Fault {
+        self.status = status;
+        if let Some(s) = self.body.get_mut("status") {
+            *s = Value::String(status.to_string());
+        }
+        self
+    }
+
+    pub fn with_delay(mut self, delay: Duration) -> Fault {
+        self.delay = Some(delay);
+        self
+    }
+
+    pub fn with_header(mut self, name: &str, value: &str) -> Fault {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    fn matches(&self, method: &str, path_and_query: &str) -> bool {
+        self.times > 0
+            && self
+                .method
+                .as_deref()
+                .is_none_or(|m| m.is_empty() || m.eq_ignore_ascii_case(method))
+            && path_and_query.contains(&self.path_contains)
+    }
+}
+
+/// One webhook delivery (attempted, or held).
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// The `X-GitHub-Delivery` GUID.
+    pub id: String,
+    /// The `X-GitHub-Event` value.
+    pub event: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// What the receiver answered; `None` if held, or if it could not be reached in 10 s.
+    pub response_status: Option<u16>,
+}
+
+impl Delivery {
+    /// A header value (case-insensitive name).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+/// The simulated deployer: for each deployment created through the REST API it posts
+/// `queued`, `in_progress` and then `success` (or `failure`/`error`), `step_delay` apart.
+#[derive(Debug, Clone, Default)]
+pub struct Deployer {
+    pub enabled: bool,
+    pub step_delay: Duration,
+    /// Refs whose deployments end in `failure`.
+    pub fail_refs: Vec<String>,
+    /// Environments whose deployments end in `failure`.
+    pub fail_environments: Vec<String>,
+    /// Refs whose deployments end in `error` (checked first).
+    pub error_refs: Vec<String>,
+}
+
+impl Deployer {
+    /// Enabled, everything succeeds.
+    pub fn auto(step_delay: Duration) -> Deployer {
+        Deployer {
+            enabled: true,
+            step_delay,
+            ..Deployer::default()
+        }
+    }
+}
+
+/// Per-token rate budget (a fixed one-hour window).
+#[derive(Debug, Clone)]
+pub(crate) struct Bucket {
+    pub limit: u64,
+    pub remaining: u64,
+    pub reset: i64,
+}
+
+/// A deployer run, whose log is served at `/{o}/{r}/actions/runs/{n}`.
+#[derive(Debug, Clone)]
+pub(crate) struct Run {
+    pub number: u64,
+    pub repo: String,
+    pub deployment_id: u64,
+    pub lines: Vec<String>,
+}
+
+pub(crate) struct Inner {
+    pub base: String,
+    pub state: Mutex<State>,
+    pub tokens: Mutex<HashMap<String, Access>>,
+    pub buckets: Mutex<HashMap<String, Bucket>>,
+    pub requests: Mutex<Vec<RecordedRequest>>,
+    pub faults: Mutex<Vec<Fault>>,
+    pub hub: webhooks::Hub,
+    pub deployer: Mutex<Deployer>,
+    pub runs: Mutex<Vec<Run>>,
+    pub shutdown: watch::Sender<bool>,
+    pub runtime: tokio::runtime::Handle,
+    pub request_seq: AtomicU64,
+}
+
+/// Locks a mutex, ignoring poisoning (a panicking test must not wedge the server).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Whom REST calls act as.
+pub(crate) fn api_user() -> User {
+    User {
+        login: "sandbox-user".into(),
+        id: 1,
+        kind: "User",
+    }
+}
+
+/// Whom the simulated deployer (and [`Sandbox::create_deployment_status`]) acts as.
+pub(crate) fn deployer_user() -> User {
+    User {
+        login: "sandbox-deployer[bot]".into(),
+        id: 2,
+        kind: "Bot",
+    }
+}
+
+impl Inner {
+    pub fn next_request_id(&self) -> String {
+        let n = self.request_seq.fetch_add(1, Ordering::Relaxed) + 1;
+        format!(
+            "5B0X:{:04X}:{:06X}:{:06X}:{:08X}",
+            std::process::id() & 0xFFFF,
+            n,
+            n * 7,
+            n * 13
+        )
+    }
+}
+
+/// A running sandbox. Cheap to clone; all clones talk to the same server.
+#[derive(Clone)]
+pub struct Sandbox {
+    inner: Arc<Inner>,
+}
+
+impl Sandbox {
+    /// Binds 127.0.0.1 on a free port and serves from a tokio task.
+    pub async fn start() -> std::io::Result<Sandbox> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let port = listener.local_addr()?.port();
+        let (shutdown, _) = watch::channel(false);
+        let inner = Arc::new(Inner {
+            base: format!("http://127.0.0.1:{port}"),
+            state: Mutex::new(State::new()),
+            tokens: Mutex::new(HashMap::from([(DEFAULT_TOKEN.to_string(), Access::Full)])),
+            buckets: Mutex::new(HashMap::new()),
+            requests: Mutex::new(vec![]),
+            faults: Mutex::new(vec![]),
+            hub: webhooks::Hub::new(shutdown.subscribe()),
+            deployer: Mutex::new(Deployer::default()),
+            runs: Mutex::new(vec![]),
+            shutdown,
+            runtime: tokio::runtime::Handle::current(),
+            request_seq: AtomicU64::new(0),
+        });
+        let app = http::router(inner.clone());
+        let mut stop = inner.shutdown.subscribe();
+        tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|stopped| *stopped).await;
+                })
+                .await;
+            if let Err(e) = served {
+                tracing::warn!(error = %e, "sandbox server stopped");
+            }
+        });
+        Ok(Sandbox { inner })
+    }
+
+    /// The API base, like `https://api.github.com`: `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        self.inner.base.clone()
+    }
+
+    /// A token with full access.
+    pub fn token(&self) -> String {
+        DEFAULT_TOKEN.to_string()
+    }
+
+    pub fn add_token(&self, token: &str, access: Access) {
+        lock(&self.inner.tokens).insert(token.to_string(), access);
+    }
+
+    /// Stops serving (graceful), the deployer and webhook workers. Idempotent.
+    pub fn shutdown(&self) {
+        self.inner.shutdown.send_replace(true);
+    }
+
+    // ----- seeding -----
+
+    /// Creates `owner/name` with an initial commit on `default_branch`; returns its sha.
+    ///
+    /// # Panics
+    /// If the name is not `owner/name` or the repository exists.
+    pub fn create_repo(&self, full_name: &str, default_branch: &str) -> String {
+        self.seed(|s| s.create_repo(full_name, default_branch))
+    }
+
+    /// A new commit on top of `branch` (created from the default branch if missing).
+    ///
+    /// # Panics
+    /// If the repository does not exist.
+    pub fn commit(&self, repo: &str, branch: &str, message: &str) -> String {
+        self.seed(|s| s.commit(repo, branch, message))
+    }
+
+    /// # Panics
+    /// If the repository or `from` (a branch, tag or sha) does not exist, or the branch does.
+    pub fn create_branch(&self, repo: &str, branch: &str, from: &str) -> String {
+        self.seed(|s| s.create_branch(repo, branch, from))
+    }
+
+    /// # Panics
+    /// If the repository or `from` does not exist, or the tag does.
+    pub fn create_tag(&self, repo: &str, tag: &str, from: &str) -> String {
+        self.seed(|s| s.create_tag(repo, tag, from))
+    }
+
+    /// A branch, tag, full sha or unambiguous ≥7-char sha → the full sha.
+    pub fn resolve(&self, repo: &str, git_ref: &str) -> Option<String> {
+        lock(&self.inner.state)
+            .repo(repo)?
+            .resolve(git_ref)
+            .map(|r| r.sha)
+    }
+
+    /// A commit status (error|failure|pending|success) on the sha `git_ref` points to now.
+    ///
+    /// # Panics
+    /// If the repository or ref does not exist, or the state is not a commit status state.
+    pub fn set_status(&self, repo: &str, git_ref: &str, context: &str, state: &str) {
+        self.seed(|s| {
+            let sha = Self::resolve_in(s, repo, git_ref)?;
+            s.add_commit_status(repo, &sha, NewCommitStatus::new(state, context), api_user())
+        });
+    }
+
+    /// A check run on the sha `git_ref` points to now; the latest run per name counts.
+    ///
+    /// # Panics
+    /// If the repository or ref does not exist, or status/conclusion are not GitHub's values.
+    pub fn set_check_run(
+        &self,
+        repo: &str,
+        git_ref: &str,
+        name: &str,
+        status: &str,
+        conclusion: Option<&str>,
+    ) {
+        self.seed(|s| {
+            let sha = Self::resolve_in(s, repo, git_ref)?;
+            s.add_check_run(repo, &sha, name, status, conclusion)
+        });
+    }
+
+    /// Makes auto-merging the default branch into `branch` conflict (409) or not.
+    ///
+    /// # Panics
+    /// If the repository does not exist.
+    pub fn set_merge_conflict(&self, repo: &str, branch: &str, conflicting: bool) {
+        self.seed(|s| s.set_merge_conflict(repo, branch, conflicting));
+    }
+
+    fn resolve_in(s: &State, repo: &str, git_ref: &str) -> Result<String, state::StateError> {
+        let r = s
+            .repo(repo)
+            .ok_or_else(|| state::StateError::NoRepo(repo.to_string()))?;
+        r.resolve(git_ref)
+            .map(|r| r.sha)
+            .ok_or_else(|| state::StateError::NoRef(git_ref.to_string()))
+    }
+
+    fn seed<T>(&self, f: impl FnOnce(&mut State) -> Result<T, state::StateError>) -> T {
+        match f(&mut lock(&self.inner.state)) {
+            Ok(v) => v,
+            Err(e) => panic!("sandbox seeding: {e}"),
+        }
+    }
+
+    // ----- inspection -----
+
+    /// Every request received, in order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.inner.requests).clone()
+    }
+
+    pub fn clear_requests(&self) {
+        lock(&self.inner.requests).clear();
+    }
+
+    /// The repository's deployments, newest first, as the API renders them.
+    pub fn deployments(&self, repo: &str) -> Vec<Value> {
+        let st = lock(&self.inner.state);
+        let Some(r) = st.repo(repo) else {
+            return vec![];
+        };
+        r.list_deployments(None, None, None, None)
+            .into_iter()
+            .map(|d| json::deployment(&self.inner.base, r, d))
+            .collect()
+    }
+
+    /// A deployment's statuses, newest first, as the API renders them.
+    pub fn deployment_statuses(&self, repo: &str, id: u64) -> Vec<Value> {
+        let st = lock(&self.inner.state);
+        let Some(r) = st.repo(repo) else {
+            return vec![];
+        };
+        let Some(d) = r.deployment(id) else {
+            return vec![];
+        };
+        d.statuses
+            .iter()
+            .rev()
+            .map(|s| json::deployment_status(&self.inner.base, r, d, s))
+            .collect()
+    }
+
+    // ----- acting as a deployer -----
+
+    /// Posts a deployment status as the deployer would (same code path as the REST POST,
+    /// so webhooks fire and `auto_inactive` applies). Returns the created status JSON, or
+    /// GitHub's error body (404 unknown repository/deployment, 422 invalid state...).
+    pub fn create_deployment_status(&self, repo: &str, id: u64, status: NewStatus) -> Value {
+        let req = StatusRequest {
+            state: status.state,
+            log_url: status.log_url,
+            environment_url: status.environment_url,
+            description: status.description,
+            ..StatusRequest::default()
+        };
+        service::create_deployment_status(&self.inner, repo, id, &req, &deployer_user()).body
+    }
+
+    // ----- fault injection -----
+
+    pub fn inject(&self, fault: Fault) {
+        lock(&self.inner.faults).push(fault);
+    }
+
+    // ----- webhooks -----
+
+    /// Subscribes `url` to `deployment` and `deployment_status` events of every
+    /// repository, signed with `secret`; sends it a `ping` first.
+    pub fn add_webhook(&self, url: &str, secret: &str) {
+        let hook_id = self.inner.hub.add(&self.inner.runtime, url, secret);
+        let ping = json::ping_event(
+            &self.inner.base,
+            hook_id,
+            url,
+            &chrono::Utc::now(),
+            &api_user(),
+        );
+        self.inner.hub.emit(
+            "ping",
+            &serde_json::to_vec(&ping).unwrap_or_default(),
+            Some(hook_id),
+        );
+    }
+
+    /// While held, new deliveries queue instead of being sent. Un-holding does not send
+    /// what is queued: [`Sandbox::release`] does.
+    pub fn hold_deliveries(&self, hold: bool) {
+        self.inner.hub.hold(hold);
+    }
+
+    pub fn held_deliveries(&self) -> Vec<Delivery> {
+        self.inner.hub.held()
+    }
+
+    /// Sends the held deliveries with these ids, in this order, each after the previous
+    /// one was answered, and removes them from the queue.
+    pub async fn release(&self, delivery_ids: &[String]) {
+        self.inner.hub.release(delivery_ids).await;
+    }
+
+    /// Every delivery attempted (in the order the attempts finished), with the status the
+    /// receiver answered.
+    pub fn deliveries(&self) -> Vec<Delivery> {
+        self.inner.hub.attempts()
+    }
+
+    /// Sends a delivery again with the same `X-GitHub-Delivery` and body, like GitHub's
+    /// "Redeliver" button; `None` for an unknown id or an unreachable receiver.
+    pub async fn redeliver(&self, delivery_id: &str) -> Option<u16> {
+        self.inner.hub.redeliver(delivery_id).await
+    }
+
+    // ----- simulated deployer -----
+
+    pub fn set_deployer(&self, deployer: Deployer) {
+        *lock(&self.inner.deployer) = deployer;
+    }
+}

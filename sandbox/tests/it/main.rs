@@ -1,0 +1,10 @@
+//! Integration tests: the sandbox over real HTTP on loopback.
+
+mod common;
+
+mod api;
+mod deployer;
+mod deployments;
+mod faults;
+mod shapes;
+mod webhooks;
