@@ -3,7 +3,8 @@
 use std::fmt;
 
 use crate::{
-    code, invalid, is_env_prep, splice, Command, CommandHelp, Example, Head, Name, ParseError,
+    code, invalid, is_dash, is_env_prep, splice, Command, CommandHelp, Example, Head, Name,
+    ParseError,
 };
 
 /// Show the bot's audit log: deploys, rollbacks, locks, forced deploys, refusals, with
@@ -57,7 +58,7 @@ pub(crate) fn parse(head: &Head<'_>, args: &[&str]) -> Result<Command, ParseErro
         environment: None,
     };
     let mut i = 0;
-    if let Some(&app) = args.first().filter(|w| !is_env_prep(w)) {
+    if let Some(&app) = args.first().filter(|w| !is_env_prep(w) && !is_dash(w)) {
         Name::App.check(app).map_err(|p| invalid(&HELP, p, None))?;
         audit.app = Some(app.to_string());
         i = 1;

@@ -47,7 +47,7 @@ use `rollback` for that.",
 
 pub(crate) fn parse(head: &Head<'_>, args: &[&str]) -> Result<Command, ParseError> {
     head.no_task(&HELP, args)?;
-    let id = pending_id(&HELP, args, |id| Cancel { id }.to_string())?;
+    let id = pending_id(&HELP, head, args, |id| Cancel { id }.to_string())?;
     Ok(Command::Cancel(Cancel { id }))
 }
 

@@ -14,7 +14,8 @@ use crate::{code, invalid, is, Command, CommandHelp, Example, Head, Name, ParseE
 ///
 /// Without an id it confirms the user's own latest pending request. A leading `#`
 /// on the id is dropped, and so are courtesies (`yes please`), which is why no id
-/// may be `please`.
+/// may be `please`. After `yes`, `y` and `no` only a word with a digit or a `#` is
+/// an id: `yes sir` and `no idea` are conversation, not commands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Confirm {
     /// The pending request's id, as the bot showed it.
@@ -58,7 +59,7 @@ pub const HELP: CommandHelp = CommandHelp {
 pub(crate) fn parse(head: &Head<'_>, args: &[&str]) -> Result<Command, ParseError> {
     // `yes!` is enthusiasm, not force.
     head.no_task(&HELP, args)?;
-    let id = pending_id(&HELP, args, |id| Confirm { id }.to_string())?;
+    let id = pending_id(&HELP, head, args, |id| Confirm { id }.to_string())?;
     Ok(Command::Confirm(Confirm { id }))
 }
 
@@ -71,16 +72,25 @@ fn is_courtesy(word: &str) -> bool {
 
 /// The optional id after `confirm` or `cancel`. `render` gives the canonical line for
 /// a suggestion.
+///
+/// `yes`, `y` and `no` are also plain conversation (`no idea`, `yes sir`), so after
+/// them a word is only taken for an id when it looks like one: it has a digit or
+/// starts with `#`. After `confirm` and `cancel` any id goes.
 pub(crate) fn pending_id(
     help: &'static CommandHelp,
+    head: &Head<'_>,
     args: &[&str],
     render: impl Fn(Option<String>) -> String,
 ) -> Result<Option<String>, ParseError> {
     let words: Vec<&str> = args.iter().copied().filter(|w| !is_courtesy(w)).collect();
-    let id = match words.first() {
-        None => return Ok(None),
-        Some(word) => word.strip_prefix('#').unwrap_or(word),
+    let Some(first) = words.first() else {
+        return Ok(None);
     };
+    let conversational = ["yes", "y", "no"].iter().any(|w| is(head.word, w));
+    if conversational && !first.starts_with('#') && !first.contains(|c: char| c.is_ascii_digit()) {
+        return Err(ParseError::NotACommand);
+    }
+    let id = first.strip_prefix('#').unwrap_or(first);
     if let Err(problem) = Name::Id.check(id) {
         return Err(invalid(help, problem, Some(render(None))));
     }

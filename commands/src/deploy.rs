@@ -3,8 +3,8 @@
 use std::fmt;
 
 use crate::{
-    code, invalid, is, is_dash, is_env_prep, splice, split_reason, CommandHelp, Example, Head,
-    Name, ParseError, RefName,
+    code, invalid, is, is_dash, is_env_prep, option_habit, splice, split_reason, CommandHelp,
+    Example, Head, Name, ParseError, RefName,
 };
 use crate::{lock, unlock, Command};
 
@@ -174,11 +174,12 @@ pub(crate) fn parse(head: &Head<'_>, args: &[&str]) -> Result<Command, ParseErro
             i += 1;
             continue;
         }
-        if is(word, "--force") || word == "-f" {
+        if let Some((problem, instead)) = option_habit(word, "deploy") {
+            let instead: Vec<&str> = instead.iter().map(String::as_str).collect();
             return Err(invalid(
                 &HELP,
-                format!("write `force` (or `deploy!`), not {}", code(word)),
-                head.retry(head.first, &splice(args, i..i + 1, &["force"])),
+                problem,
+                head.retry(head.first, &splice(args, i..i + 1, &instead)),
             ));
         }
         if is_env_prep(word) {

@@ -146,7 +146,7 @@ pub fn help_for(topic: &str) -> Option<&'static CommandHelp> {
 /// full page with its examples. An unknown topic gets the overview, after a line
 /// saying so.
 pub fn help_text(topic: Option<&str>) -> String {
-    match topic {
+    match topic.filter(|t| !t.trim().is_empty()) {
         None => overview(),
         Some(t) => match help_for(t) {
             Some(page) => page_text(page),

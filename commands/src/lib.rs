@@ -60,11 +60,11 @@ pub use audit::Audit;
 pub use cancel::Cancel;
 pub use confirm::Confirm;
 pub use deploy::Deploy;
-pub use deploys::Deploys;
+pub use deploys::{Deploys, MAX_LAST};
 pub use duration::{format_duration, parse_duration};
 pub use environments::Environments;
 pub use help::{all_help, help_for, help_text, CommandHelp, Example, Help};
-pub use lock::Lock;
+pub use lock::{Lock, MAX_LOCK};
 pub use locks::Locks;
 pub use refname::{RefError, RefErrorKind, RefName};
 pub use rollback::Rollback;
@@ -480,6 +480,23 @@ pub(crate) fn is_dash(token: &str) -> bool {
 /// The prepositions that introduce an environment: hubot-deploy accepted all three.
 pub(crate) fn is_env_prep(token: &str) -> bool {
     is(token, "to") || is(token, "in") || is(token, "on")
+}
+
+/// Habits from command-line tools in a deploy or rollback line: `--force` or `-f` for
+/// `force`, and `--hotfix` for `-- hotfix`. The problem, and the words to put instead.
+pub(crate) fn option_habit(word: &str, command: &str) -> Option<(String, Vec<String>)> {
+    if is(word, "--force") || word == "-f" {
+        let problem = format!("write `force` (or `{command}!`), not {}", code(word));
+        return Some((problem, vec!["force".to_string()]));
+    }
+    let glued = word
+        .strip_prefix("--")
+        .filter(|rest| !rest.is_empty() && !rest.starts_with('-'))?;
+    let problem = format!(
+        "put a space after `--` in {}: the reason follows it",
+        code(word)
+    );
+    Some((problem, vec!["--".to_string(), glued.to_string()]))
 }
 
 /// `tokens` with `range` replaced by `with`: how a suggestion applies its fix.

@@ -30,7 +30,8 @@ pub struct Lock {
     /// How long the lock lasts; `None` until unlocked. Whole seconds, more than
     /// zero, at most [`MAX_LOCK`].
     pub duration: Option<Duration>,
-    /// Why, shown to whoever runs into the lock.
+    /// Why, shown to whoever runs into the lock: the rest of the line, with
+    /// whitespace runs made single spaces.
     pub reason: Option<String>,
 }
 
@@ -289,20 +290,22 @@ pub(crate) fn deploy_lock_parts<'a>(
     let Some(environment) = environment else {
         return Err(invalid(
             help,
-            format!(
-                "{} needs an environment: `{verb} ENV on {app}`",
-                code(head.first)
-            ),
+            format!("{} needs an environment after the app", code(head.first)),
             head.retry(&verb, &splice(&reason_tail, 0..0, &["ENV", "on", app])),
         ));
     };
     if !extras.is_empty() {
         return Err(invalid(
             help,
-            format!("unexpected {}", code(&extras.join(" "))),
+            format!(
+                "{} takes only `APP to ENV`, not {}",
+                code(head.first),
+                code(&extras.join(" "))
+            ),
+            // `lock` itself may understand them (`for 2h`); `unlock` will say if not.
             head.retry(
                 &verb,
-                &splice(&reason_tail, 0..0, &[environment, "on", app]),
+                &[&[environment, "on", app], &extras[..], &reason_tail[..]].concat(),
             ),
         ));
     }

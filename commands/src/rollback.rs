@@ -3,8 +3,8 @@
 use std::fmt;
 
 use crate::{
-    code, invalid, is, is_dash, is_env_prep, splice, split_reason, Command, CommandHelp, Example,
-    Head, Name, ParseError,
+    code, invalid, is, is_dash, is_env_prep, option_habit, splice, split_reason, Command,
+    CommandHelp, Example, Head, Name, ParseError,
 };
 
 /// Redeploy the sha of the deployment before the current one that succeeded in an
@@ -24,7 +24,7 @@ pub struct Rollback {
     pub environment: Option<String>,
     /// `!` or `force`: skip the required status checks.
     pub force: bool,
-    /// Everything after `--`.
+    /// Everything after `--`, with whitespace runs made single spaces.
     pub reason: Option<String>,
 }
 
@@ -98,7 +98,27 @@ pub(crate) fn parse(head: &Head<'_>, args: &[&str]) -> Result<Command, ParseErro
             i += 1;
             continue;
         }
-        if is_env_prep(word) && rollback.environment.is_none() {
+        if let Some((problem, instead)) = option_habit(word, "rollback") {
+            let instead: Vec<&str> = instead.iter().map(String::as_str).collect();
+            return Err(invalid(
+                &HELP,
+                problem,
+                head.retry(head.first, &splice(args, i..i + 1, &instead)),
+            ));
+        }
+        if let (true, Some(env)) = (is_env_prep(word), &rollback.environment) {
+            let end = (i + 2).min(words.len());
+            return Err(invalid(
+                &HELP,
+                format!(
+                    "two environments ({} and the one after {}): roll back one at a time",
+                    code(env),
+                    code(word)
+                ),
+                head.retry(head.first, &splice(args, i..end, &[])),
+            ));
+        }
+        if is_env_prep(word) {
             let Some(&env) = words.get(i + 1).filter(|w| !is_keyword(w)) else {
                 return Err(invalid(
                     &HELP,
