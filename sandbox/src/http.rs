@@ -160,6 +160,13 @@ fn touch_bucket(inner: &Inner, key: &str, charge: bool) -> Bucket {
     b.clone()
 }
 
+pub(crate) fn set_remaining(inner: &Inner, token: &str, remaining: u64) {
+    touch_bucket(inner, token, false);
+    if let Some(b) = lock(&inner.buckets).get_mut(token) {
+        b.remaining = remaining.min(b.limit);
+    }
+}
+
 fn fault_response(inner: &Inner, headers: &HeaderMap, f: &Fault) -> Response {
     let (key, _) = bucket_key(inner, headers);
     let bucket = touch_bucket(inner, &key, true);
@@ -282,6 +289,8 @@ fn api(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Response {
+    // HEAD is a GET without a body (hyper leaves the body out).
+    let method = if method == "HEAD" { "GET" } else { method };
     let (key, access) = bucket_key(inner, headers);
     let Some(access) = access else {
         let message = if bearer(headers).is_some() || headers.contains_key("authorization") {

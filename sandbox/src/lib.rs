@@ -11,9 +11,29 @@
 //! let gh = sandbox::Sandbox::start().await?;
 //! gh.create_repo("acme/api", "main");
 //! gh.set_deployer(sandbox::Deployer::auto(std::time::Duration::from_millis(50)));
-//! // point the bot at gh.url() with gh.token()
+//! // point the bot at gh.url() (its api_url) with gh.token()
 //! # Ok(()) }
 //! ```
+//!
+//! REST endpoints (JSON shaped like `shared/fixtures/github/`; `Authorization: token X`
+//! or `Bearer X`; every response has `x-ratelimit-*` and `x-github-request-id`; every
+//! 200 GET has a strong `ETag`, and a matching `If-None-Match` gets a free 304):
+//!
+//! | endpoint | notes |
+//! | --- | --- |
+//! | `GET /repos/{o}/{r}` | |
+//! | `GET /repos/{o}/{r}/branches[/{branch}]` | `per_page`/`page`, `Link` |
+//! | `GET /repos/{o}/{r}/commits/{ref}` | `/status` (combined), `/statuses`, `/check-runs` |
+//! | `POST /repos/{o}/{r}/statuses/{sha}` | commit status |
+//! | `GET/POST /repos/{o}/{r}/deployments` | filters `sha` `ref` `task` `environment`; 201 / 202 auto-merged / 409 / 422 |
+//! | `GET /repos/{o}/{r}/deployments/{id}` | |
+//! | `GET/POST /repos/{o}/{r}/deployments/{id}/statuses[/{status_id}]` | `auto_inactive`; no webhook for `inactive` |
+//! | `GET /repos/{o}/{r}/compare/{base}...{head}` | ahead / behind / diverged / identical |
+//! | `GET /rate_limit`, `GET /user` | `/rate_limit` is free |
+//!
+//! Web pages (no auth): `/{o}/{r}` and `/{o}/{r}/deployments` (the deployments),
+//! `/{o}/{r}/commit/{sha}`, `/{o}/{r}/compare/{spec}`, `/{o}/{r}/actions/runs/{n}` (a
+//! simulated deployer run's log).
 
 #![recursion_limit = "256"]
 
@@ -388,6 +408,12 @@ impl Sandbox {
 
     pub fn add_token(&self, token: &str, access: Access) {
         lock(&self.inner.tokens).insert(token.to_string(), access);
+    }
+
+    /// Sets how much of `token`'s hourly budget of 5000 is left (to test what a client
+    /// does near or at the limit without sending thousands of requests).
+    pub fn set_rate_limit_remaining(&self, token: &str, remaining: u64) {
+        http::set_remaining(&self.inner, token, remaining);
     }
 
     /// Stops serving (graceful), the deployer and webhook workers. Idempotent.

@@ -544,3 +544,38 @@ async fn web_pages_for_printed_links() {
         404
     );
 }
+
+#[tokio::test]
+async fn an_exhausted_budget_is_a_403_until_reset() {
+    let (sb, api) = setup().await;
+    sb.add_token("busy", Access::Full);
+    let busy = api.with_token(Some("busy"));
+    sb.set_rate_limit_remaining("busy", 2);
+    assert_eq!(busy.get("/repos/acme/api").await.remaining(), 1);
+    let last = busy.send("HEAD", "/repos/acme/api", None, &[]).await;
+    assert_eq!((last.status, last.remaining()), (200, 0));
+    let over = busy.get("/repos/acme/api").await;
+    assert_eq!(over.status, 403);
+    assert!(over.body["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("API rate limit exceeded"));
+    assert_eq!(
+        (
+            over.header("x-ratelimit-remaining"),
+            over.header("x-ratelimit-used")
+        ),
+        (Some("0"), Some("5000"))
+    );
+    assert!(over.header("x-ratelimit-reset").is_some());
+    assert_eq!(
+        busy.get("/rate_limit").await.body["rate"]["remaining"],
+        0,
+        "/rate_limit still answers"
+    );
+    assert_eq!(
+        api.get("/repos/acme/api").await.status,
+        200,
+        "other tokens are unaffected"
+    );
+}

@@ -119,7 +119,10 @@ async fn delayed_fault_answers_after_the_delay() {
         .send()
         .await;
     assert!(r.expect_err("times out").is_timeout());
-    assert_eq!(sb.requests().len(), 1, "the request reached the server");
+    assert!(
+        poll(WAIT, || sb.requests().len() == 1).await,
+        "the request reached the server"
+    );
 }
 
 #[tokio::test]
@@ -143,6 +146,7 @@ async fn slow_after_processing_creates_the_deployment_before_answering() {
         .send()
         .await;
     assert!(r.expect_err("the client gives up").is_timeout());
+    assert!(poll(WAIT, || !sb.deployments("acme/api").is_empty()).await);
     let created = sb.deployments("acme/api");
     assert_eq!(
         created.len(),

@@ -11,8 +11,10 @@ async fn fixtures_parse_and_the_comparator_finds_missing_keys() {
     let mut partial = f.clone();
     partial.as_object_mut().unwrap().remove("sha");
     partial["creator"].as_object_mut().unwrap().remove("login");
+    let mut missing = missing_keys(&f, &partial);
+    missing.sort();
     assert_eq!(
-        missing_keys(&f, &partial),
+        missing,
         vec!["/creator/login".to_string(), "/sha".to_string()]
     );
 }
