@@ -634,7 +634,8 @@ impl State {
                             head: branch.clone(),
                         });
                     }
-                    let message = format!("Merge branch '{base}' into {branch}");
+                    // The merge commit GitHub makes carries the same sentence as the 202.
+                    let message = format!("Auto-merged {base} into {branch} on deployment.");
                     let merge_sha = self
                         .commit_with_parents(
                             &full,

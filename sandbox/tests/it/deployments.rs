@@ -193,7 +193,7 @@ async fn auto_merge_answers_202_then_201() {
     assert_eq!(parents, vec![topic.as_str(), main.as_str()]);
     assert_eq!(
         head.body["commit"]["message"],
-        "Merge branch 'main' into topic"
+        "Auto-merged main into topic on deployment."
     );
 
     let again = deploy(&api, json!({"ref": "topic", "environment": "staging"})).await;
