@@ -1,0 +1,174 @@
+//! The core: one [`Bot`] per process. Adapters hand it [`Request`]s; it parses them with
+//! the `commands` crate and runs the matching flow in `src/flow/<command>.rs`, which
+//! talks to GitHub and chat only through the [`GitHub`] and [`Chat`] ports.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use commands::{Command, ParseError};
+use dashmap::DashMap;
+
+use crate::chat::{Addressing, Chat, Conversation, Message, MessageId, Request};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::flow;
+use crate::github::{GitHub, GitHubError, Repository};
+use crate::model::RepoName;
+
+/// Repository facts (default branch, html URL) change rarely; ask GitHub at most this often.
+const REPOSITORY_TTL: Duration = Duration::from_secs(300);
+
+/// Cheap to clone; all clones share state.
+#[derive(Clone)]
+pub struct Bot {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Arc<Config>,
+    github: Arc<dyn GitHub>,
+    chat: Arc<dyn Chat>,
+    clock: Arc<dyn Clock>,
+    repositories: DashMap<RepoName, (Repository, DateTime<Utc>)>,
+}
+
+impl Bot {
+    pub fn new(
+        config: Arc<Config>,
+        github: Arc<dyn GitHub>,
+        chat: Arc<dyn Chat>,
+        clock: Arc<dyn Clock>,
+    ) -> Bot {
+        Bot {
+            inner: Arc::new(Inner {
+                config,
+                github,
+                chat,
+                clock,
+                repositories: DashMap::new(),
+            }),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub fn github(&self) -> &dyn GitHub {
+        self.inner.github.as_ref()
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.inner.clock.now()
+    }
+
+    /// Handles one line said to the bot. Never fails: every problem becomes a reply.
+    pub async fn handle(&self, request: Request) {
+        let command = match commands::parse(&request.text) {
+            Ok(command) => command,
+            Err(ParseError::NotACommand) => {
+                // A prefix may be shared with other bots: stay quiet unless spoken to.
+                if request.addressing == Addressing::Direct && !request.text.trim().is_empty() {
+                    let word = request.text.split_whitespace().next().unwrap_or_default();
+                    self.reply(
+                        &request,
+                        Message::refused(format!("I don't know the command `{word}`"))
+                            .line("type `help` for the list of commands"),
+                    )
+                    .await;
+                }
+                return;
+            }
+            Err(ParseError::Invalid {
+                problem,
+                suggestion,
+                usage,
+                ..
+            }) => {
+                let title = match suggestion {
+                    Some(s) => format!("{problem} — did you mean `{s}`?"),
+                    None => problem,
+                };
+                let message = Message::refused(title).line(format!("usage: {usage}"));
+                self.reply(&request, message).await;
+                return;
+            }
+        };
+        tracing::info!(
+            user = %request.user.name,
+            channel = %request.conversation.display(),
+            command = %command,
+            "command"
+        );
+        match command {
+            Command::Deploy(c) => flow::deploy::run(self, &request, c).await,
+            Command::Deploys(c) => flow::deploys::run(self, &request, c).await,
+            Command::Environments(c) => flow::environments::run(self, &request, c).await,
+            Command::Help(c) => flow::help::run(self, &request, c).await,
+            Command::Version(_) => flow::version::run(self, &request).await,
+            other => {
+                self.reply(
+                    &request,
+                    Message::new(
+                        crate::chat::Tone::Warning,
+                        format!("`{}` is understood but not available yet", other.name()),
+                    )
+                    .line("type `help` to see what works today"),
+                )
+                .await;
+            }
+        }
+    }
+
+    /// Posts a message in the request's conversation. Chat failures are logged, not
+    /// returned: there is nobody else to tell.
+    pub async fn reply(&self, request: &Request, message: Message) -> Option<MessageId> {
+        self.say(&request.conversation, &message).await
+    }
+
+    pub async fn say(&self, to: &Conversation, message: &Message) -> Option<MessageId> {
+        match self.inner.chat.send(to, message).await {
+            Ok(id) => Some(id),
+            Err(e) => {
+                tracing::warn!(channel = %to.display(), error = %e, "could not post a message");
+                None
+            }
+        }
+    }
+
+    /// Edits a message, or posts it anew when there is nothing to edit.
+    pub async fn update(
+        &self,
+        to: &Conversation,
+        id: Option<&MessageId>,
+        message: &Message,
+    ) -> Option<MessageId> {
+        match id {
+            Some(id) => match self.inner.chat.edit(to, id, message).await {
+                Ok(()) => Some(id.clone()),
+                Err(e) => {
+                    tracing::warn!(channel = %to.display(), error = %e, "could not edit a message; posting anew");
+                    self.say(to, message).await
+                }
+            },
+            None => self.say(to, message).await,
+        }
+    }
+
+    /// The repository behind an app, cached for a few minutes.
+    pub async fn repository(&self, repo: &RepoName) -> Result<Repository, GitHubError> {
+        let now = self.now();
+        if let Some(entry) = self.inner.repositories.get(repo) {
+            let (repository, at) = entry.value();
+            if now - *at < chrono::Duration::from_std(REPOSITORY_TTL).unwrap_or_default() {
+                return Ok(repository.clone());
+            }
+        }
+        let repository = self.inner.github.repository(repo).await?;
+        self.inner
+            .repositories
+            .insert(repo.clone(), (repository.clone(), now));
+        Ok(repository)
+    }
+}

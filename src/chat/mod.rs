@@ -1,0 +1,317 @@
+//! The chat port: what the core needs from a chat platform, and the platform-neutral
+//! shape of what it says.
+//!
+//! Adapters (`shell`, `discord`) turn their platform's events into [`Request`]s for
+//! [`crate::bot::Bot::handle`] and implement [`Chat`] to post and edit [`Message`]s.
+//! The core never sees a Discord or terminal type.
+
+pub mod shell;
+
+use std::fmt::Write as _;
+
+use async_trait::async_trait;
+
+use crate::model::DeploymentState;
+
+/// Who is talking, as the chat platform knows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatUser {
+    /// Stable id (Discord snowflake; the shell's `--user`).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Role names (Discord roles; the shell's `--role`). Matched against config rules.
+    pub roles: Vec<String>,
+}
+
+/// Where a message was said, and where replies go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conversation {
+    /// `"discord"`, `"shell"`.
+    pub adapter: String,
+    /// Channel id.
+    pub channel: String,
+    /// Channel name without `#`, when the platform has one; config may use either.
+    pub channel_name: Option<String>,
+    /// Thread id, when the command came in a thread.
+    pub thread: Option<String>,
+}
+
+impl Conversation {
+    /// `#deploys` (or the id when there is no name).
+    pub fn display(&self) -> String {
+        format!("#{}", self.channel_name.as_deref().unwrap_or(&self.channel))
+    }
+}
+
+/// How a message reached the bot; decides what to do with lines that are not commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Addressing {
+    /// Said to the bot (an @mention, the shell, a slash command): always answered.
+    Direct,
+    /// Started with the configured prefix, which other bots may share: only answered
+    /// when it looks like one of ours.
+    Prefix,
+}
+
+/// One line said to the bot.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub conversation: Conversation,
+    /// The platform's id of the user's message, if any.
+    pub message_id: Option<String>,
+    pub user: ChatUser,
+    /// The command text, with prefix or mention already removed.
+    pub text: String,
+    pub addressing: Addressing,
+}
+
+/// The platform's id of a message the bot posted.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MessageId(pub String);
+
+/// How a message should look: colour, symbol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    Info,
+    /// Work under way (e.g. waiting for GitHub).
+    Working,
+    Success,
+    Warning,
+    /// The bot refused: nothing was sent to GitHub.
+    Refused,
+    /// GitHub or the deployment failed.
+    Failed,
+    /// A deployment's progress message.
+    Progress(DeploymentState),
+}
+
+impl Tone {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Tone::Info => "ℹ️",
+            Tone::Working => "⏳",
+            Tone::Success => "✅",
+            Tone::Warning => "⚠️",
+            Tone::Refused => "🚫",
+            Tone::Failed => "❌",
+            Tone::Progress(state) => state.symbol(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    pub label: String,
+    pub url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Field {
+    pub name: String,
+    pub value: String,
+}
+
+/// Something the reader can do next. Platforms with buttons render a button; text
+/// platforms show the equivalent command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Re-run a deploy with force (offered only to people allowed to force).
+    Force {
+        command: String,
+    },
+    Confirm {
+        id: String,
+    },
+    Cancel {
+        id: String,
+    },
+}
+
+impl Action {
+    /// What to type instead of pressing the button.
+    pub fn command(&self) -> String {
+        match self {
+            Action::Force { command } => command.clone(),
+            Action::Confirm { id } => format!("confirm {id}"),
+            Action::Cancel { id } => format!("cancel {id}"),
+        }
+    }
+}
+
+/// What the bot says: a title line, then details. Adapters decide the layout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub tone: Tone,
+    pub title: String,
+    pub lines: Vec<String>,
+    pub fields: Vec<Field>,
+    pub links: Vec<Link>,
+    pub actions: Vec<Action>,
+    /// A user id to notify (edits do not notify on most platforms, so the final state
+    /// of a deployment is announced with a mention).
+    pub mention: Option<String>,
+}
+
+impl Message {
+    pub fn new(tone: Tone, title: impl Into<String>) -> Self {
+        Message {
+            tone,
+            title: title.into(),
+            lines: Vec::new(),
+            fields: Vec::new(),
+            links: Vec::new(),
+            actions: Vec::new(),
+            mention: None,
+        }
+    }
+
+    pub fn info(title: impl Into<String>) -> Self {
+        Self::new(Tone::Info, title)
+    }
+
+    pub fn refused(title: impl Into<String>) -> Self {
+        Self::new(Tone::Refused, title)
+    }
+
+    pub fn line(mut self, line: impl Into<String>) -> Self {
+        self.lines.push(line.into());
+        self
+    }
+
+    pub fn field(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.fields.push(Field {
+            name: name.into(),
+            value: value.into(),
+        });
+        self
+    }
+
+    pub fn link(mut self, label: impl Into<String>, url: impl Into<String>) -> Self {
+        self.links.push(Link {
+            label: label.into(),
+            url: url.into(),
+        });
+        self
+    }
+
+    pub fn action(mut self, action: Action) -> Self {
+        self.actions.push(action);
+        self
+    }
+
+    /// Plain text: the symbol and title, then each detail on its own indented line.
+    pub fn to_text(&self) -> String {
+        let mut s = String::new();
+        if let Some(user) = &self.mention {
+            let _ = write!(s, "@{user} ");
+        }
+        let _ = write!(s, "{} {}", self.tone.symbol(), self.title);
+        for line in &self.lines {
+            for l in line.lines() {
+                let _ = write!(s, "\n   {l}");
+            }
+        }
+        if !self.fields.is_empty() {
+            let fields: Vec<String> = self
+                .fields
+                .iter()
+                .map(|f| format!("{}: {}", f.name, f.value))
+                .collect();
+            let _ = write!(s, "\n   {}", fields.join(" · "));
+        }
+        for link in &self.links {
+            let _ = write!(s, "\n   {}: {}", link.label, link.url);
+        }
+        for action in &self.actions {
+            let _ = match action {
+                Action::Force { command } => write!(s, "\n   to force it, type `{command}`"),
+                Action::Confirm { .. } => write!(s, "\n   type `yes` to go ahead"),
+                Action::Cancel { .. } => write!(s, "\n   type `no` to cancel"),
+            };
+        }
+        s
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("chat: {0}")]
+pub struct ChatError(pub String);
+
+/// What the core asks of a chat platform.
+#[async_trait]
+pub trait Chat: Send + Sync {
+    /// Posts a new message; returns its id so it can be edited later.
+    async fn send(&self, to: &Conversation, message: &Message) -> Result<MessageId, ChatError>;
+
+    /// Replaces a message the bot posted earlier.
+    async fn edit(
+        &self,
+        to: &Conversation,
+        id: &MessageId,
+        message: &Message,
+    ) -> Result<(), ChatError>;
+}
+
+/// Strips the prefix (`!deploy …`) or a leading mention (`@deploybot deploy …`,
+/// `<@123> deploy …`) from a chat line. `None` when the line is not for the bot.
+pub fn addressed<'a>(
+    text: &'a str,
+    prefix: &str,
+    mentions: &[String],
+) -> Option<(Addressing, &'a str)> {
+    let t = text.trim_start();
+    for m in mentions {
+        if let Some(rest) = t.strip_prefix(m.as_str()) {
+            let rest = rest.trim_start_matches([':', ',']).trim();
+            return Some((Addressing::Direct, rest));
+        }
+    }
+    if !prefix.is_empty() {
+        if let Some(rest) = t.strip_prefix(prefix) {
+            // `! deploy` is still for us; `!!!` is not a command.
+            return Some((Addressing::Prefix, rest.trim()));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_prefixed_or_mentioned_lines_are_for_the_bot() {
+        let mentions = vec!["<@42>".to_string(), "@deploybot".to_string()];
+        assert_eq!(
+            addressed("!deploy api", "!", &mentions),
+            Some((Addressing::Prefix, "deploy api"))
+        );
+        assert_eq!(
+            addressed("<@42> deploy api", "!", &mentions),
+            Some((Addressing::Direct, "deploy api"))
+        );
+        assert_eq!(
+            addressed("@deploybot: help", "!", &mentions),
+            Some((Addressing::Direct, "help"))
+        );
+        assert_eq!(addressed("deploy api to staging", "!", &mentions), None);
+        assert_eq!(addressed("we should deploy soon", "!", &mentions), None);
+    }
+
+    #[test]
+    fn text_rendering_puts_details_on_indented_lines() {
+        let m = Message::new(Tone::Success, "Created deployment #3")
+            .line("requested by alice")
+            .field("task", "deploy")
+            .field("env", "staging")
+            .link("logs", "https://example.test/1")
+            .action(Action::Force {
+                command: "deploy! api to staging".into(),
+            });
+        assert_eq!(
+            m.to_text(),
+            "✅ Created deployment #3\n   requested by alice\n   task: deploy · env: staging\n   logs: https://example.test/1\n   to force it, type `deploy! api to staging`"
+        );
+    }
+}

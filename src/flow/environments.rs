@@ -1,0 +1,64 @@
+//! `where can i deploy APP` / `environments [APP]` / `where is APP`: one row per
+//! configured environment — what is live there (from GitHub's history) and whether
+//! the caller may deploy to it. API calls: per environment, 1 list + 1 status read per
+//! deployment inspected until the live one (usually 1).
+
+use commands::Environments;
+
+use crate::bot::Bot;
+use crate::chat::{Message, Request};
+use crate::history;
+use crate::policy::{self, Need};
+use crate::resolve;
+
+pub async fn run(bot: &Bot, request: &Request, cmd: Environments) {
+    let config = bot.config();
+    let app = match resolve::app(config, &request.conversation, cmd.app.as_deref(), |a| {
+        format!("where is {a}")
+    }) {
+        Ok(app) => app,
+        Err(m) => {
+            bot.reply(request, m).await;
+            return;
+        }
+    };
+    let now = bot.now();
+    let mut message = Message::info(format!("Environments of {} ({})", app.name, app.repository));
+    for env in &app.environments {
+        let mut notes = Vec::new();
+        if app.default_environment.as_ref() == Some(&env.name) {
+            notes.push("default".to_string());
+        }
+        if env.production {
+            notes.push("production".to_string());
+        }
+        let notes = if notes.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", notes.join(", "))
+        };
+        let live = match history::live(bot.github(), &app.repository, env.name.as_str()).await {
+            Ok(Some(e)) => format!(
+                "live: {} ({}) by {}, {}",
+                e.deployment.git_ref,
+                e.deployment.sha.short(),
+                e.who(),
+                history::ago(now, e.deployment.created_at)
+            ),
+            Ok(None) => "never deployed successfully".to_string(),
+            Err(e) => format!("live: unknown ({e})"),
+        };
+        let may = match policy::check(config, app, env, &request.user, Need::Deploy) {
+            Ok(()) => "you can deploy".to_string(),
+            Err(_) => format!(
+                "deploy needs {}",
+                policy::who(&config.rules(app, env).deploy)
+            ),
+        };
+        message = message.line(format!("{}{notes} — {live} · {may}", env.name));
+    }
+    if !app.channels.is_empty() {
+        message = message.line(format!("deploys from #{}", app.channels.join(", #")));
+    }
+    bot.reply(request, message).await;
+}

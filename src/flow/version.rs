@@ -1,0 +1,13 @@
+//! `version`.
+
+use crate::bot::Bot;
+use crate::chat::{Message, Request};
+
+pub async fn run(bot: &Bot, request: &Request) {
+    bot.reply(
+        request,
+        Message::info(format!("deploybot {}", env!("CARGO_PKG_VERSION")))
+            .line("ChatOps for GitHub Deployments; type `help` for the commands"),
+    )
+    .await;
+}

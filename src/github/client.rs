@@ -1,0 +1,437 @@
+//! [`GitHub`] over REST with reqwest (rustls). The base URL comes from the config, so
+//! GitHub Enterprise Server (`https://HOST/api/v3`) works the same as GitHub.com.
+//!
+//! Rate limits are honoured globally: once GitHub says "not before T" (403/429 with
+//! `retry-after` or `x-ratelimit-remaining: 0`), every request until T fails fast
+//! without reaching GitHub, so a busy channel cannot dig the hole deeper.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeZone, Utc};
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
+use secrecy::ExposeSecret;
+use serde::de::DeserializeOwned;
+
+use super::token::TokenSource;
+use super::{
+    CreateOutcome, Deployment, DeploymentFilter, DeploymentStatus, ErrorBody, GitHub, GitHubError,
+    NewDeployment, Repository,
+};
+use crate::model::{DeploymentId, RepoName};
+
+pub const USER_AGENT: &str = concat!("deploybot/", env!("CARGO_PKG_VERSION"));
+pub const API_VERSION: &str = "2022-11-28";
+
+pub struct HttpGitHub {
+    http: reqwest::Client,
+    base: String,
+    tokens: Arc<dyn TokenSource>,
+    blocked_until: Mutex<Option<(DateTime<Utc>, String)>>,
+}
+
+/// A raw answer: status, headers, body bytes.
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: bytes::Bytes,
+}
+
+impl HttpGitHub {
+    pub fn new(api_url: &str, tokens: Arc<dyn TokenSource>) -> Result<Self, GitHubError> {
+        Self::with_timeout(api_url, tokens, Duration::from_secs(20))
+    }
+
+    /// `timeout` bounds each whole request; chat users are waiting.
+    pub fn with_timeout(
+        api_url: &str,
+        tokens: Arc<dyn TokenSource>,
+        timeout: Duration,
+    ) -> Result<Self, GitHubError> {
+        let http = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .timeout(timeout)
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| GitHubError::Transport {
+                message: format!("cannot build the HTTP client: {e}"),
+                maybe_sent: false,
+            })?;
+        Ok(HttpGitHub {
+            http,
+            base: api_url.trim_end_matches('/').to_string(),
+            tokens,
+            blocked_until: Mutex::new(None),
+        })
+    }
+
+    fn repo_path(repo: &RepoName) -> String {
+        format!("/repos/{}/{}", repo.owner, repo.name)
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&serde_json::Value>,
+    ) -> Result<Answer, GitHubError> {
+        if let Some((until, message)) = self.blocked_until.lock().expect("lock").clone() {
+            if until > Utc::now() {
+                return Err(GitHubError::RateLimited {
+                    message,
+                    retry_at: Some(until),
+                });
+            }
+        }
+        let token = self.tokens.token().await?;
+        let mut request = self
+            .http
+            .request(method, format!("{}{}", self.base, path))
+            .header("accept", "application/vnd.github+json")
+            .header("x-github-api-version", API_VERSION)
+            .bearer_auth(token.expose_secret());
+        if !query.is_empty() {
+            request = request.query(query);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(transport_error)?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.map_err(transport_error)?;
+        let answer = Answer {
+            status,
+            headers,
+            body,
+        };
+        if let Some(err) = rate_limit(&answer, Utc::now()) {
+            if let GitHubError::RateLimited {
+                retry_at: Some(at),
+                message,
+            } = &err
+            {
+                *self.blocked_until.lock().expect("lock") = Some((*at, message.clone()));
+            }
+            return Err(err);
+        }
+        Ok(answer)
+    }
+
+    async fn get_json<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<T, GitHubError> {
+        let answer = self.send(Method::GET, path, query, None).await?;
+        if !answer.status.is_success() {
+            return Err(error_for(&answer));
+        }
+        decode(&answer)
+    }
+}
+
+fn transport_error(e: reqwest::Error) -> GitHubError {
+    GitHubError::Transport {
+        // A refused connection never reached GitHub; anything later (a timeout, a
+        // reset while waiting for the answer) may have.
+        maybe_sent: !(e.is_connect() || e.is_builder()),
+        message: if e.is_timeout() {
+            "timed out".to_string()
+        } else {
+            let mut s = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(inner) = source {
+                s.push_str(": ");
+                s.push_str(&inner.to_string());
+                source = inner.source();
+            }
+            s
+        },
+    }
+}
+
+fn decode<T: DeserializeOwned>(answer: &Answer) -> Result<T, GitHubError> {
+    serde_json::from_slice(&answer.body).map_err(|e| GitHubError::Unexpected {
+        status: answer.status.as_u16(),
+        message: format!("unreadable response: {e}"),
+    })
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn error_body(answer: &Answer) -> ErrorBody {
+    serde_json::from_slice(&answer.body).unwrap_or_else(|_| ErrorBody {
+        message: String::from_utf8_lossy(&answer.body)
+            .chars()
+            .take(200)
+            .collect(),
+        ..Default::default()
+    })
+}
+
+/// GitHub signals rate limiting with 403 or 429 and either `retry-after` (secondary
+/// limits) or `x-ratelimit-remaining: 0` + `x-ratelimit-reset` (primary).
+fn rate_limit(answer: &Answer, now: DateTime<Utc>) -> Option<GitHubError> {
+    if !matches!(answer.status.as_u16(), 403 | 429) {
+        return None;
+    }
+    let retry_after =
+        header(&answer.headers, "retry-after").and_then(|v| v.trim().parse::<i64>().ok());
+    let remaining_zero =
+        header(&answer.headers, "x-ratelimit-remaining").map(str::trim) == Some("0");
+    let body = error_body(answer);
+    let says_so = body.message.to_ascii_lowercase().contains("rate limit");
+    if retry_after.is_none() && !remaining_zero && !says_so && answer.status.as_u16() != 429 {
+        return None;
+    }
+    let retry_at = if let Some(secs) = retry_after {
+        Some(now + chrono::Duration::seconds(secs.max(0)))
+    } else if remaining_zero {
+        header(&answer.headers, "x-ratelimit-reset")
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .and_then(|epoch| Utc.timestamp_opt(epoch, 0).single())
+    } else {
+        // GitHub: with neither header, wait at least a minute.
+        Some(now + chrono::Duration::seconds(60))
+    };
+    let message = if body.message.is_empty() {
+        "rate limited".to_string()
+    } else {
+        first_sentence(&body.message)
+    };
+    Some(GitHubError::RateLimited { message, retry_at })
+}
+
+fn first_sentence(s: &str) -> String {
+    match s.find(". ") {
+        Some(i) => s[..i].to_string(),
+        None => s.trim_end_matches('.').to_string(),
+    }
+}
+
+/// Maps a non-success answer that is not a documented outcome.
+fn error_for(answer: &Answer) -> GitHubError {
+    let body = error_body(answer);
+    match answer.status.as_u16() {
+        401 => GitHubError::Unauthorized {
+            message: body.message,
+        },
+        403 => GitHubError::Forbidden {
+            message: body.message,
+            accepted_permissions: header(&answer.headers, "x-accepted-github-permissions")
+                .map(str::to_string),
+            accepted_scopes: header(&answer.headers, "x-accepted-oauth-scopes").map(str::to_string),
+            token_scopes: header(&answer.headers, "x-oauth-scopes").map(str::to_string),
+        },
+        404 => GitHubError::NotFound {
+            message: body.message,
+        },
+        status => GitHubError::Unexpected {
+            status,
+            message: if body.message.is_empty() {
+                "no message".to_string()
+            } else {
+                body.message
+            },
+        },
+    }
+}
+
+#[async_trait]
+impl GitHub for HttpGitHub {
+    async fn repository(&self, repo: &RepoName) -> Result<Repository, GitHubError> {
+        self.get_json(&Self::repo_path(repo), &[]).await
+    }
+
+    async fn create_deployment(
+        &self,
+        repo: &RepoName,
+        new: &NewDeployment,
+    ) -> Result<CreateOutcome, GitHubError> {
+        let body = serde_json::to_value(new).map_err(|e| GitHubError::Unexpected {
+            status: 0,
+            message: e.to_string(),
+        })?;
+        let path = format!("{}/deployments", Self::repo_path(repo));
+        let answer = self.send(Method::POST, &path, &[], Some(&body)).await?;
+        match answer.status.as_u16() {
+            201 => Ok(CreateOutcome::Created(Box::new(decode(&answer)?))),
+            202 => Ok(CreateOutcome::AutoMerged {
+                message: error_body(&answer).message,
+            }),
+            409 => {
+                let body = error_body(&answer);
+                Ok(match body.failed_contexts() {
+                    Some(contexts) => CreateOutcome::ChecksFailed {
+                        message: body.message,
+                        contexts,
+                    },
+                    None => CreateOutcome::MergeConflict {
+                        message: body.message,
+                    },
+                })
+            }
+            422 => {
+                let body = error_body(&answer);
+                Ok(CreateOutcome::Invalid {
+                    message: body.message,
+                    errors: body.errors,
+                })
+            }
+            _ => Err(error_for(&answer)),
+        }
+    }
+
+    async fn deployments(
+        &self,
+        repo: &RepoName,
+        filter: &DeploymentFilter,
+    ) -> Result<Vec<Deployment>, GitHubError> {
+        let mut query = Vec::new();
+        for (key, value) in [
+            ("sha", &filter.sha),
+            ("ref", &filter.git_ref),
+            ("task", &filter.task),
+            ("environment", &filter.environment),
+        ] {
+            if let Some(v) = value {
+                query.push((key, v.clone()));
+            }
+        }
+        if let Some(n) = filter.per_page {
+            query.push(("per_page", n.to_string()));
+        }
+        self.get_json(&format!("{}/deployments", Self::repo_path(repo)), &query)
+            .await
+    }
+
+    async fn deployment_statuses(
+        &self,
+        repo: &RepoName,
+        id: DeploymentId,
+        per_page: Option<u8>,
+    ) -> Result<Vec<DeploymentStatus>, GitHubError> {
+        let query: Vec<(&str, String)> = per_page
+            .map(|n| vec![("per_page", n.to_string())])
+            .unwrap_or_default();
+        self.get_json(
+            &format!("{}/deployments/{id}/statuses", Self::repo_path(repo)),
+            &query,
+        )
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, headers: &[(&str, &str)], body: &str) -> Answer {
+        let mut map = HeaderMap::new();
+        for (k, v) in headers {
+            map.insert(
+                reqwest::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        Answer {
+            status: StatusCode::from_u16(status).unwrap(),
+            headers: map,
+            body: bytes::Bytes::from(body.to_string()),
+        }
+    }
+
+    fn fixture(path: &str) -> String {
+        std::fs::read_to_string(format!(
+            "{}/../shared/fixtures/github/rest/{path}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn primary_rate_limit_waits_for_reset() {
+        let exchange: serde_json::Value = serde_json::from_str(&fixture(
+            "errors/rate-limit-primary.403.exchange.github-docs.json",
+        ))
+        .unwrap();
+        let headers: Vec<(String, String)> = exchange["headers"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.as_str().unwrap().to_string()))
+            .collect();
+        let headers: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let a = answer(403, &headers, &exchange["body"].to_string());
+        match rate_limit(&a, Utc::now()) {
+            Some(GitHubError::RateLimited { retry_at, message }) => {
+                assert_eq!(retry_at.unwrap().timestamp(), 1377013266);
+                assert!(message.starts_with("API rate limit exceeded"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn secondary_rate_limit_honours_retry_after() {
+        let now = Utc::now();
+        let a = answer(
+            403,
+            &[("retry-after", "30")],
+            &fixture("errors/rate-limit-secondary.403.github-docs.json"),
+        );
+        match rate_limit(&a, now) {
+            Some(GitHubError::RateLimited { retry_at, .. }) => {
+                assert_eq!(retry_at.unwrap(), now + chrono::Duration::seconds(30))
+            }
+            other => panic!("{other:?}"),
+        }
+        // Without any header GitHub says: wait at least a minute.
+        let a = answer(429, &[], "{}");
+        match rate_limit(&a, now) {
+            Some(GitHubError::RateLimited { retry_at, .. }) => {
+                assert_eq!(retry_at.unwrap(), now + chrono::Duration::seconds(60))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn plain_403_is_a_permission_problem_not_a_rate_limit() {
+        let a = answer(
+            403,
+            &[("x-accepted-github-permissions", "deployments=write")],
+            r#"{"message":"Resource not accessible by personal access token"}"#,
+        );
+        assert!(rate_limit(&a, Utc::now()).is_none());
+        match error_for(&a) {
+            GitHubError::Forbidden {
+                accepted_permissions,
+                ..
+            } => assert_eq!(accepted_permissions.as_deref(), Some("deployments=write")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn bad_credentials_fixture_is_unauthorized() {
+        let a = answer(
+            401,
+            &[],
+            &fixture("errors/bad-credentials.401.hubot-deploy.json"),
+        );
+        match error_for(&a) {
+            GitHubError::Unauthorized { message } => assert_eq!(message, "Bad credentials"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,480 @@
+//! The GitHub port: what the core asks of GitHub, in GitHub's own terms.
+//!
+//! [`GitHub`] is the trait the core depends on; [`client::HttpGitHub`] implements it
+//! over REST (GitHub.com or Enterprise, any base URL). Types parse every example under
+//! `../shared/fixtures/github/rest/`. Outcomes GitHub documents for creating a
+//! deployment (202, the two kinds of 409, 422) are values of [`CreateOutcome`], not
+//! errors: the deploy flow answers each differently. [`GitHubError`] is for
+//! everything that stops a request (credentials, rate limits, the network).
+
+pub mod client;
+pub mod token;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::model::{DeploymentId, DeploymentState, RepoName, Sha};
+
+#[async_trait]
+pub trait GitHub: Send + Sync {
+    /// `GET /repos/{o}/{r}`.
+    async fn repository(&self, repo: &RepoName) -> Result<Repository, GitHubError>;
+
+    /// `POST /repos/{o}/{r}/deployments`. Not idempotent: never retry blindly (see
+    /// [`create_deployment_once`]).
+    async fn create_deployment(
+        &self,
+        repo: &RepoName,
+        new: &NewDeployment,
+    ) -> Result<CreateOutcome, GitHubError>;
+
+    /// `GET /repos/{o}/{r}/deployments` with filters, newest first.
+    async fn deployments(
+        &self,
+        repo: &RepoName,
+        filter: &DeploymentFilter,
+    ) -> Result<Vec<Deployment>, GitHubError>;
+
+    /// `GET /repos/{o}/{r}/deployments/{id}/statuses`, newest first. With
+    /// `per_page = Some(1)` this is the latest status only.
+    async fn deployment_statuses(
+        &self,
+        repo: &RepoName,
+        id: DeploymentId,
+        per_page: Option<u8>,
+    ) -> Result<Vec<DeploymentStatus>, GitHubError>;
+}
+
+/// The repository fields the bot uses.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Repository {
+    pub full_name: String,
+    pub default_branch: String,
+    pub html_url: String,
+}
+
+/// A GitHub user, as the creator of a deployment or status.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct User {
+    pub login: String,
+    pub id: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Deployment {
+    pub id: DeploymentId,
+    pub url: String,
+    pub sha: Sha,
+    #[serde(rename = "ref")]
+    pub git_ref: String,
+    pub task: String,
+    /// An object, or (from older clients) a string that may hold JSON.
+    #[serde(default)]
+    pub payload: serde_json::Value,
+    pub environment: String,
+    #[serde(default)]
+    pub original_environment: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub creator: Option<User>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub statuses_url: String,
+    pub repository_url: String,
+    #[serde(default)]
+    pub transient_environment: Option<bool>,
+    #[serde(default)]
+    pub production_environment: Option<bool>,
+}
+
+impl Deployment {
+    /// The routing data deploybot put in the payload, if this deployment is one of its own.
+    pub fn deploybot(&self) -> Option<DeploybotPayload> {
+        let object = match &self.payload {
+            serde_json::Value::String(s) => serde_json::from_str::<serde_json::Value>(s).ok()?,
+            other => other.clone(),
+        };
+        serde_json::from_value(object.get("deploybot")?.clone()).ok()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeploymentStatus {
+    pub id: u64,
+    pub state: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub environment: Option<String>,
+    #[serde(default)]
+    pub target_url: Option<String>,
+    #[serde(default)]
+    pub log_url: Option<String>,
+    #[serde(default)]
+    pub environment_url: Option<String>,
+    #[serde(default)]
+    pub creator: Option<User>,
+    pub created_at: DateTime<Utc>,
+    #[serde(default)]
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+impl DeploymentStatus {
+    pub fn state(&self) -> Option<DeploymentState> {
+        DeploymentState::from_github(&self.state)
+    }
+
+    /// The log link: `log_url`, else the legacy `target_url`. Empty strings (which
+    /// GitHub returns for "not set") count as absent.
+    pub fn log_link(&self) -> Option<&str> {
+        non_empty(&self.log_url).or_else(|| non_empty(&self.target_url))
+    }
+
+    pub fn environment_link(&self) -> Option<&str> {
+        non_empty(&self.environment_url)
+    }
+}
+
+fn non_empty(s: &Option<String>) -> Option<&str> {
+    s.as_deref().filter(|s| !s.trim().is_empty())
+}
+
+/// `payload.deploybot`: everything a restarted bot, or another instance, needs to find
+/// the chat message that tracks a deployment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeploybotPayload {
+    pub request_id: String,
+    pub chat: PayloadChat,
+    pub user: PayloadUser,
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// The configured app (not in the original design's list; an addition deployers
+    /// may ignore).
+    #[serde(default)]
+    pub app: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PayloadChat {
+    pub adapter: String,
+    pub channel: String,
+    #[serde(default)]
+    pub thread: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PayloadUser {
+    pub id: String,
+    pub name: String,
+}
+
+/// The body of `POST /deployments`. Every field the bot decides is sent explicitly,
+/// except `required_contexts`, whose absence means "GitHub checks every context".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewDeployment {
+    #[serde(rename = "ref")]
+    pub git_ref: String,
+    pub task: String,
+    pub environment: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub required_contexts: Option<Vec<String>>,
+    pub auto_merge: bool,
+    pub production_environment: bool,
+    pub transient_environment: bool,
+    pub description: String,
+    pub payload: serde_json::Value,
+}
+
+/// Filters of `GET /deployments`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeploymentFilter {
+    pub sha: Option<String>,
+    pub git_ref: Option<String>,
+    pub task: Option<String>,
+    pub environment: Option<String>,
+    pub per_page: Option<u8>,
+}
+
+/// A context GitHub verified when creating a deployment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContextState {
+    pub context: String,
+    pub state: String,
+}
+
+/// What `POST /deployments` answered, when GitHub answered.
+#[derive(Debug, Clone)]
+pub enum CreateOutcome {
+    /// 201.
+    Created(Box<Deployment>),
+    /// 202: the default branch was merged into the ref; **no deployment exists**.
+    AutoMerged { message: String },
+    /// 409 for `required_contexts`: every verified context with its state.
+    ChecksFailed {
+        message: String,
+        contexts: Vec<ContextState>,
+    },
+    /// 409 for a merge conflict (auto_merge could not merge).
+    MergeConflict { message: String },
+    /// 422: validation failed (e.g. no such ref).
+    Invalid {
+        message: String,
+        errors: Vec<ValidationItem>,
+    },
+}
+
+/// GitHub's error body: `{message, errors[], documentation_url}`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ErrorBody {
+    #[serde(default)]
+    pub message: String,
+    #[serde(default)]
+    pub errors: Vec<ValidationItem>,
+    #[serde(default)]
+    pub documentation_url: Option<String>,
+}
+
+/// One entry of `errors[]`. GitHub uses several shapes; keep what the bot reads and
+/// tolerate the rest (a bare string entry becomes its `message`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ValidationItem {
+    pub resource: Option<String>,
+    pub field: Option<String>,
+    pub code: Option<String>,
+    pub message: Option<String>,
+    pub contexts: Vec<ContextState>,
+}
+
+impl<'de> Deserialize<'de> for ValidationItem {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Object {
+            resource: Option<String>,
+            field: Option<String>,
+            code: Option<String>,
+            message: Option<String>,
+            #[serde(default)]
+            contexts: Vec<ContextState>,
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            Object(Object),
+            Text(String),
+        }
+        Ok(match Either::deserialize(d)? {
+            Either::Object(o) => ValidationItem {
+                resource: o.resource,
+                field: o.field,
+                code: o.code,
+                message: o.message,
+                contexts: o.contexts,
+            },
+            Either::Text(t) => ValidationItem {
+                message: Some(t),
+                ..Default::default()
+            },
+        })
+    }
+}
+
+impl ErrorBody {
+    /// The contexts of a failed-checks 409. GitHub marks them with
+    /// `field: "required_contexts"`; older bodies (and GitHub's own mock in
+    /// hubot-deploy) only carry `contexts`, so either is enough.
+    pub fn failed_contexts(&self) -> Option<Vec<ContextState>> {
+        let items: Vec<&ValidationItem> = self
+            .errors
+            .iter()
+            .filter(|e| e.field.as_deref() == Some("required_contexts") || !e.contexts.is_empty())
+            .collect();
+        if items.is_empty() {
+            return None;
+        }
+        Some(items.iter().flat_map(|e| e.contexts.clone()).collect())
+    }
+}
+
+/// Why a request to GitHub did not get an answer the bot can use.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum GitHubError {
+    #[error("GitHub rejected the credentials (401: {message})")]
+    Unauthorized { message: String },
+    #[error("GitHub refused (403: {message})")]
+    Forbidden {
+        message: String,
+        /// `x-accepted-github-permissions`, e.g. `deployments=write`.
+        accepted_permissions: Option<String>,
+        /// `x-accepted-oauth-scopes` and `x-oauth-scopes` of a classic token.
+        accepted_scopes: Option<String>,
+        token_scopes: Option<String>,
+    },
+    #[error("GitHub says not found (404: {message})")]
+    NotFound { message: String },
+    #[error("GitHub rate limit: {message}")]
+    RateLimited {
+        message: String,
+        /// When to try again, from `retry-after` or `x-ratelimit-reset`.
+        retry_at: Option<DateTime<Utc>>,
+    },
+    #[error("could not reach GitHub: {message}")]
+    Transport {
+        message: String,
+        /// The request may have reached GitHub (a timeout or a broken connection after
+        /// sending), so a POST may have taken effect.
+        maybe_sent: bool,
+    },
+    #[error("GitHub answered {status}: {message}")]
+    Unexpected { status: u16, message: String },
+    #[error("credentials: {message}")]
+    Credentials { message: String },
+}
+
+impl GitHubError {
+    /// What to tell a person: what went wrong and what to do about it.
+    pub fn explain(&self, repo: &RepoName, now: DateTime<Utc>) -> String {
+        match self {
+            GitHubError::Unauthorized { message } => format!(
+                "GitHub rejected deploybot's credentials ({message}). The token in bot.toml is wrong, expired or revoked: \
+                 create a new one with the `repo_deployment` scope (or a GitHub App with Deployments: write) and restart the bot."
+            ),
+            GitHubError::Forbidden {
+                message,
+                accepted_permissions,
+                accepted_scopes,
+                token_scopes,
+            } => {
+                let mut s = format!(
+                    "GitHub refused deploybot's token on {repo} ({message}). It needs the `repo_deployment` scope \
+                     (classic token) or Deployments: write on {repo} (fine-grained token or GitHub App)"
+                );
+                if let Some(p) = accepted_permissions.as_deref().filter(|p| !p.is_empty()) {
+                    s.push_str(&format!("; GitHub asks for `{p}`"));
+                }
+                if let Some(sc) = accepted_scopes.as_deref().filter(|p| !p.is_empty()) {
+                    s.push_str(&format!("; accepted scopes: `{sc}`"));
+                }
+                if let Some(t) = token_scopes {
+                    let t = if t.is_empty() { "none" } else { t.as_str() };
+                    s.push_str(&format!("; the token has: `{t}`"));
+                }
+                s.push('.');
+                s
+            }
+            GitHubError::NotFound { .. } => format!(
+                "GitHub cannot find {repo}: check `repository` for this app in bot.toml, and that deploybot's token can see it \
+                 (a private repository needs the `repo` scope, or the GitHub App installed on it)."
+            ),
+            GitHubError::RateLimited { message, retry_at } => match retry_at {
+                Some(at) => {
+                    let wait = (*at - now).num_seconds().max(0);
+                    format!(
+                        "GitHub's rate limit is used up ({message}). Try again at {} UTC (in {}).",
+                        at.format("%H:%M:%S"),
+                        human_duration(Duration::from_secs(wait as u64))
+                    )
+                }
+                None => format!("GitHub's rate limit is used up ({message}). Try again in a minute."),
+            },
+            GitHubError::Transport { message, .. } => {
+                format!("deploybot could not reach GitHub ({message}). Check the network and `[github] api_url`, then try again.")
+            }
+            GitHubError::Unexpected { status, message } => {
+                format!("GitHub answered {status} ({message}). Try again; if it persists, check https://www.githubstatus.com.")
+            }
+            GitHubError::Credentials { message } => {
+                format!("deploybot could not get GitHub credentials: {message}")
+            }
+        }
+    }
+}
+
+/// "42s", "3m 5s", "2h 10m", "3d 4h": short, for chat.
+pub fn human_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => {
+            let (m, r) = (s / 60, s % 60);
+            if r == 0 {
+                format!("{m}m")
+            } else {
+                format!("{m}m {r}s")
+            }
+        }
+        3600..=86399 => {
+            let (h, m) = (s / 3600, (s % 3600) / 60);
+            if m == 0 {
+                format!("{h}h")
+            } else {
+                format!("{h}h {m}m")
+            }
+        }
+        _ => {
+            let (d, h) = (s / 86400, (s % 86400) / 3600);
+            if h == 0 {
+                format!("{d}d")
+            } else {
+                format!("{d}d {h}h")
+            }
+        }
+    }
+}
+
+/// The answer to "did the deployment get created?" when the POST's fate is unknown.
+#[derive(Debug, Clone)]
+pub enum CreateResult {
+    Answered(CreateOutcome),
+    /// The POST timed out or broke after sending, and the bot then found its own
+    /// deployment by `request_id`.
+    Recovered(Box<Deployment>),
+}
+
+/// Creates a deployment without ever blindly retrying the POST: if the request may
+/// have reached GitHub but no answer came back, the bot looks for a deployment of that
+/// ref and environment whose payload carries this `request_id`.
+pub async fn create_deployment_once(
+    github: &dyn GitHub,
+    repo: &RepoName,
+    new: &NewDeployment,
+    request_id: &str,
+) -> Result<CreateResult, GitHubError> {
+    match github.create_deployment(repo, new).await {
+        Ok(outcome) => Ok(CreateResult::Answered(outcome)),
+        Err(GitHubError::Transport {
+            maybe_sent: true,
+            message,
+        }) => {
+            let filter = DeploymentFilter {
+                git_ref: Some(new.git_ref.clone()),
+                environment: Some(new.environment.clone()),
+                task: Some(new.task.clone()),
+                per_page: Some(30),
+                ..Default::default()
+            };
+            let found = github.deployments(repo, &filter).await?;
+            match found
+                .into_iter()
+                .find(|d| d.deploybot().is_some_and(|p| p.request_id == request_id))
+            {
+                Some(d) => Ok(CreateResult::Recovered(Box::new(d))),
+                None => Err(GitHubError::Transport {
+                    message: format!("{message}; no deployment was created (checked by request id), so it is safe to try again"),
+                    maybe_sent: false,
+                }),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests;

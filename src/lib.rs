@@ -1,0 +1,17 @@
+//! deploybot: chat-driven deploys through GitHub Deployments.
+//!
+//! See ARCHITECTURE.md for the map. In short: adapters (`chat::shell`, the Discord
+//! adapter, the webhook server) call the core ([`bot::Bot`] and `flow/`), which talks
+//! to the [`github::GitHub`], [`chat::Chat`] and store ports.
+
+pub mod bot;
+pub mod chat;
+pub mod clock;
+pub mod config;
+pub mod demo;
+pub mod flow;
+pub mod github;
+pub mod history;
+pub mod model;
+pub mod policy;
+pub mod resolve;

@@ -1,0 +1,179 @@
+//! The `deploybot` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use deploybot::bot::Bot;
+use deploybot::chat::shell::{self, Identity, ShellChat};
+use deploybot::clock::SystemClock;
+use deploybot::config::Config;
+use deploybot::github::client::HttpGitHub;
+use deploybot::github::token;
+
+#[derive(Parser)]
+#[command(
+    name = "deploybot",
+    version,
+    about = "ChatOps for GitHub Deployments: deploy from chat, watch it happen"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// The real bot: Discord gateway + webhook server.
+    Run {
+        /// Config file [default: $DEPLOYBOT_CONFIG, else ./bot.toml]
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// The same bot with this terminal as its chat: each line is a message from --user.
+    Shell {
+        /// Config file [default: $DEPLOYBOT_CONFIG, else ./bot.toml]
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Who is typing.
+        #[arg(long, default_value_t = default_user())]
+        user: String,
+        /// A role the user has (repeat for several), as Discord roles would be.
+        #[arg(long = "role", value_name = "ROLE")]
+        roles: Vec<String>,
+        /// The channel the lines are said in (apps may be limited to channels).
+        #[arg(long, default_value = "shell")]
+        channel: String,
+    },
+    /// The whole loop on this machine: shell + a local GitHub sandbox + a simulated
+    /// deployer. No tokens, no network.
+    Demo {
+        #[arg(long, default_value = "you")]
+        user: String,
+        #[arg(long = "role", value_name = "ROLE", default_values_t = ["release".to_string()])]
+        roles: Vec<String>,
+        #[arg(long, default_value = "deploys")]
+        channel: String,
+    },
+    /// Validates the config and prints a summary; exits 1 with file:line:col on error.
+    CheckConfig {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn default_user() -> String {
+    std::env::var("USER").unwrap_or_else(|_| "me".to_string())
+}
+
+fn init_logging(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DEPLOYBOT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn load(config: Option<PathBuf>) -> Result<Config, ExitCode> {
+    let path = Config::path_from(config);
+    Config::load(&path).map_err(|e| {
+        eprintln!("{e}");
+        ExitCode::FAILURE
+    })
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Cmd::CheckConfig { config } => {
+            let config = match load(config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            print!("{}", config.summary());
+            ExitCode::SUCCESS
+        }
+        Cmd::Shell {
+            config,
+            user,
+            roles,
+            channel,
+        } => {
+            init_logging("warn");
+            let config = match load(config) {
+                Ok(c) => Arc::new(c),
+                Err(code) => return code,
+            };
+            let tokens = match token::from_config(&config.github.api_url, &config.github.auth) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("{}: {e}", config.source.display());
+                    return ExitCode::FAILURE;
+                }
+            };
+            let github = match HttpGitHub::new(&config.github.api_url, tokens) {
+                Ok(g) => Arc::new(g),
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let prefix = config
+                .discord
+                .as_ref()
+                .map_or("!".to_string(), |d| d.prefix.clone());
+            let bot = Bot::new(
+                config,
+                github,
+                Arc::new(ShellChat::stdout()),
+                Arc::new(SystemClock),
+            );
+            let identity = Identity {
+                user,
+                roles,
+                channel,
+            };
+            let stdin = tokio::io::BufReader::new(tokio::io::stdin());
+            shell::run(&bot, &identity, stdin, &prefix).await;
+            ExitCode::SUCCESS
+        }
+        Cmd::Demo {
+            user,
+            roles,
+            channel,
+        } => {
+            init_logging("warn");
+            let identity = Identity {
+                user,
+                roles,
+                channel,
+            };
+            match deploybot::demo::run(identity).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("demo: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Cmd::Run { config } => {
+            init_logging("info");
+            let config = match load(config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            if config.discord.is_none() {
+                eprintln!(
+                    "{}: `deploybot run` needs a [discord] table with a bot token; for a terminal chat use `deploybot shell`",
+                    config.source.display()
+                );
+                return ExitCode::FAILURE;
+            }
+            eprintln!("deploybot run: the Discord adapter is not built yet; use `deploybot shell --config {}`", config.source.display());
+            ExitCode::FAILURE
+        }
+    }
+}

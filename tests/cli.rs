@@ -1,0 +1,145 @@
+//! The `deploybot` binary as a user runs it: check-config, shell and demo.
+
+mod support;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn deploybot() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_deploybot"));
+    c.env_remove("DEPLOYBOT_CONFIG");
+    c
+}
+
+/// Runs with `input` on stdin; returns (success, stdout, stderr).
+fn run(mut cmd: Command, input: &str) -> (bool, String, String) {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn deploybot");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_config_accepts_the_example_and_never_prints_secrets() {
+    let mut cmd = deploybot();
+    cmd.args(["check-config", "--config"])
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/bot.toml.example"))
+        .env("GITHUB_TOKEN", "ghp_do_not_print_me")
+        .env("DISCORD_TOKEN", "discord_do_not_print_me")
+        .env("DEPLOYBOT_WEBHOOK_SECRET", "webhook_do_not_print_me");
+    let (ok, stdout, stderr) = run(cmd, "");
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("bot.toml.example: OK"), "{stdout}");
+    assert!(stdout.contains("api → acme/api"), "{stdout}");
+    for secret in [
+        "ghp_do_not_print_me",
+        "discord_do_not_print_me",
+        "webhook_do_not_print_me",
+    ] {
+        assert!(!stdout.contains(secret) && !stderr.contains(secret));
+    }
+}
+
+#[test]
+fn check_config_names_file_line_column_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bot.toml");
+    std::fs::write(
+        &path,
+        "[github]\ntoken = \"${MISSING_TOKEN_FOR_TEST}\"\n[apps.api]\nrepository = \"acme/api\"\n[apps.api.environments.staging]\n",
+    )
+    .unwrap();
+    let mut cmd = deploybot();
+    cmd.args(["check-config", "--config"]).arg(&path);
+    let (ok, _, stderr) = run(cmd, "");
+    assert!(!ok);
+    assert!(
+        stderr.starts_with(&format!("{}:2:9: github.token", path.display())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("`MISSING_TOKEN_FOR_TEST`"), "{stderr}");
+}
+
+#[test]
+fn the_config_path_comes_from_the_environment_when_no_flag_is_given() {
+    let mut cmd = deploybot();
+    cmd.arg("check-config")
+        .env("DEPLOYBOT_CONFIG", "/nonexistent/deploybot.toml");
+    let (ok, _, stderr) = run(cmd, "");
+    assert!(!ok);
+    assert!(
+        stderr.starts_with("/nonexistent/deploybot.toml: no such file"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_shell_deploys_against_a_configured_github() {
+    let sb = sandbox::Sandbox::start().await.unwrap();
+    support::seed(&sb);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bot.toml");
+    std::fs::write(&path, support::CONFIG).unwrap();
+    let mut cmd = deploybot();
+    cmd.args([
+        "shell",
+        "--user",
+        "carol",
+        "--role",
+        "release",
+        "--channel",
+        "deploys",
+        "--config",
+    ])
+    .arg(&path)
+    .env("SANDBOX_URL", sb.url())
+    .env("SANDBOX_TOKEN", sb.token());
+    let (ok, stdout, stderr) = tokio::task::spawn_blocking(move || {
+        run(
+            cmd,
+            "!deploy api/topic to staging\ndeploy api/broken to staging\n",
+        )
+    })
+    .await
+    .unwrap();
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("Created deployment #"), "{stdout}");
+    assert!(stdout.contains("requested by: carol"), "{stdout}");
+    assert!(stdout.contains("ci/build: failure"), "{stdout}");
+    assert_eq!(sb.deployments("acme/api").len(), 1);
+}
+
+#[test]
+fn the_demo_runs_the_whole_loop_without_network_or_tokens() {
+    let mut cmd = deploybot();
+    cmd.arg("demo").env_remove("GITHUB_TOKEN");
+    let (ok, stdout, stderr) = run(
+        cmd,
+        "deploy api/topic to staging\ndeploy api/broken to staging\ndeploy api staging\n",
+    );
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("Try these"), "{stdout}");
+    assert!(
+        stdout.contains("Created deployment #1 of api/topic"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("ci/build: failure"), "{stdout}");
+    assert!(
+        stdout.contains("did you mean `deploy api to staging`"),
+        "{stdout}"
+    );
+}
