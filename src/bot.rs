@@ -1,6 +1,7 @@
 //! The core: one [`Bot`] per process. Adapters hand it [`Request`]s; it parses them with
 //! the `commands` crate and runs the matching flow in `src/flow/<command>.rs`, which
-//! talks to GitHub and chat only through the [`GitHub`] and [`Chat`] ports.
+//! talks to GitHub, chat and storage only through the [`GitHub`], [`Chat`] and
+//! [`Store`] ports.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,9 +16,22 @@ use crate::config::Config;
 use crate::flow;
 use crate::github::{GitHub, GitHubError, Repository};
 use crate::model::RepoName;
+use crate::store::Store;
+use crate::tracker::Tracker;
 
 /// Repository facts (default branch, html URL) change rarely; ask GitHub at most this often.
 const REPOSITORY_TTL: Duration = Duration::from_secs(300);
+
+/// What a bot is made of: the config and the three ports, plus a clock.
+pub struct Parts {
+    pub config: Arc<Config>,
+    pub github: Arc<dyn GitHub>,
+    pub chat: Arc<dyn Chat>,
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    /// The chat adapter's name (`"shell"`, `"discord"`), written into payloads.
+    pub adapter: String,
+}
 
 /// Cheap to clone; all clones share state.
 #[derive(Clone)]
@@ -29,23 +43,30 @@ struct Inner {
     config: Arc<Config>,
     github: Arc<dyn GitHub>,
     chat: Arc<dyn Chat>,
+    store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
+    tracker: Tracker,
     repositories: DashMap<RepoName, (Repository, DateTime<Utc>)>,
 }
 
 impl Bot {
-    pub fn new(
-        config: Arc<Config>,
-        github: Arc<dyn GitHub>,
-        chat: Arc<dyn Chat>,
-        clock: Arc<dyn Clock>,
-    ) -> Bot {
+    pub fn new(parts: Parts) -> Bot {
+        let tracker = Tracker::new(
+            parts.config.clone(),
+            parts.store.clone(),
+            parts.chat.clone(),
+            parts.github.clone(),
+            parts.clock.clone(),
+            &parts.adapter,
+        );
         Bot {
             inner: Arc::new(Inner {
-                config,
-                github,
-                chat,
-                clock,
+                config: parts.config,
+                github: parts.github,
+                chat: parts.chat,
+                store: parts.store,
+                clock: parts.clock,
+                tracker,
                 repositories: DashMap::new(),
             }),
         }
@@ -57,6 +78,14 @@ impl Bot {
 
     pub fn github(&self) -> &dyn GitHub {
         self.inner.github.as_ref()
+    }
+
+    pub fn store(&self) -> &dyn Store {
+        self.inner.store.as_ref()
+    }
+
+    pub fn tracker(&self) -> &Tracker {
+        &self.inner.tracker
     }
 
     pub fn now(&self) -> DateTime<Utc> {

@@ -15,3 +15,7 @@ pub mod history;
 pub mod model;
 pub mod policy;
 pub mod resolve;
+pub mod service;
+pub mod store;
+pub mod tracker;
+pub mod webhook;

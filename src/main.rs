@@ -5,12 +5,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use deploybot::bot::Bot;
 use deploybot::chat::shell::{self, Identity, ShellChat};
 use deploybot::clock::SystemClock;
 use deploybot::config::Config;
-use deploybot::github::client::HttpGitHub;
-use deploybot::github::token;
+use deploybot::service::Service;
 
 #[derive(Parser)]
 #[command(
@@ -107,37 +105,33 @@ async fn main() -> ExitCode {
                 Ok(c) => Arc::new(c),
                 Err(code) => return code,
             };
-            let tokens = match token::from_config(&config.github.api_url, &config.github.auth) {
-                Ok(t) => t,
-                Err(e) => {
-                    eprintln!("{}: {e}", config.source.display());
-                    return ExitCode::FAILURE;
-                }
-            };
-            let github = match HttpGitHub::new(&config.github.api_url, tokens) {
-                Ok(g) => Arc::new(g),
+            let prefix = config
+                .discord
+                .as_ref()
+                .map_or("!".to_string(), |d| d.prefix.clone());
+            let settle = config.defaults.status_timeout;
+            let service = match Service::from_config(
+                config,
+                Arc::new(ShellChat::stdout()),
+                shell::ADAPTER,
+                Arc::new(SystemClock),
+            )
+            .await
+            {
+                Ok(s) => s,
                 Err(e) => {
                     eprintln!("{e}");
                     return ExitCode::FAILURE;
                 }
             };
-            let prefix = config
-                .discord
-                .as_ref()
-                .map_or("!".to_string(), |d| d.prefix.clone());
-            let bot = Bot::new(
-                config,
-                github,
-                Arc::new(ShellChat::stdout()),
-                Arc::new(SystemClock),
-            );
             let identity = Identity {
                 user,
                 roles,
                 channel,
             };
             let stdin = tokio::io::BufReader::new(tokio::io::stdin());
-            shell::run(&bot, &identity, stdin, &prefix).await;
+            shell::run(&service.bot, &identity, stdin, &prefix).await;
+            service.stop(settle).await;
             ExitCode::SUCCESS
         }
         Cmd::Demo {

@@ -25,7 +25,7 @@ pub struct ChatUser {
 }
 
 /// Where a message was said, and where replies go.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Conversation {
     /// `"discord"`, `"shell"`.
     pub adapter: String,
@@ -198,6 +198,23 @@ impl Message {
     pub fn action(mut self, action: Action) -> Self {
         self.actions.push(action);
         self
+    }
+
+    /// One line: for platforms that cannot edit, where each update is printed anew.
+    pub fn to_line(&self) -> String {
+        let mut parts = vec![format!("{} {}", self.tone.symbol(), self.title)];
+        parts.extend(self.lines.iter().map(|l| l.replace('\n', " ")));
+        parts.extend(
+            self.fields
+                .iter()
+                .map(|f| format!("{}: {}", f.name, f.value)),
+        );
+        parts.extend(self.links.iter().map(|l| format!("{}: {}", l.label, l.url)));
+        let mut s = parts.join(" · ");
+        if let Some(user) = &self.mention {
+            s = format!("@{user} {s}");
+        }
+        s
     }
 
     /// Plain text: the symbol and title, then each detail on its own indented line.

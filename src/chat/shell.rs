@@ -92,8 +92,12 @@ impl Chat for ShellChat {
         _id: &MessageId,
         message: &Message,
     ) -> Result<(), ChatError> {
-        // A terminal cannot change what it printed: an edit is printed as a new line.
-        self.print(to, &message.to_text())
+        // A terminal cannot change what it printed: an update is printed anew, and a
+        // deployment's progress as one line per update.
+        match message.tone {
+            super::Tone::Progress(_) => self.print(to, &message.to_line()),
+            _ => self.print(to, &message.to_text()),
+        }
     }
 }
 

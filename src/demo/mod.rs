@@ -1,20 +1,25 @@
 //! `deploybot demo`: the whole loop on a fresh machine — the shell adapter, an
-//! in-process GitHub sandbox seeded with a small believable history, and (once the
-//! sandbox's simulated deployer is on) statuses flowing back. No tokens, no network.
+//! in-process GitHub sandbox seeded with a small believable history, its simulated
+//! deployer, and signed webhooks back into the bot. No tokens, no network.
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
-use sandbox::Sandbox;
+use sandbox::{Deployer, Sandbox};
 
-use crate::bot::Bot;
+use crate::bot::Parts;
 use crate::chat::shell::{self, Identity, ShellChat};
 use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::github::client::HttpGitHub;
 use crate::github::token::StaticToken;
+use crate::service::{store_from, Service};
 
 pub const CONFIG: &str = include_str!("demo.toml");
+
+/// How long each step of the simulated deployer takes: slow enough to watch.
+pub const STEP: Duration = Duration::from_millis(700);
 
 /// Seeds `acme/api` and `acme/web` with branches in every state the demo shows.
 pub fn seed(sandbox: &Sandbox) {
@@ -47,11 +52,12 @@ pub fn seed(sandbox: &Sandbox) {
 
 pub const GUIDE: &str = "\
 deploybot demo — you are `{user}` (roles: {roles}) in #{channel}; GitHub is a local sandbox at {url}
-Try these (one per line; Ctrl-D to quit):
-  deploy api/topic to staging          a green branch: a deployment is created
-  deploy api                           the default branch, asked from GitHub, to api's default environment
+A simulated deployer answers each deployment: queued → in progress → success (a ref named
+`broken` fails once it is deployed). Try these, one per line; Ctrl-D to quit:
+  deploy api/topic to staging          a green branch: created, then live progress to success
+  deploy api                           the default branch (asked from GitHub) to api's default environment
   deploy api/broken to staging         checks failed: each failing context is listed
-  deploy! api/broken to staging        forced: checks skipped (anyone may force on staging)
+  deploy! api/broken to staging        forced: checks skipped (anyone may force on staging); the deploy fails
   deploy! api/broken to production     refused: forcing production needs the oncall role and a reason
   deploy api/nope to staging           GitHub has no such ref
   deploy api staging                   almost a command: deploybot suggests the fix
@@ -75,32 +81,54 @@ pub async fn run(identity: Identity) -> Result<(), String> {
         .await
         .map_err(|e| format!("could not start the GitHub sandbox on 127.0.0.1: {e}"))?;
     seed(&sandbox);
-    let config = Arc::new(config(&sandbox)?);
+    sandbox.set_deployer(Deployer {
+        fail_refs: vec!["broken".into()],
+        ..Deployer::auto(STEP)
+    });
+    let secret = uuid::Uuid::new_v4().simple().to_string();
+    let config = Arc::new(config(&sandbox, &secret)?);
     let github = HttpGitHub::new(
         &config.github.api_url,
         Arc::new(StaticToken::new(sandbox.token().into())),
     )
     .map_err(|e| e.to_string())?;
-    let bot = Bot::new(
-        config,
-        Arc::new(github),
-        Arc::new(ShellChat::stdout()),
-        Arc::new(SystemClock),
-    );
+    let store = store_from(&config).await?;
+    let service = Service::start(Parts {
+        config: config.clone(),
+        github: Arc::new(github),
+        chat: Arc::new(ShellChat::stdout()),
+        store,
+        clock: Arc::new(SystemClock),
+        adapter: shell::ADAPTER.to_string(),
+    })
+    .await?;
+    let webhook = service
+        .webhook_addr()
+        .ok_or("the demo config has no [webhook]")?;
+    let path = config
+        .webhook
+        .as_ref()
+        .map_or("/webhook", |w| w.path.as_str());
+    sandbox.add_webhook(&format!("http://{webhook}{path}"), &secret);
+
     print!("{}", guide(&identity, &sandbox.url()));
     let stdin = tokio::io::BufReader::new(tokio::io::stdin());
-    shell::run(&bot, &identity, stdin, "!").await;
+    shell::run(&service.bot, &identity, stdin, "!").await;
+    // Let the deployments started here finish, so piped input shows the whole story.
+    service.stop(Duration::from_secs(30)).await;
     sandbox.shutdown();
     Ok(())
 }
 
 /// The demo's config, pointed at a running sandbox.
-pub fn config(sandbox: &Sandbox) -> Result<Config, String> {
+pub fn config(sandbox: &Sandbox, webhook_secret: &str) -> Result<Config, String> {
     let url = sandbox.url();
     let token = sandbox.token();
+    let secret = webhook_secret.to_string();
     Config::parse(CONFIG, Path::new("demo.toml"), &|name| match name {
         "SANDBOX_URL" => Some(url.clone()),
         "SANDBOX_TOKEN" => Some(token.clone()),
+        "DEMO_WEBHOOK_SECRET" => Some(secret.clone()),
         _ => None,
     })
     .map_err(|e| e.to_string())

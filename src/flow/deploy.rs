@@ -13,10 +13,12 @@ use crate::chat::{Action, Message, Request, Tone};
 use crate::config::{AppConfig, EnvConfig};
 use crate::github::{
     create_deployment_once, ContextState, CreateOutcome, CreateResult, DeploybotPayload,
-    Deployment, GitHubError, NewDeployment, PayloadChat, PayloadUser,
+    GitHubError, NewDeployment, PayloadChat, PayloadUser,
 };
 use crate::model::DeploymentState;
 use crate::policy::{self, Need};
+use crate::store::Tracked;
+use crate::tracker::render;
 use crate::{flow, resolve};
 
 /// GitHub's limit for a deployment description.
@@ -128,15 +130,13 @@ async fn execute(bot: &Bot, request: &Request, cmd: &Deploy, plan: Plan<'_>) {
         result = create_deployment_once(bot.github(), repo, &new, &request_id).await;
     }
 
-    let reply = match result {
-        Ok(CreateResult::Answered(CreateOutcome::Created(d))) => {
-            created(request, cmd, &plan, &d, notes)
-        }
+    let outcome = match result {
+        Ok(CreateResult::Answered(CreateOutcome::Created(d))) => Ok(d),
         Ok(CreateResult::Recovered(d)) => {
             notes.push("GitHub's answer was lost on the way, but the deployment exists (found by its request id)".into());
-            created(request, cmd, &plan, &d, notes)
+            Ok(d)
         }
-        Ok(CreateResult::Answered(CreateOutcome::AutoMerged { message })) => Message::new(
+        Ok(CreateResult::Answered(CreateOutcome::AutoMerged { message })) => Err(Message::new(
             Tone::Failed,
             format!(
                 "Not deployed: GitHub auto-merged {} twice and created no deployment",
@@ -147,11 +147,11 @@ async fn execute(bot: &Bot, request: &Request, cmd: &Deploy, plan: Plan<'_>) {
         .line(format!(
             "try again in a minute: `{}`",
             commands::Command::Deploy(cmd.clone())
-        )),
-        Ok(CreateResult::Answered(CreateOutcome::ChecksFailed { contexts, .. })) => {
-            checks_failed(cmd, &plan, &contexts, notes)
-        }
-        Ok(CreateResult::Answered(CreateOutcome::MergeConflict { message })) => Message::new(
+        ))),
+        Ok(CreateResult::Answered(CreateOutcome::ChecksFailed { contexts, .. })) => Err(
+            checks_failed(cmd, &plan, &contexts, std::mem::take(&mut notes)),
+        ),
+        Ok(CreateResult::Answered(CreateOutcome::MergeConflict { message })) => Err(Message::new(
             Tone::Failed,
             format!(
                 "Not deployed: {} can't be merged with the default branch",
@@ -162,14 +162,62 @@ async fn execute(bot: &Bot, request: &Request, cmd: &Deploy, plan: Plan<'_>) {
         .line(format!(
             "merge or rebase {} onto the default branch and push, then deploy again",
             plan.git_ref
-        )),
+        ))),
         Ok(CreateResult::Answered(CreateOutcome::Invalid { message, errors })) => {
-            invalid(&plan, &message, &errors)
+            Err(invalid(&plan, &message, &errors))
         }
-        Err(e) => failed(bot, &plan, &e),
+        Err(e) => Err(failed(bot, &plan, &e)),
     };
-    bot.update(&request.conversation, message_id.as_ref(), &reply)
-        .await;
+    let deployment = match outcome {
+        Ok(d) => d,
+        Err(reply) => {
+            bot.update(&request.conversation, message_id.as_ref(), &reply)
+                .await;
+            return;
+        }
+    };
+
+    // From here on the tracker owns the message: it renders "created" now and every
+    // status the deployer reports later.
+    let tracked = Tracked {
+        deployment_id: deployment.id,
+        repository: plan.app.repository.clone(),
+        app: Some(plan.app.name.to_string()),
+        environment: deployment.environment.clone(),
+        git_ref: deployment.git_ref.clone(),
+        sha: deployment.sha.to_string(),
+        task: deployment.task.clone(),
+        conversation: request.conversation.clone(),
+        message_id: message_id.as_ref().map(|m| m.0.clone()),
+        requester: Some((request.user.id.clone(), request.user.name.clone())),
+        creator: None,
+        html_url: plan.html_url.clone(),
+        hosts: cmd.hosts.clone(),
+        reason: cmd.reason.clone(),
+        forced: cmd.force,
+        notes,
+        created_at: deployment.created_at,
+        state: DeploymentState::Created,
+        status_id: None,
+        status_description: None,
+        log_url: None,
+        environment_url: None,
+        finished_at: None,
+        announced: false,
+        final_rendered: false,
+        warned_no_status: false,
+        warned_stuck: false,
+        etag: None,
+    };
+    if let Err(e) = bot.tracker().started(tracked.clone()).await {
+        // Without storage the deployment still exists: say so, untracked.
+        tracing::error!(error = %e, "cannot track a deployment");
+        let message = render::progress(&tracked, bot.now()).line(format!(
+            "⚠️ deploybot cannot follow this deployment ({e}); watch it on GitHub"
+        ));
+        bot.update(&request.conversation, message_id.as_ref(), &message)
+            .await;
+    }
 }
 
 fn destination(env: &str, hosts: &[String]) -> String {
@@ -245,46 +293,6 @@ pub fn truncate(s: &str, max_chars: usize) -> String {
     let mut out: String = s.chars().take(max_chars - 1).collect();
     out.push('…');
     out
-}
-
-fn created(
-    request: &Request,
-    cmd: &Deploy,
-    plan: &Plan<'_>,
-    d: &Deployment,
-    notes: Vec<String>,
-) -> Message {
-    let mut m = Message::new(
-        Tone::Progress(DeploymentState::Created),
-        format!(
-            "Created deployment #{} of {} ({}) to {}",
-            d.id,
-            plan.label,
-            d.sha.short(),
-            destination(&d.environment, &cmd.hosts)
-        ),
-    )
-    .field("requested by", request.user.name.clone())
-    .field("task", d.task.clone());
-    if cmd.force {
-        m = m.line(format!(
-            "⚠️ forced: checks skipped{}",
-            cmd.reason
-                .as_deref()
-                .map(|r| format!(" — reason: {r}"))
-                .unwrap_or_default()
-        ));
-    } else if let Some(reason) = &cmd.reason {
-        m = m.field("reason", reason.clone());
-    }
-    for note in notes {
-        m = m.line(note);
-    }
-    m = m.line("waiting for the deployer to report a status");
-    if let Some(url) = &plan.html_url {
-        m = m.link("deployments", format!("{url}/deployments"));
-    }
-    m
 }
 
 fn checks_failed(

@@ -17,8 +17,8 @@ use serde::de::DeserializeOwned;
 
 use super::token::TokenSource;
 use super::{
-    CreateOutcome, Deployment, DeploymentFilter, DeploymentStatus, ErrorBody, GitHub, GitHubError,
-    NewDeployment, Repository,
+    Conditional, CreateOutcome, Deployment, DeploymentFilter, DeploymentStatus, ErrorBody, GitHub,
+    GitHubError, NewDeployment, Repository,
 };
 use crate::model::{DeploymentId, RepoName};
 
@@ -78,6 +78,17 @@ impl HttpGitHub {
         query: &[(&str, String)],
         body: Option<&serde_json::Value>,
     ) -> Result<Answer, GitHubError> {
+        self.send_with(method, path, query, body, None).await
+    }
+
+    async fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&serde_json::Value>,
+        if_none_match: Option<&str>,
+    ) -> Result<Answer, GitHubError> {
         if let Some((until, message)) = self.blocked_until.lock().expect("lock").clone() {
             if until > Utc::now() {
                 return Err(GitHubError::RateLimited {
@@ -98,6 +109,9 @@ impl HttpGitHub {
         }
         if let Some(body) = body {
             request = request.json(body);
+        }
+        if let Some(etag) = if_none_match {
+            request = request.header("if-none-match", etag);
         }
         let response = request.send().await.map_err(transport_error)?;
         let status = response.status();
@@ -325,6 +339,33 @@ impl GitHub for HttpGitHub {
             &query,
         )
         .await
+    }
+
+    async fn latest_status_if_changed(
+        &self,
+        repo: &RepoName,
+        id: DeploymentId,
+        etag: Option<&str>,
+    ) -> Result<Conditional<Option<DeploymentStatus>>, GitHubError> {
+        let path = format!("{}/deployments/{id}/statuses", Self::repo_path(repo));
+        let answer = self
+            .send_with(Method::GET, &path, &[("per_page", "1".into())], None, etag)
+            .await?;
+        if answer.status == StatusCode::NOT_MODIFIED {
+            return Ok(Conditional::NotModified);
+        }
+        if !answer.status.is_success() {
+            return Err(error_for(&answer));
+        }
+        let mut list: Vec<DeploymentStatus> = decode(&answer)?;
+        Ok(Conditional::Modified {
+            value: if list.is_empty() {
+                None
+            } else {
+                Some(list.remove(0))
+            },
+            etag: header(&answer.headers, "etag").map(str::to_string),
+        })
     }
 }
 

@@ -8,6 +8,7 @@
 //! everything that stops a request (credentials, rate limits, the network).
 
 pub mod client;
+pub mod events;
 pub mod token;
 
 use std::time::Duration;
@@ -46,6 +47,22 @@ pub trait GitHub: Send + Sync {
         id: DeploymentId,
         per_page: Option<u8>,
     ) -> Result<Vec<DeploymentStatus>, GitHubError>;
+
+    /// The latest status, asked conditionally: with the ETag of the previous answer,
+    /// an unchanged list is a 304, which costs no rate limit.
+    async fn latest_status_if_changed(
+        &self,
+        repo: &RepoName,
+        id: DeploymentId,
+        etag: Option<&str>,
+    ) -> Result<Conditional<Option<DeploymentStatus>>, GitHubError>;
+}
+
+/// The answer to a conditional request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Conditional<T> {
+    NotModified,
+    Modified { value: T, etag: Option<String> },
 }
 
 /// The repository fields the bot uses.
@@ -70,6 +87,8 @@ pub struct Deployment {
     pub sha: Sha,
     #[serde(rename = "ref")]
     pub git_ref: String,
+    /// GitHub's default; 2014-era payloads carried the task inside `payload`.
+    #[serde(default = "default_task")]
     pub task: String,
     /// An object, or (from older clients) a string that may hold JSON.
     #[serde(default)]
@@ -83,12 +102,19 @@ pub struct Deployment {
     pub creator: Option<User>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    #[serde(default)]
     pub statuses_url: String,
+    /// Absent from 2014-era webhook payloads.
+    #[serde(default)]
     pub repository_url: String,
     #[serde(default)]
     pub transient_environment: Option<bool>,
     #[serde(default)]
     pub production_environment: Option<bool>,
+}
+
+fn default_task() -> String {
+    "deploy".to_string()
 }
 
 impl Deployment {
@@ -118,7 +144,9 @@ pub struct DeploymentStatus {
     pub environment_url: Option<String>,
     #[serde(default)]
     pub creator: Option<User>,
-    pub created_at: DateTime<Utc>,
+    /// Absent from 2014-era webhook payloads.
+    #[serde(default)]
+    pub created_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub updated_at: Option<DateTime<Utc>>,
 }

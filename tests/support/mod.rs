@@ -1,18 +1,23 @@
-//! Shared test support: a sandbox GitHub, a bot wired to it, and the shell adapter
-//! driven line by line. Every integration test builds on this; nothing is copied.
+//! Shared test support: a sandbox GitHub, a bot wired to it (real SQLite file, real
+//! webhook server when configured), the shell adapter driven line by line, and a chat
+//! recorder. Every integration test builds on this; nothing is copied.
 
 #![allow(dead_code)]
 
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use deploybot::bot::Bot;
+use async_trait::async_trait;
+use deploybot::bot::{Bot, Parts};
 use deploybot::chat::shell::{self, Identity, SharedBuffer, ShellChat};
-use deploybot::clock::SystemClock;
+use deploybot::chat::{Chat, ChatError, Conversation, Message, MessageId};
+use deploybot::clock::{Clock, ManualClock, SystemClock};
 use deploybot::config::Config;
 use deploybot::github::client::HttpGitHub;
 use deploybot::github::token::StaticToken;
+use deploybot::service::Service;
+use deploybot::store::sqlite::SqliteStore;
 use sandbox::{RecordedRequest, Sandbox};
 
 /// A config for tests; `${SANDBOX_URL}` / `${SANDBOX_TOKEN}` point at the sandbox.
@@ -28,6 +33,7 @@ prod = "production"
 repository = "acme/api"
 default_environment = "staging"
 channels = ["deploys"]
+notify_channel = "ops"
 payload = { service = "api", region = "eu" }
 
 [apps.api.environments.staging]
@@ -57,6 +63,16 @@ default_environment = "staging"
 [apps.ghost.environments.staging]
 "#;
 
+/// The webhook secret tests sign with.
+pub const SECRET: &str = "test-webhook-secret-0123456789";
+
+/// [`CONFIG`] with a webhook server on a free port and a short edit interval.
+pub fn with_webhook(edit_interval: &str) -> String {
+    format!(
+        "{CONFIG}\n[webhook]\nlisten = \"127.0.0.1:0\"\npath = \"/webhook\"\nsecret = \"{SECRET}\"\n\n[defaults]\nedit_interval = \"{edit_interval}\"\n"
+    )
+}
+
 /// The repositories most tests use.
 ///
 /// acme/api (default branch `main`): `topic` green, `broken` with ci/build failing and
@@ -84,17 +100,68 @@ pub fn seed(sb: &Sandbox) {
     sb.commit("acme/web", "trunk", "Landing page");
 }
 
-pub struct TestBot {
-    pub sandbox: Sandbox,
-    pub bot: Bot,
-    pub out: SharedBuffer,
-    printed: std::sync::Mutex<usize>,
+/// What the bot did in chat, in order.
+#[derive(Debug, Clone)]
+pub enum Said {
+    Sent {
+        id: String,
+        channel: String,
+        message: Message,
+    },
+    Edited {
+        id: String,
+        channel: String,
+        message: Message,
+    },
+}
+
+impl Said {
+    pub fn message(&self) -> &Message {
+        match self {
+            Said::Sent { message, .. } | Said::Edited { message, .. } => message,
+        }
+    }
+}
+
+/// Records every send and edit, then lets the shell print them.
+pub struct RecordingChat {
+    pub said: Mutex<Vec<Said>>,
+    shell: ShellChat,
+}
+
+#[async_trait]
+impl Chat for RecordingChat {
+    async fn send(&self, to: &Conversation, message: &Message) -> Result<MessageId, ChatError> {
+        let id = self.shell.send(to, message).await?;
+        self.said.lock().unwrap().push(Said::Sent {
+            id: id.0.clone(),
+            channel: to.channel.clone(),
+            message: message.clone(),
+        });
+        Ok(id)
+    }
+
+    async fn edit(
+        &self,
+        to: &Conversation,
+        id: &MessageId,
+        message: &Message,
+    ) -> Result<(), ChatError> {
+        self.shell.edit(to, id, message).await?;
+        self.said.lock().unwrap().push(Said::Edited {
+            id: id.0.clone(),
+            channel: to.channel.clone(),
+            message: message.clone(),
+        });
+        Ok(())
+    }
 }
 
 pub struct Options {
     pub config: String,
     pub token: Option<String>,
     pub timeout: Duration,
+    pub clock: Option<Arc<ManualClock>>,
 }
 
 impl Default for Options {
@@ -103,6 +170,7 @@ impl Default for Options {
             config: CONFIG.to_string(),
             token: None,
             timeout: Duration::from_secs(10),
+            clock: None,
         }
     }
 }
@@ -118,6 +186,18 @@ pub fn parse_config(text: &str, sb: &Sandbox, token: &str) -> Config {
     .unwrap_or_else(|e| panic!("test config: {e}"))
 }
 
+pub struct TestBot {
+    pub sandbox: Sandbox,
+    pub service: Option<Service>,
+    pub chat: Arc<RecordingChat>,
+    pub out: SharedBuffer,
+    pub db: PathBuf,
+    pub clock: Option<Arc<ManualClock>>,
+    options: Options,
+    _dir: tempfile::TempDir,
+    printed: Mutex<usize>,
+}
+
 impl TestBot {
     pub async fn start() -> TestBot {
         Self::with(Options::default()).await
@@ -126,27 +206,83 @@ impl TestBot {
     pub async fn with(options: Options) -> TestBot {
         let sandbox = Sandbox::start().await.expect("sandbox");
         seed(&sandbox);
-        let token = options.token.unwrap_or_else(|| sandbox.token());
-        let config = Arc::new(parse_config(&options.config, &sandbox, &token));
+        let dir = tempfile::tempdir().unwrap();
+        let out = SharedBuffer::default();
+        let chat = Arc::new(RecordingChat {
+            said: Mutex::new(Vec::new()),
+            shell: ShellChat::new(Box::new(out.clone())),
+        });
+        let mut t = TestBot {
+            sandbox,
+            service: None,
+            chat,
+            out,
+            db: dir.path().join("deploybot.db"),
+            clock: options.clock.clone(),
+            options,
+            _dir: dir,
+            printed: Mutex::new(0),
+        };
+        t.boot().await;
+        t
+    }
+
+    /// Starts (or restarts) the bot on the same database file, chat and sandbox.
+    pub async fn boot(&mut self) {
+        let token = self
+            .options
+            .token
+            .clone()
+            .unwrap_or_else(|| self.sandbox.token());
+        let config = Arc::new(parse_config(&self.options.config, &self.sandbox, &token));
         let github = HttpGitHub::with_timeout(
             &config.github.api_url,
             Arc::new(StaticToken::new(token.into())),
-            options.timeout,
+            self.options.timeout,
         )
         .expect("client");
-        let out = SharedBuffer::default();
-        let bot = Bot::new(
+        let store = SqliteStore::open(&format!("sqlite://{}", self.db.display()))
+            .await
+            .expect("store");
+        let clock: Arc<dyn Clock> = match &self.clock {
+            Some(c) => c.clone(),
+            None => Arc::new(SystemClock),
+        };
+        let service = Service::start(Parts {
             config,
-            Arc::new(github),
-            Arc::new(ShellChat::new(Box::new(out.clone()))),
-            Arc::new(SystemClock),
-        );
-        TestBot {
-            sandbox,
-            bot,
-            out,
-            printed: std::sync::Mutex::new(0),
+            github: Arc::new(github),
+            chat: self.chat.clone(),
+            store: Arc::new(store),
+            clock,
+            adapter: shell::ADAPTER.to_string(),
+        })
+        .await
+        .expect("service");
+        if let Some(addr) = service.webhook_addr() {
+            self.sandbox
+                .add_webhook(&format!("http://{addr}/webhook"), SECRET);
         }
+        self.service = Some(service);
+    }
+
+    /// Stops the bot abruptly: no settling, no flushing; pending edits are lost.
+    pub async fn kill(&mut self) {
+        if let Some(service) = self.service.take() {
+            service.kill().await;
+        }
+    }
+
+    pub fn bot(&self) -> &Bot {
+        &self.service.as_ref().expect("bot running").bot
+    }
+
+    pub fn webhook_url(&self) -> String {
+        let addr = self
+            .service
+            .as_ref()
+            .and_then(|s| s.webhook_addr())
+            .expect("webhook configured");
+        format!("http://{addr}/webhook")
     }
 
     /// Types `line` in the shell as `user` with `roles` in #channel; returns what the
@@ -158,7 +294,7 @@ impl TestBot {
             channel: channel.to_string(),
         };
         let input = format!("{line}\n");
-        shell::run(&self.bot, &identity, input.as_bytes(), "!").await;
+        shell::run(self.bot(), &identity, input.as_bytes(), "!").await;
         self.take_output()
     }
 
@@ -177,6 +313,34 @@ impl TestBot {
         new
     }
 
+    pub fn said(&self) -> Vec<Said> {
+        self.chat.said.lock().unwrap().clone()
+    }
+
+    /// The latest content of the message that tracks deployment `id` (from the
+    /// deployment's payload), and how many times it was edited.
+    pub fn message_of(&self, id: u64) -> Option<(Message, usize)> {
+        let d = self
+            .sandbox
+            .deployments("acme/api")
+            .into_iter()
+            .chain(self.sandbox.deployments("acme/web"))
+            .find(|d| d["id"] == id)?;
+        let mid = d["payload"]["deploybot"]["chat"]["message"]
+            .as_str()?
+            .to_string();
+        let edits: Vec<Message> = self
+            .said()
+            .into_iter()
+            .filter_map(|s| match s {
+                Said::Edited { id, message, .. } if id == mid => Some(message),
+                _ => None,
+            })
+            .collect();
+        let n = edits.len();
+        edits.last().cloned().map(|m| (m, n))
+    }
+
     /// Requests that created deployments, in order.
     pub fn deployment_posts(&self) -> Vec<RecordedRequest> {
         self.sandbox
@@ -184,6 +348,13 @@ impl TestBot {
             .into_iter()
             .filter(|r| r.method == "POST" && r.path.ends_with("/deployments"))
             .collect()
+    }
+
+    /// The id of the newest deployment of acme/api.
+    pub fn last_deployment(&self) -> u64 {
+        self.sandbox.deployments("acme/api")[0]["id"]
+            .as_u64()
+            .unwrap()
     }
 }
 

@@ -1,0 +1,577 @@
+//! The tracker: one live progress message per deployment.
+//!
+//! Status events arrive from the webhook server, the poller, or a restart's catch-up,
+//! in any order and possibly more than once. For each deployment the tracker keeps
+//! (in the store) the last state it accepted; a status is accepted only if it moves
+//! the deployment forward (a final state never changes, an older or repeated status
+//! changes nothing). The message is then re-rendered from the stored state, at most
+//! once per `edit_interval` per message; the render always reads the latest state, so
+//! the final one is always delivered. When a deployment ends, its requester is
+//! mentioned once.
+//!
+//! Routing: a deployment's message comes from the store, else from the deployment's
+//! `payload.deploybot.chat` (another instance, or a bot that lost its database).
+
+pub mod render;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use dashmap::DashMap;
+use tokio::sync::Notify;
+
+use crate::chat::{Chat, Conversation, MessageId};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::github::{Conditional, Deployment, DeploymentStatus, GitHub};
+use crate::model::{DeploymentId, DeploymentState, RepoName};
+use crate::store::{Store, StoreError, Tracked};
+
+/// What happened to a status event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// The deployment moved forward; its message will be updated.
+    Accepted,
+    /// Older than, or the same as, what is known (out of order, or a repeat).
+    Stale,
+    /// Not a deployment the bot tracks or can route.
+    Untracked,
+}
+
+#[derive(Clone)]
+pub struct Tracker {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Arc<Config>,
+    store: Arc<dyn Store>,
+    chat: Arc<dyn Chat>,
+    github: Arc<dyn GitHub>,
+    clock: Arc<dyn Clock>,
+    /// The chat adapter this instance speaks; messages of another adapter cannot be edited here.
+    adapter: String,
+    /// Serialises state changes per deployment.
+    state_locks: DashMap<DeploymentId, Arc<tokio::sync::Mutex<()>>>,
+    /// Serialises renders per deployment, so edits of one message never overtake each other.
+    render_locks: DashMap<DeploymentId, Arc<tokio::sync::Mutex<()>>>,
+    slots: Mutex<HashMap<DeploymentId, Slot>>,
+    session: Mutex<Vec<DeploymentId>>,
+    /// Set by [`Tracker::halt`]: nothing more is rendered.
+    halted: AtomicBool,
+    in_flight: AtomicUsize,
+    idle: Notify,
+}
+
+#[derive(Default)]
+struct Slot {
+    last_edit: Option<tokio::time::Instant>,
+    scheduled: bool,
+}
+
+impl Tracker {
+    pub fn new(
+        config: Arc<Config>,
+        store: Arc<dyn Store>,
+        chat: Arc<dyn Chat>,
+        github: Arc<dyn GitHub>,
+        clock: Arc<dyn Clock>,
+        adapter: &str,
+    ) -> Tracker {
+        Tracker {
+            inner: Arc::new(Inner {
+                config,
+                store,
+                chat,
+                github,
+                clock,
+                adapter: adapter.to_string(),
+                state_locks: DashMap::new(),
+                render_locks: DashMap::new(),
+                slots: Mutex::new(HashMap::new()),
+                session: Mutex::new(Vec::new()),
+                halted: AtomicBool::new(false),
+                in_flight: AtomicUsize::new(0),
+                idle: Notify::new(),
+            }),
+        }
+    }
+
+    fn state_lock(&self, id: DeploymentId) -> Arc<tokio::sync::Mutex<()>> {
+        self.inner.state_locks.entry(id).or_default().clone()
+    }
+
+    /// The deploy flow created a deployment and posted (or failed to post) its message.
+    pub async fn started(&self, t: Tracked) -> Result<(), StoreError> {
+        let id = t.deployment_id;
+        {
+            let lock = self.state_lock(id);
+            let _guard = lock.lock().await;
+            if !self.inner.store.insert_tracked(&t).await? {
+                // A fast deployer's status got here first and adopted it from the
+                // payload; keep its state, add what only the flow knows.
+                if let Some(mut existing) = self.inner.store.tracked(id).await? {
+                    existing.message_id = existing.message_id.or(t.message_id);
+                    existing.notes = t.notes;
+                    existing.forced = t.forced;
+                    existing.reason = t.reason;
+                    existing.html_url = t.html_url;
+                    existing.requester = t.requester.or(existing.requester);
+                    self.inner.store.put_tracked(&existing).await?;
+                }
+            }
+        }
+        self.inner.session.lock().expect("session lock").push(id);
+        // The first render is awaited: the requester sees "created" before the command
+        // returns. Later ones are scheduled.
+        let first = {
+            let mut slots = self.inner.slots.lock().expect("slots lock");
+            let slot = slots.entry(id).or_default();
+            if slot.scheduled {
+                false // a status already scheduled a render; it will show the latest
+            } else {
+                slot.last_edit = Some(tokio::time::Instant::now());
+                true
+            }
+        };
+        if first {
+            self.render(id).await?;
+        }
+        Ok(())
+    }
+
+    /// Deployments this process created, for "finish in-flight work" on exit.
+    pub fn session_deployments(&self) -> Vec<DeploymentId> {
+        self.inner.session.lock().expect("session lock").clone()
+    }
+
+    /// A status for deployment `id` of `repo`. `deployment` (from a webhook) lets the
+    /// tracker adopt a deployment it has no record of.
+    pub async fn status(
+        &self,
+        repo: &RepoName,
+        id: DeploymentId,
+        deployment: Option<&Deployment>,
+        status: &DeploymentStatus,
+    ) -> Result<Applied, StoreError> {
+        let Some(state) = status.state() else {
+            tracing::info!(%id, state = %status.state, "ignoring an unknown deployment state");
+            return Ok(Applied::Stale);
+        };
+        let lock = self.state_lock(id);
+        let _guard = lock.lock().await;
+        let mut t = match self.inner.store.tracked(id).await? {
+            Some(t) => t,
+            None => match deployment.and_then(|d| self.adopt(repo, d)) {
+                Some(t) => t,
+                None => return Ok(Applied::Untracked),
+            },
+        };
+        if !moves_forward(&t, state, status.id) {
+            // Keep a record even of a deployment adopted by a stale event, so the next
+            // event finds it.
+            self.inner.store.insert_tracked(&t).await?;
+            return Ok(Applied::Stale);
+        }
+        let now = self.inner.clock.now();
+        t.state = state;
+        t.status_id = Some(status.id);
+        t.status_description = status.description.clone().filter(|d| !d.trim().is_empty());
+        if let Some(url) = status.log_link() {
+            t.log_url = Some(url.to_string());
+        }
+        if let Some(url) = status.environment_link() {
+            t.environment_url = Some(url.to_string());
+        }
+        if state.is_final() {
+            t.finished_at = Some(status.created_at.unwrap_or(now).max(t.created_at));
+        }
+        self.inner.store.put_tracked(&t).await?;
+        drop(_guard);
+        self.schedule(id);
+        Ok(Applied::Accepted)
+    }
+
+    /// A `deployment` event. Deployments made elsewhere (no deploybot payload) are
+    /// announced in the app's `notify_channel`, and tracked there.
+    pub async fn deployment_created(
+        &self,
+        repo: &RepoName,
+        d: &Deployment,
+    ) -> Result<(), StoreError> {
+        if d.deploybot().is_some() {
+            return Ok(()); // ours (or another instance's): its flow tracks it
+        }
+        let Some(t) = self.adopt(repo, d) else {
+            return Ok(());
+        };
+        let inserted = {
+            let lock = self.state_lock(d.id);
+            let _guard = lock.lock().await;
+            self.inner.store.insert_tracked(&t).await?
+        };
+        if inserted {
+            self.schedule(d.id);
+        }
+        Ok(())
+    }
+
+    /// A record for a deployment the store does not know: routed by its payload if
+    /// deploybot made it, else to the app's notify channel.
+    fn adopt(&self, repo: &RepoName, d: &Deployment) -> Option<Tracked> {
+        let config = &self.inner.config;
+        let app = config.apps.iter().find(|a| {
+            a.repository
+                .to_string()
+                .eq_ignore_ascii_case(&repo.to_string())
+        });
+        let base = |conversation: Conversation| Tracked {
+            deployment_id: d.id,
+            repository: repo.clone(),
+            app: app.map(|a| a.name.to_string()),
+            environment: d.environment.clone(),
+            git_ref: d.git_ref.clone(),
+            sha: d.sha.to_string(),
+            task: d.task.clone(),
+            conversation,
+            message_id: None,
+            requester: None,
+            creator: d.creator.as_ref().map(|c| c.login.clone()),
+            html_url: None,
+            hosts: Vec::new(),
+            reason: None,
+            forced: false,
+            notes: Vec::new(),
+            created_at: d.created_at,
+            state: DeploymentState::Created,
+            status_id: None,
+            status_description: None,
+            log_url: None,
+            environment_url: None,
+            finished_at: None,
+            announced: false,
+            final_rendered: false,
+            warned_no_status: false,
+            warned_stuck: false,
+            etag: None,
+        };
+        match d.deploybot() {
+            Some(p) => {
+                if p.chat.adapter != self.inner.adapter {
+                    tracing::info!(id = %d.id, adapter = %p.chat.adapter, "deployment belongs to another chat adapter; not routing");
+                    return None;
+                }
+                let mut t = base(Conversation {
+                    adapter: p.chat.adapter.clone(),
+                    channel: p.chat.channel.clone(),
+                    channel_name: None,
+                    thread: p.chat.thread.clone(),
+                });
+                t.message_id = p.chat.message.clone();
+                t.requester = Some((p.user.id, p.user.name));
+                t.hosts = p.hosts;
+                t.reason = p.reason;
+                if let Some(name) = p.app {
+                    t.app = Some(name);
+                }
+                Some(t)
+            }
+            None => {
+                let channel = app?.notify_channel.clone()?;
+                Some(base(Conversation {
+                    adapter: self.inner.adapter.clone(),
+                    channel: channel.clone(),
+                    channel_name: Some(channel),
+                    thread: None,
+                }))
+            }
+        }
+    }
+
+    /// Schedules a render of `id`'s message, respecting the per-message edit interval.
+    fn schedule(&self, id: DeploymentId) {
+        let interval = self.inner.config.defaults.edit_interval;
+        let delay = {
+            let mut slots = self.inner.slots.lock().expect("slots lock");
+            let slot = slots.entry(id).or_default();
+            if slot.scheduled {
+                return; // the pending render will read the latest state
+            }
+            slot.scheduled = true;
+            slot.last_edit
+                .map(|t| (t + interval).saturating_duration_since(tokio::time::Instant::now()))
+                .unwrap_or(Duration::ZERO)
+        };
+        self.inner.in_flight.fetch_add(1, Ordering::SeqCst);
+        let this = self.clone();
+        tokio::spawn(async move {
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            {
+                // Cleared before reading: a status stored after this point schedules
+                // another render, so none is ever lost.
+                let mut slots = this.inner.slots.lock().expect("slots lock");
+                let slot = slots.entry(id).or_default();
+                slot.scheduled = false;
+                slot.last_edit = Some(tokio::time::Instant::now());
+            }
+            if let Err(e) = this.render(id).await {
+                tracing::warn!(%id, error = %e, "could not update a deployment's message");
+            }
+            if this.inner.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+                this.inner.idle.notify_waiters();
+            }
+        });
+    }
+
+    /// Stops all rendering, as a dying process would.
+    pub fn halt(&self) {
+        self.inner.halted.store(true, Ordering::SeqCst);
+    }
+
+    async fn render(&self, id: DeploymentId) -> Result<(), StoreError> {
+        if self.inner.halted.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let render_lock = self.inner.render_locks.entry(id).or_default().clone();
+        let _render = render_lock.lock().await;
+        let Some(t) = self.inner.store.tracked(id).await? else {
+            return Ok(());
+        };
+        let now = self.inner.clock.now();
+        let message = render::progress(&t, now);
+        let posted = match &t.message_id {
+            Some(mid) => {
+                match self
+                    .inner
+                    .chat
+                    .edit(&t.conversation, &MessageId(mid.clone()), &message)
+                    .await
+                {
+                    Ok(()) => None,
+                    Err(e) => {
+                        tracing::warn!(%id, error = %e, "edit failed; posting the update anew");
+                        self.inner.chat.send(&t.conversation, &message).await.ok()
+                    }
+                }
+            }
+            None => self.inner.chat.send(&t.conversation, &message).await.ok(),
+        };
+
+        // Record what this render did, against the latest stored state.
+        let announce = {
+            let lock = self.state_lock(id);
+            let _guard = lock.lock().await;
+            let Some(mut latest) = self.inner.store.tracked(id).await? else {
+                return Ok(());
+            };
+            let mut changed = false;
+            if let Some(MessageId(mid)) = posted {
+                latest.message_id = Some(mid);
+                changed = true;
+            }
+            let mut announce = None;
+            if t.state.is_final() && latest.state == t.state {
+                if !latest.final_rendered {
+                    latest.final_rendered = true;
+                    changed = true;
+                }
+                if !latest.announced {
+                    // At most once: marked before sending.
+                    latest.announced = true;
+                    changed = true;
+                    announce = render::finished(&latest, now);
+                }
+            }
+            if changed {
+                self.inner.store.put_tracked(&latest).await?;
+            }
+            announce.map(|m| (latest.conversation.clone(), m))
+        };
+        if let Some((conversation, message)) = announce {
+            if let Err(e) = self.inner.chat.send(&conversation, &message).await {
+                tracing::warn!(%id, error = %e, "could not notify the requester");
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until every scheduled render has run (bounded).
+    pub async fn flush(&self, bound: Duration) {
+        let deadline = tokio::time::Instant::now() + bound;
+        loop {
+            let notified = self.inner.idle.notified();
+            if self.inner.in_flight.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Waits (bounded) until the given deployments have settled: final state rendered.
+    pub async fn settle(&self, ids: &[DeploymentId], bound: Duration) {
+        let deadline = tokio::time::Instant::now() + bound;
+        loop {
+            let mut pending = false;
+            for id in ids {
+                if let Ok(Some(t)) = self.inner.store.tracked(*id).await {
+                    pending |= !t.is_settled();
+                }
+            }
+            if !pending || tokio::time::Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.flush(deadline.saturating_duration_since(tokio::time::Instant::now()))
+            .await;
+    }
+
+    /// Warns on messages of deployments with no status after `status_timeout`, or
+    /// unfinished after `stuck_timeout`. Called periodically; tests call it with a
+    /// moved clock.
+    pub async fn check_timeouts(&self) -> Result<(), StoreError> {
+        let now = self.inner.clock.now();
+        let defaults = &self.inner.config.defaults;
+        for t in self.inner.store.unfinished().await? {
+            let id = t.deployment_id;
+            let lock = self.state_lock(id);
+            let guard = lock.lock().await;
+            let Some(mut t) = self.inner.store.tracked(id).await? else {
+                continue;
+            };
+            let age = (now - t.created_at).to_std().unwrap_or_default();
+            let mut changed = false;
+            if t.state == DeploymentState::Created
+                && !t.warned_no_status
+                && age >= defaults.status_timeout
+            {
+                t.warned_no_status = true;
+                changed = true;
+            }
+            if !t.state.is_final() && !t.warned_stuck && age >= defaults.stuck_timeout {
+                t.warned_stuck = true;
+                changed = true;
+            }
+            if changed {
+                self.inner.store.put_tracked(&t).await?;
+                drop(guard);
+                self.schedule(id);
+            }
+        }
+        Ok(())
+    }
+
+    /// After a restart: one read of each unfinished deployment's latest status, and
+    /// every unsettled message re-rendered, so nothing stays wrong.
+    pub async fn catch_up(&self) -> Result<usize, StoreError> {
+        let unfinished = self.inner.store.unfinished().await?;
+        for t in &unfinished {
+            if !t.state.is_final() {
+                match self
+                    .inner
+                    .github
+                    .deployment_statuses(&t.repository, t.deployment_id, Some(1))
+                    .await
+                {
+                    Ok(statuses) => {
+                        if let Some(s) = statuses.first() {
+                            self.status(&t.repository, t.deployment_id, None, s).await?;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(id = %t.deployment_id, error = %e, "catch-up read failed");
+                    }
+                }
+            }
+            self.schedule(t.deployment_id);
+        }
+        Ok(unfinished.len())
+    }
+
+    /// One polling round: each unfinished deployment's latest status, conditionally
+    /// (a 304 costs no rate limit). Finished deployments are not polled.
+    pub async fn poll_once(&self) -> Result<(), StoreError> {
+        for t in self.inner.store.unfinished().await? {
+            if t.state.is_final() {
+                continue;
+            }
+            let answer = self
+                .inner
+                .github
+                .latest_status_if_changed(&t.repository, t.deployment_id, t.etag.as_deref())
+                .await;
+            match answer {
+                Ok(Conditional::NotModified) => {}
+                Ok(Conditional::Modified { value, etag }) => {
+                    {
+                        let lock = self.state_lock(t.deployment_id);
+                        let _guard = lock.lock().await;
+                        if let Some(mut latest) = self.inner.store.tracked(t.deployment_id).await? {
+                            latest.etag = etag;
+                            self.inner.store.put_tracked(&latest).await?;
+                        }
+                    }
+                    if let Some(status) = value {
+                        self.status(&t.repository, t.deployment_id, None, &status)
+                            .await?;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(id = %t.deployment_id, error = %e, "polling failed");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the watchdog (and the poller, when `[github] poll_interval` is set) until
+    /// `stop` fires.
+    pub fn spawn_background(
+        &self,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let poll = this.inner.config.github.poll_interval;
+            let tick = poll
+                .unwrap_or(Duration::from_secs(5))
+                .min(Duration::from_secs(5));
+            let mut since_poll = Duration::ZERO;
+            loop {
+                tokio::select! {
+                    _ = stop.wait_for(|s| *s) => break,
+                    _ = tokio::time::sleep(tick) => {}
+                }
+                since_poll += tick;
+                if let Some(every) = poll {
+                    if since_poll >= every {
+                        since_poll = Duration::ZERO;
+                        if let Err(e) = this.poll_once().await {
+                            tracing::warn!(error = %e, "polling round failed");
+                        }
+                    }
+                }
+                if let Err(e) = this.check_timeouts().await {
+                    tracing::warn!(error = %e, "watchdog round failed");
+                }
+            }
+        })
+    }
+}
+
+/// A status moves a deployment forward if it is further along its life, or the same
+/// step reported later (a newer `in_progress` with a new description). Nothing moves a
+/// deployment out of a final state.
+fn moves_forward(t: &Tracked, state: DeploymentState, status_id: u64) -> bool {
+    if t.state.is_final() {
+        return false;
+    }
+    let (old, new) = (t.state.progress_rank(), state.progress_rank());
+    new > old || (new == old && status_id > t.status_id.unwrap_or(0))
+}
