@@ -21,6 +21,8 @@ use crate::tracker::Tracker;
 
 /// Repository facts (default branch, html URL) change rarely; ask GitHub at most this often.
 const REPOSITORY_TTL: Duration = Duration::from_secs(300);
+/// Branch names, for autocompletion: briefly cached, as people type several letters.
+const BRANCHES_TTL: Duration = Duration::from_secs(60);
 
 /// What a bot is made of: the config and the three ports, plus a clock.
 pub struct Parts {
@@ -47,6 +49,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     tracker: Tracker,
     repositories: DashMap<RepoName, (Repository, DateTime<Utc>)>,
+    branches: DashMap<RepoName, (Vec<String>, DateTime<Utc>)>,
 }
 
 impl Bot {
@@ -68,6 +71,7 @@ impl Bot {
                 clock: parts.clock,
                 tracker,
                 repositories: DashMap::new(),
+                branches: DashMap::new(),
             }),
         }
     }
@@ -199,5 +203,21 @@ impl Bot {
             .repositories
             .insert(repo.clone(), (repository.clone(), now));
         Ok(repository)
+    }
+
+    /// Branch names of a repository (first 100), cached briefly: for autocompletion.
+    pub async fn branches(&self, repo: &RepoName) -> Result<Vec<String>, GitHubError> {
+        let now = self.now();
+        if let Some(entry) = self.inner.branches.get(repo) {
+            let (names, at) = entry.value();
+            if now - *at < chrono::Duration::from_std(BRANCHES_TTL).unwrap_or_default() {
+                return Ok(names.clone());
+            }
+        }
+        let names = self.inner.github.branches(repo, 100).await?;
+        self.inner
+            .branches
+            .insert(repo.clone(), (names.clone(), now));
+        Ok(names)
     }
 }

@@ -166,6 +166,7 @@ prod = "production"
             channel: channel.into(),
             channel_name: Some(channel.into()),
             thread: None,
+            interaction: None,
         }
     }
 

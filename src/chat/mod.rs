@@ -35,6 +35,11 @@ pub struct Conversation {
     pub channel_name: Option<String>,
     /// Thread id, when the command came in a thread.
     pub thread: Option<String>,
+    /// An adapter's handle for answering the event that started this conversation
+    /// (Discord: the interaction token of a slash command or button press). Opaque to
+    /// the core; it may expire, and adapters fall back to a plain channel message.
+    #[serde(default)]
+    pub interaction: Option<String>,
 }
 
 impl Conversation {

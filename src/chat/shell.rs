@@ -31,6 +31,7 @@ impl Identity {
             channel: self.channel.clone(),
             channel_name: Some(self.channel.clone()),
             thread: None,
+            interaction: None,
         }
     }
 

@@ -341,6 +341,20 @@ impl GitHub for HttpGitHub {
         .await
     }
 
+    async fn branches(&self, repo: &RepoName, per_page: u8) -> Result<Vec<String>, GitHubError> {
+        #[derive(serde::Deserialize)]
+        struct Branch {
+            name: String,
+        }
+        let list: Vec<Branch> = self
+            .get_json(
+                &format!("{}/branches", Self::repo_path(repo)),
+                &[("per_page", per_page.to_string())],
+            )
+            .await?;
+        Ok(list.into_iter().map(|b| b.name).collect())
+    }
+
     async fn latest_status_if_changed(
         &self,
         repo: &RepoName,

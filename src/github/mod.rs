@@ -48,6 +48,9 @@ pub trait GitHub: Send + Sync {
         per_page: Option<u8>,
     ) -> Result<Vec<DeploymentStatus>, GitHubError>;
 
+    /// `GET /repos/{o}/{r}/branches`: branch names, first page (for autocompletion).
+    async fn branches(&self, repo: &RepoName, per_page: u8) -> Result<Vec<String>, GitHubError>;
+
     /// The latest status, asked conditionally: with the ETag of the previous answer,
     /// an unchanged list is a 304, which costs no rate limit.
     async fn latest_status_if_changed(

@@ -157,6 +157,7 @@ mod tests {
                 channel: "deploys".into(),
                 channel_name: Some("deploys".into()),
                 thread: None,
+                interaction: None,
             },
             message_id: Some("m1".into()),
             requester: Some(("alice".into(), "alice".into())),

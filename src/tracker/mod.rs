@@ -268,6 +268,7 @@ impl Tracker {
                     channel: p.chat.channel.clone(),
                     channel_name: None,
                     thread: p.chat.thread.clone(),
+                    interaction: None,
                 });
                 t.message_id = p.chat.message.clone();
                 t.requester = Some((p.user.id, p.user.name));
@@ -285,6 +286,7 @@ impl Tracker {
                     channel: channel.clone(),
                     channel_name: Some(channel),
                     thread: None,
+                    interaction: None,
                 }))
             }
         }
