@@ -513,12 +513,12 @@ impl Cx<'_> {
     fn duration(&self, v: &Option<S<String>>, key: &str) -> Result<Option<Duration>, ConfigError> {
         let Some(v) = v else { return Ok(None) };
         let s = self.string(v, key)?;
-        match commands::parse_duration(s.trim()) {
+        match config_duration(s.trim()) {
             Some(d) if !d.is_zero() => Ok(Some(d)),
             _ => Err(self.at(
                 v,
                 format!(
-                    "{key}: `{s}` is not a duration; write e.g. \"90s\", \"15m\", \"2h\" or \"1d\""
+                    "{key}: `{s}` is not a duration; write e.g. \"500ms\", \"90s\", \"15m\", \"2h\" or \"1d\""
                 ),
             )),
         }
@@ -930,6 +930,15 @@ fn check_word(name: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// Durations in the config: the chat syntax (`90s`, `15m`, `2h`, `1d`, `1h30m`), plus
+/// milliseconds (`500ms`) for short intervals.
+fn config_duration(s: &str) -> Option<Duration> {
+    match s.strip_suffix("ms") {
+        Some(n) => n.trim().parse::<u64>().ok().map(Duration::from_millis),
+        None => commands::parse_duration(s),
+    }
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {

@@ -1,0 +1,530 @@
+//! Status events end to end: the sandbox's deployer posts statuses, its signed webhooks
+//! reach the bot's webhook server, and one chat message follows the deployment —
+//! through forged and repeated deliveries, out-of-order events, bursts and restarts.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use deploybot::chat::Tone;
+use deploybot::clock::ManualClock;
+use deploybot::github::events::sign;
+use deploybot::model::DeploymentState;
+use sandbox::{Deployer, NewStatus};
+use support::{wait_for, Options, Said, TestBot, SECRET};
+
+const BOUND: Duration = Duration::from_secs(10);
+
+async fn webhook_bot(edit_interval: &str) -> TestBot {
+    TestBot::with(Options {
+        config: support::with_webhook(edit_interval),
+        ..Default::default()
+    })
+    .await
+}
+
+fn state_of(t: &TestBot, id: u64) -> Option<DeploymentState> {
+    t.message_of(id).and_then(|(m, _)| match m.tone {
+        Tone::Progress(s) => Some(s),
+        _ => None,
+    })
+}
+
+async fn wait_state(t: &TestBot, id: u64, state: DeploymentState) -> deploybot::chat::Message {
+    wait_for(BOUND, &format!("deployment {id} to show {state}"), || {
+        t.message_of(id)
+            .filter(|(m, _)| m.tone == Tone::Progress(state))
+            .map(|(m, _)| m)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_deployment_is_followed_from_created_to_success_in_one_message() {
+    let t = webhook_bot("10ms").await;
+    t.sandbox
+        .set_deployer(Deployer::auto(Duration::from_millis(30)));
+    t.say("deploy api/topic to staging").await;
+    let id = t.last_deployment();
+    let done = wait_state(&t, id, DeploymentState::Success).await;
+
+    assert!(
+        done.title
+            .contains(&format!("Deployment #{id} of api/topic")),
+        "{done:?}"
+    );
+    let logs = done
+        .links
+        .iter()
+        .find(|l| l.label == "logs")
+        .expect("log link");
+    assert!(logs.url.contains("/acme/api/actions/runs/"), "{logs:?}");
+    let env = done
+        .links
+        .iter()
+        .find(|l| l.label == "environment")
+        .expect("environment link");
+    assert_eq!(env.url, "https://staging.api.example.test");
+    assert!(done.fields.iter().any(|f| f.name == "took"), "{done:?}");
+
+    // One message, edited: the deploy reply's id is the one every update edits.
+    let said = t.said();
+    let first_id = match &said[0] {
+        Said::Sent { id, .. } => id.clone(),
+        other => panic!("{other:?}"),
+    };
+    let states: Vec<Tone> = said
+        .iter()
+        .filter_map(|s| match s {
+            Said::Edited { id, message, .. } if *id == first_id => Some(message.tone),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        states,
+        vec![
+            Tone::Progress(DeploymentState::Created),
+            Tone::Progress(DeploymentState::Queued),
+            Tone::Progress(DeploymentState::InProgress),
+            Tone::Progress(DeploymentState::Success),
+        ]
+    );
+    // The requester is mentioned exactly once, at the end.
+    let mention = wait_for(BOUND, "the mention", || {
+        t.said()
+            .into_iter()
+            .find(|s| matches!(s, Said::Sent { message, .. } if message.mention.is_some()))
+    })
+    .await;
+    assert_eq!(mention.message().mention.as_deref(), Some("alice"));
+    assert!(mention.message().title.contains("succeeded"), "{mention:?}");
+    let mentions = t
+        .said()
+        .iter()
+        .filter(|s| s.message().mention.is_some())
+        .count();
+    assert_eq!(mentions, 1);
+}
+
+#[tokio::test]
+async fn a_failing_deploy_ends_as_failure_with_its_log() {
+    let t = webhook_bot("10ms").await;
+    t.sandbox.set_deployer(Deployer {
+        fail_refs: vec!["topic".into()],
+        ..Deployer::auto(Duration::from_millis(20))
+    });
+    t.say("deploy api/topic to staging").await;
+    let id = t.last_deployment();
+    let done = wait_state(&t, id, DeploymentState::Failure).await;
+    assert!(done.links.iter().any(|l| l.label == "logs"), "{done:?}");
+}
+
+async fn post(
+    url: &str,
+    event: &str,
+    delivery: &str,
+    body: &[u8],
+    signature: Option<String>,
+) -> u16 {
+    let mut req = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("x-github-event", event)
+        .header("x-github-delivery", delivery)
+        .body(body.to_vec());
+    if let Some(sig) = signature {
+        req = req.header("x-hub-signature-256", sig);
+    }
+    req.send().await.unwrap().status().as_u16()
+}
+
+/// A `deployment_status` body for deployment `id`, built from GitHub's own example.
+fn status_body(t: &TestBot, id: u64, state: &str, status_id: u64) -> Vec<u8> {
+    let mut body: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/fixtures/github/webhooks/deployment_status/created.success.octokit-webhooks.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let deployment = t
+        .sandbox
+        .deployments("acme/api")
+        .into_iter()
+        .find(|d| d["id"] == id)
+        .unwrap();
+    body["deployment"] = deployment;
+    body["deployment_status"]["state"] = state.into();
+    body["deployment_status"]["id"] = status_id.into();
+    body["repository"]["full_name"] = "acme/api".into();
+    serde_json::to_vec(&body).unwrap()
+}
+
+#[tokio::test]
+async fn forged_tampered_and_replayed_deliveries_change_nothing() {
+    let t = webhook_bot("10ms").await;
+    t.say("deploy api/topic to staging").await;
+    let id = t.last_deployment();
+    let url = t.webhook_url();
+    let body = status_body(&t, id, "success", 900);
+    let edits_before = t.message_of(id).unwrap().1;
+
+    assert_eq!(
+        post(&url, "deployment_status", "d-1", &body, None).await,
+        401,
+        "unsigned"
+    );
+    let wrong = sign(b"not the secret at all", &body);
+    assert_eq!(
+        post(&url, "deployment_status", "d-2", &body, Some(wrong)).await,
+        401,
+        "wrong secret"
+    );
+    let mut tampered = body.clone();
+    let signature = sign(SECRET.as_bytes(), &body);
+    let at = tampered.len() / 2;
+    tampered[at] ^= 0x01;
+    assert_eq!(
+        post(
+            &url,
+            "deployment_status",
+            "d-3",
+            &tampered,
+            Some(signature.clone())
+        )
+        .await,
+        401,
+        "tampered body"
+    );
+    assert_eq!(
+        post(
+            &url,
+            "deployment_status",
+            "d-4",
+            &body,
+            Some("sha256=zz".into())
+        )
+        .await,
+        401,
+        "malformed signature"
+    );
+    // Nothing moved.
+    assert_eq!(t.message_of(id).unwrap().1, edits_before);
+    assert_eq!(state_of(&t, id), Some(DeploymentState::Created));
+
+    // The genuine delivery is accepted once; its replay is ignored.
+    assert_eq!(
+        post(
+            &url,
+            "deployment_status",
+            "d-5",
+            &body,
+            Some(signature.clone())
+        )
+        .await,
+        202
+    );
+    wait_state(&t, id, DeploymentState::Success).await;
+    t.bot().tracker().flush(BOUND).await;
+    let edits = t.message_of(id).unwrap().1;
+    assert_eq!(
+        post(&url, "deployment_status", "d-5", &body, Some(signature)).await,
+        200
+    );
+    t.bot().tracker().flush(BOUND).await;
+    assert_eq!(t.message_of(id).unwrap().1, edits, "a replay edits nothing");
+}
+
+#[tokio::test]
+async fn ping_is_answered_and_other_events_are_ignored() {
+    let t = webhook_bot("10ms").await;
+    let url = t.webhook_url();
+    let ping = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/fixtures/github/webhooks/ping/repository.octokit-webhooks.json"
+    ))
+    .unwrap();
+    assert_eq!(
+        post(
+            &url,
+            "ping",
+            "p-1",
+            &ping,
+            Some(sign(SECRET.as_bytes(), &ping))
+        )
+        .await,
+        200
+    );
+    let check_run = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/fixtures/github/webhooks/check_run/completed.success.octokit-webhooks.json"
+    ))
+    .unwrap();
+    assert_eq!(
+        post(
+            &url,
+            "check_run",
+            "c-1",
+            &check_run,
+            Some(sign(SECRET.as_bytes(), &check_run))
+        )
+        .await,
+        204
+    );
+    let junk = b"{not json";
+    assert_eq!(
+        post(
+            &url,
+            "deployment_status",
+            "j-1",
+            junk,
+            Some(sign(SECRET.as_bytes(), junk))
+        )
+        .await,
+        400
+    );
+    // The sandbox's own ping (sent when the webhook was added) was answered too.
+    let ping = wait_for(BOUND, "the sandbox ping", || {
+        t.sandbox
+            .deliveries()
+            .into_iter()
+            .find(|d| d.event == "ping")
+    })
+    .await;
+    assert_eq!(ping.response_status, Some(200));
+}
+
+#[tokio::test]
+async fn out_of_order_and_repeated_statuses_end_on_the_right_state() {
+    let t = webhook_bot("10ms").await;
+    t.sandbox.hold_deliveries(true);
+    t.say("deploy api/topic to staging").await;
+    let id = t.last_deployment();
+    for state in ["queued", "in_progress", "success"] {
+        t.sandbox
+            .create_deployment_status("acme/api", id, NewStatus::new(state));
+    }
+    let held = t.sandbox.held_deliveries();
+    let statuses: Vec<String> = held
+        .iter()
+        .filter(|d| d.event == "deployment_status")
+        .map(|d| d.id.clone())
+        .collect();
+    assert_eq!(statuses.len(), 3);
+    // success first, then the older ones, then success again (a redelivery).
+    let order = vec![
+        statuses[2].clone(),
+        statuses[0].clone(),
+        statuses[1].clone(),
+    ];
+    t.sandbox.release(&order).await;
+    assert_eq!(t.sandbox.redeliver(&statuses[2]).await, Some(200));
+    wait_state(&t, id, DeploymentState::Success).await;
+    t.bot().tracker().flush(BOUND).await;
+    let (last, edits) = t.message_of(id).unwrap();
+    assert_eq!(last.tone, Tone::Progress(DeploymentState::Success));
+    // created, then success; the late queued / in_progress and the repeat edit nothing.
+    assert_eq!(edits, 2, "{:#?}", t.said());
+}
+
+#[tokio::test]
+async fn a_burst_of_statuses_is_coalesced_and_ends_on_the_final_state() {
+    let t = webhook_bot("200ms").await;
+    t.say("deploy api/topic to staging").await;
+    let id = t.last_deployment();
+    let burst = 40;
+    for i in 0..burst {
+        t.sandbox.create_deployment_status(
+            "acme/api",
+            id,
+            NewStatus {
+                description: Some(format!("step {i}")),
+                ..NewStatus::new("in_progress")
+            },
+        );
+    }
+    t.sandbox
+        .create_deployment_status("acme/api", id, NewStatus::new("success"));
+    wait_state(&t, id, DeploymentState::Success).await;
+    t.bot().tracker().flush(BOUND).await;
+    let (_, edits) = t.message_of(id).unwrap();
+    // 42 accepted statuses; at most one edit per 200 ms plus the first and the last.
+    assert!(edits < 15, "{edits} edits for {} statuses", burst + 1);
+    assert!(edits >= 2);
+}
+
+#[tokio::test]
+async fn silence_and_stuck_deployments_are_called_out() {
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let t = TestBot::with(Options {
+        config: support::with_webhook("10ms"),
+        clock: Some(clock.clone()),
+        ..Default::default()
+    })
+    .await;
+    t.say("deploy api/topic to staging").await;
+    let id = t.last_deployment();
+    let tracker = t.bot().tracker().clone();
+
+    tracker.check_timeouts().await.unwrap();
+    tracker.flush(BOUND).await;
+    assert!(!t
+        .message_of(id)
+        .unwrap()
+        .0
+        .to_text()
+        .contains("no status yet"));
+
+    clock.advance(Duration::from_secs(61));
+    tracker.check_timeouts().await.unwrap();
+    tracker.flush(BOUND).await;
+    let text = t.message_of(id).unwrap().0.to_text();
+    assert!(text.contains("no status yet"), "{text}");
+    assert!(text.contains("on: deployment"), "{text}");
+
+    t.sandbox
+        .create_deployment_status("acme/api", id, NewStatus::new("in_progress"));
+    wait_state(&t, id, DeploymentState::InProgress).await;
+    clock.advance(Duration::from_secs(31 * 60));
+    tracker.check_timeouts().await.unwrap();
+    tracker.flush(BOUND).await;
+    let text = t.message_of(id).unwrap().0.to_text();
+    assert!(text.contains("still in progress after"), "{text}");
+}
+
+#[tokio::test]
+async fn a_restarted_bot_finishes_the_message_from_missed_webhooks() {
+    let mut t = webhook_bot("10ms").await;
+    t.say("deploy api/topic to staging").await;
+    let id = t.last_deployment();
+    t.sandbox
+        .create_deployment_status("acme/api", id, NewStatus::new("in_progress"));
+    wait_state(&t, id, DeploymentState::InProgress).await;
+
+    t.kill().await;
+    // While the bot is down the deployer finishes; GitHub does not redeliver.
+    t.sandbox.create_deployment_status(
+        "acme/api",
+        id,
+        NewStatus {
+            log_url: Some("https://ci.example.test/run/7".into()),
+            ..NewStatus::new("success")
+        },
+    );
+    wait_for(BOUND, "the failed delivery", || {
+        t.sandbox
+            .deliveries()
+            .into_iter()
+            .find(|d| d.event == "deployment_status" && d.response_status.is_none())
+    })
+    .await;
+
+    t.boot().await;
+    let done = wait_state(&t, id, DeploymentState::Success).await;
+    assert!(done
+        .links
+        .iter()
+        .any(|l| l.url == "https://ci.example.test/run/7"));
+}
+
+#[tokio::test]
+async fn a_restarted_bot_without_webhooks_finishes_by_polling() {
+    let config = format!(
+        "{}\n[defaults]\nedit_interval = \"10ms\"\n",
+        support::CONFIG.replace(
+            "token = \"${SANDBOX_TOKEN}\"",
+            "token = \"${SANDBOX_TOKEN}\"\npoll_interval = \"1h\""
+        )
+    );
+    let mut t = TestBot::with(Options {
+        config,
+        ..Default::default()
+    })
+    .await;
+    t.say("deploy api/topic to staging").await;
+    let id = t.last_deployment();
+
+    // Polling alone moves the message (no webhook is configured).
+    t.sandbox
+        .create_deployment_status("acme/api", id, NewStatus::new("in_progress"));
+    t.bot().tracker().poll_once().await.unwrap();
+    wait_state(&t, id, DeploymentState::InProgress).await;
+
+    // An unchanged list is a 304 that costs no rate limit.
+    let before = t.sandbox.requests().len();
+    t.bot().tracker().poll_once().await.unwrap();
+    let polled = &t.sandbox.requests()[before..];
+    assert_eq!(polled.len(), 1);
+    assert!(
+        polled[0].header("if-none-match").is_some(),
+        "{:?}",
+        polled[0]
+    );
+
+    t.kill().await;
+    t.sandbox
+        .create_deployment_status("acme/api", id, NewStatus::new("success"));
+    t.boot().await; // catch-up reads the latest status once
+    wait_state(&t, id, DeploymentState::Success).await;
+
+    // Finished deployments are not polled any more.
+    t.bot().tracker().flush(BOUND).await;
+    let before = t.sandbox.requests().len();
+    t.bot().tracker().poll_once().await.unwrap();
+    assert_eq!(t.sandbox.requests().len(), before);
+}
+
+#[tokio::test]
+async fn a_status_for_a_deployment_the_store_forgot_is_routed_by_its_payload() {
+    let mut t = webhook_bot("10ms").await;
+    t.say("deploy api/topic to staging").await;
+    let id = t.last_deployment();
+    t.kill().await;
+    // A brand-new database: the bot knows nothing of deployment `id`.
+    std::fs::remove_file(&t.db).unwrap();
+    t.boot().await;
+    t.sandbox
+        .create_deployment_status("acme/api", id, NewStatus::new("success"));
+    let done = wait_state(&t, id, DeploymentState::Success).await;
+    assert!(done.fields.iter().any(|f| f.value == "alice"), "{done:?}");
+}
+
+#[tokio::test]
+async fn a_deployment_made_elsewhere_is_announced_in_the_notify_channel() {
+    let t = webhook_bot("10ms").await;
+    let response = reqwest::Client::new()
+        .post(format!("{}/repos/acme/api/deployments", t.sandbox.url()))
+        .bearer_auth(t.sandbox.token())
+        .json(&serde_json::json!({"ref": "main", "environment": "production", "required_contexts": [], "auto_merge": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+    let id = t.last_deployment();
+    let announced = wait_for(BOUND, "an announcement in #ops", || {
+        t.said()
+            .into_iter()
+            .find(|s| matches!(s, Said::Sent { channel, .. } if channel == "ops"))
+    })
+    .await;
+    let text = announced.message().to_text();
+    assert!(
+        text.contains(&format!(
+            "sandbox-user created deployment #{id} of api/main"
+        )),
+        "{text}"
+    );
+
+    // Its statuses then update that announcement.
+    t.sandbox
+        .create_deployment_status("acme/api", id, NewStatus::new("success"));
+    wait_for(BOUND, "the announcement to show success", || {
+        t.said().into_iter().find(|s| {
+            matches!(s, Said::Edited { channel, message, .. }
+                if channel == "ops" && message.tone == Tone::Progress(DeploymentState::Success))
+        })
+    })
+    .await;
+}
