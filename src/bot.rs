@@ -13,10 +13,10 @@ use dashmap::DashMap;
 use crate::chat::{Addressing, Chat, Conversation, Message, MessageId, Request};
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::flow;
+use crate::flow::{self, Decision, Outcome};
 use crate::github::{GitHub, GitHubError, Repository};
 use crate::model::RepoName;
-use crate::store::Store;
+use crate::store::{AuditEntry, Store};
 use crate::tracker::Tracker;
 
 /// Repository facts (default branch, html URL) change rarely; ask GitHub at most this often.
@@ -96,7 +96,8 @@ impl Bot {
         self.inner.clock.now()
     }
 
-    /// Handles one line said to the bot. Never fails: every problem becomes a reply.
+    /// Handles one line said to the bot. Never fails: every problem becomes a reply,
+    /// and every command attempt becomes an audit entry.
     pub async fn handle(&self, request: Request) {
         let command = match commands::parse(&request.text) {
             Ok(command) => command,
@@ -114,17 +115,19 @@ impl Bot {
                 return;
             }
             Err(ParseError::Invalid {
+                command,
                 problem,
                 suggestion,
                 usage,
-                ..
             }) => {
                 let title = match suggestion {
                     Some(s) => format!("{problem} — did you mean `{s}`?"),
-                    None => problem,
+                    None => problem.clone(),
                 };
                 let message = Message::refused(title).line(format!("usage: {usage}"));
                 self.reply(&request, message).await;
+                let outcome = Outcome::new(Decision::Refused("syntax")).detail(problem);
+                self.record(&request, command, &outcome).await;
                 return;
             }
         };
@@ -134,23 +137,69 @@ impl Bot {
             command = %command,
             "command"
         );
-        match command {
+        let name = command.name();
+        let outcome = match command {
             Command::Deploy(c) => flow::deploy::run(self, &request, c).await,
             Command::Deploys(c) => flow::deploys::run(self, &request, c).await,
             Command::Environments(c) => flow::environments::run(self, &request, c).await,
+            Command::WhatsOn(c) => flow::whats_on::run(self, &request, c).await,
+            Command::Rollback(c) => flow::rollback::run(self, &request, c).await,
+            Command::Lock(c) => flow::lock::run(self, &request, c).await,
+            Command::Unlock(c) => flow::unlock::run(self, &request, c).await,
+            Command::Locks(_) => flow::locks::run(self, &request).await,
+            Command::Why(c) => flow::why::run(self, &request, c).await,
+            Command::Audit(c) => flow::audit::run(self, &request, c).await,
+            Command::Confirm(c) => flow::confirm::confirm(self, &request, c).await,
+            Command::Cancel(c) => flow::confirm::cancel(self, &request, c).await,
             Command::Help(c) => flow::help::run(self, &request, c).await,
             Command::Version(_) => flow::version::run(self, &request).await,
-            other => {
-                self.reply(
-                    &request,
-                    Message::new(
-                        crate::chat::Tone::Warning,
-                        format!("`{}` is understood but not available yet", other.name()),
-                    )
-                    .line("type `help` to see what works today"),
-                )
-                .await;
-            }
+        };
+        self.record(&request, name, &outcome).await;
+    }
+
+    /// Writes the audit entry of a command attempt.
+    async fn record(&self, request: &Request, command: &str, outcome: &Outcome) {
+        let entry = AuditEntry {
+            at: self.now(),
+            adapter: request.conversation.adapter.clone(),
+            channel: request
+                .conversation
+                .channel_name
+                .clone()
+                .unwrap_or_else(|| request.conversation.channel.clone()),
+            user_id: request.user.id.clone(),
+            user_name: request.user.name.clone(),
+            text: request.text.chars().take(500).collect(),
+            command: command.to_string(),
+            app: outcome.app.clone(),
+            environment: outcome.environment.clone(),
+            decision: outcome.decision.as_str().to_string(),
+            rule: outcome.decision.rule().map(str::to_string),
+            deployment_id: outcome.deployment.map(|d| d.0),
+            detail: outcome.detail.clone(),
+        };
+        if let Err(e) = self.inner.store.audit(&entry).await {
+            tracing::error!(error = %e, "could not write the audit log");
+        }
+    }
+
+    /// Housekeeping, called every few seconds (and by tests with a moved clock):
+    /// status timeouts, lock expiry warnings and expiry, confirmation expiry, audit
+    /// retention.
+    pub async fn tick(&self) {
+        if let Err(e) = self.inner.tracker.check_timeouts().await {
+            tracing::warn!(error = %e, "watchdog failed");
+        }
+        if let Err(e) = flow::lock::sweep(self).await {
+            tracing::warn!(error = %e, "lock housekeeping failed");
+        }
+        if let Err(e) = flow::confirm::expire(self).await {
+            tracing::warn!(error = %e, "confirmation housekeeping failed");
+        }
+        let retention =
+            chrono::Duration::from_std(self.config().defaults.audit_retention).unwrap_or_default();
+        if let Err(e) = self.inner.store.prune_audit(self.now() - retention).await {
+            tracing::warn!(error = %e, "audit retention failed");
         }
     }
 

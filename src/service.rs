@@ -55,7 +55,7 @@ impl Service {
             Ok(n) => tracing::info!(n, "caught up on unfinished deployments"),
             Err(e) => tracing::warn!(error = %e, "catch-up failed"),
         }
-        let background = bot.tracker().spawn_background(stopped.clone());
+        let background = spawn_background(bot.clone(), stopped.clone());
         let webhook = match &config.webhook {
             Some(w) => Some(
                 webhook::start(
@@ -139,4 +139,32 @@ impl Service {
         let _ = self.background.await;
         tracker.flush(Duration::from_secs(5)).await;
     }
+}
+
+/// Housekeeping every few seconds ([`Bot::tick`]), and polling when
+/// `[github] poll_interval` is set, until `stop` fires.
+fn spawn_background(bot: Bot, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let poll = bot.config().github.poll_interval;
+        let tick = poll
+            .unwrap_or(Duration::from_secs(5))
+            .min(Duration::from_secs(5));
+        let mut since_poll = Duration::ZERO;
+        loop {
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => break,
+                _ = tokio::time::sleep(tick) => {}
+            }
+            since_poll += tick;
+            if let Some(every) = poll {
+                if since_poll >= every {
+                    since_poll = Duration::ZERO;
+                    if let Err(e) = bot.tracker().poll_once().await {
+                        tracing::warn!(error = %e, "polling round failed");
+                    }
+                }
+            }
+            bot.tick().await;
+        }
+    })
 }

@@ -1,9 +1,11 @@
 //! `deploy`: the effect of [`commands::Deploy`].
 //!
-//! Resolve (app, ref, environment) → check policy → post a "creating…" message →
-//! `POST /deployments` (never blindly retried; one retry after a 202 auto-merge, which
-//! creates nothing) → edit that message with the outcome. The message id goes into
-//! the deployment's payload, so status events can find the message again.
+//! Resolve (app, ref, environment) → policy (channel, roles, force and its reason,
+//! locks) → pre-flight (what is live there, and how the ref compares) → confirmation
+//! when the environment asks for it or the ref would roll back production → post a
+//! "creating…" message → `POST /deployments` (never blindly retried; one retry after a
+//! 202 auto-merge, which creates nothing) → hand the message to the tracker. The
+//! message id goes into the deployment's payload, so status events find it again.
 
 use commands::Deploy;
 use serde_json::json;
@@ -11,37 +13,139 @@ use serde_json::json;
 use crate::bot::Bot;
 use crate::chat::{Action, Message, Request, Tone};
 use crate::config::{AppConfig, EnvConfig};
+use crate::flow::{answer_stop, unknown, Decision, Outcome, Stop};
 use crate::github::{
-    create_deployment_once, ContextState, CreateOutcome, CreateResult, DeploybotPayload,
-    GitHubError, NewDeployment, PayloadChat, PayloadUser,
+    create_deployment_once, Comparison, ContextState, CreateOutcome, CreateResult,
+    DeploybotPayload, GitHubError, NewDeployment, PayloadChat, PayloadUser,
 };
-use crate::model::DeploymentState;
+use crate::history::{self, Entry};
+use crate::model::{DeploymentId, DeploymentState};
 use crate::policy::{self, Need};
-use crate::store::Tracked;
+use crate::store::{Confirmation, ConfirmationState, Tracked};
 use crate::tracker::render;
 use crate::{flow, resolve};
 
 /// GitHub's limit for a deployment description.
 const DESCRIPTION_MAX: usize = 140;
 
-pub async fn run(bot: &Bot, request: &Request, cmd: Deploy) {
-    match plan(bot, request, &cmd).await {
-        Ok(plan) => execute(bot, request, &cmd, plan).await,
-        Err(refusal) => {
-            bot.reply(request, refusal).await;
+/// Runs a deploy typed in chat: asks for confirmation where needed.
+pub async fn run(bot: &Bot, request: &Request, cmd: Deploy) -> Outcome {
+    run_with(bot, request, cmd, None).await
+}
+
+/// Runs a deploy its requester just confirmed: every check runs again (a lock may
+/// have appeared meanwhile), only the question is not asked twice.
+pub async fn run_confirmed(
+    bot: &Bot,
+    request: &Request,
+    cmd: Deploy,
+    confirmation: &str,
+) -> Outcome {
+    run_with(bot, request, cmd, Some(confirmation)).await
+}
+
+/// What differs when a deploy is not a plain `deploy` (a rollback).
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    /// Replaces the task in the deployment's description ("rollback of #41").
+    pub description: Option<String>,
+    /// Extra lines for the progress message.
+    pub notes: Vec<String>,
+    /// The command a confirmation re-runs (default: the deploy itself).
+    pub command: Option<String>,
+    /// What a confirmation asks about (default: "deploy APP/REF to ENV").
+    pub summary: Option<String>,
+    /// How the target is shown (default: `app/ref`).
+    pub label: Option<String>,
+    /// Going back is the point: no "this is behind what is live" confirmation.
+    pub intentional_rollback: bool,
+}
+
+async fn run_with(bot: &Bot, request: &Request, cmd: Deploy, confirmed: Option<&str>) -> Outcome {
+    run_deploy(bot, request, cmd, confirmed, Context::default()).await
+}
+
+/// The whole deploy, shared by `deploy`, its confirmation and `rollback`.
+pub async fn run_deploy(
+    bot: &Bot,
+    request: &Request,
+    cmd: Deploy,
+    confirmed: Option<&str>,
+    context: Context,
+) -> Outcome {
+    let mut plan = match plan(bot, request, &cmd).await {
+        Ok(plan) => plan,
+        Err(stop) => return answer_stop(bot, request, stop).await,
+    };
+    if let Some(label) = &context.label {
+        plan.label = label.clone();
+    }
+    if confirmed.is_none() {
+        if let Some(reasons) = plan.needs_confirmation(&cmd, context.intentional_rollback) {
+            return ask(bot, request, &cmd, &plan, reasons, &context).await;
         }
+    }
+    execute(bot, request, &cmd, plan, context).await
+}
+
+/// Everything decided before creating the deployment.
+pub struct Plan<'a> {
+    pub app: &'a AppConfig,
+    pub env: &'a EnvConfig,
+    pub git_ref: String,
+    /// `api/topic`, for messages.
+    pub label: String,
+    html_url: Option<String>,
+    may_force: bool,
+    /// What is live in the environment now, and how the ref compares to it.
+    live: Option<Entry>,
+    comparison: Option<Comparison>,
+    /// When forcing: the checks that are not green (what force skips).
+    bypassed: Option<Vec<ContextState>>,
+}
+
+impl Plan<'_> {
+    /// Why this deploy must be confirmed first, if it must.
+    fn needs_confirmation(&self, cmd: &Deploy, rollback: bool) -> Option<Vec<String>> {
+        let mut reasons = Vec::new();
+        if self.env.confirm {
+            reasons.push(format!(
+                "{} asks for confirmation before every deploy",
+                self.env.name
+            ));
+        }
+        if self.env.production && !cmd.force && !rollback {
+            if let (Some(c), Some(live)) = (&self.comparison, &self.live) {
+                if c.status == "behind" || c.status == "diverged" {
+                    reasons.push(format!(
+                        "⚠️ {} is {} what is live in {} ({}): deploying it rolls back {} commit{}",
+                        self.label,
+                        if c.status == "behind" {
+                            format!("{} commit{} behind", c.behind_by, plural(c.behind_by))
+                        } else {
+                            format!(
+                                "diverged from ({} ahead, {} behind)",
+                                c.ahead_by, c.behind_by
+                            )
+                        },
+                        self.env.name,
+                        live.deployment.sha.short(),
+                        c.behind_by,
+                        plural(c.behind_by)
+                    ));
+                }
+            }
+        }
+        (!reasons.is_empty()).then_some(reasons)
     }
 }
 
-/// Everything decided before talking to GitHub's deployments API.
-struct Plan<'a> {
-    app: &'a AppConfig,
-    env: &'a EnvConfig,
-    git_ref: String,
-    /// `api/topic`, for messages.
-    label: String,
-    html_url: Option<String>,
-    may_force: bool,
+fn plural(n: u32) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
 }
 
 /// The same command with other values, for "type this instead" hints.
@@ -51,30 +155,38 @@ fn with(cmd: &Deploy, f: impl FnOnce(&mut Deploy)) -> String {
     commands::Command::Deploy(c).to_string()
 }
 
-async fn plan<'a>(bot: &'a Bot, request: &Request, cmd: &Deploy) -> Result<Plan<'a>, Message> {
+pub async fn plan<'a>(bot: &'a Bot, request: &Request, cmd: &Deploy) -> Result<Plan<'a>, Stop> {
     let config = bot.config();
-    let target = resolve::target(config, &request.conversation, &cmd.target)?;
+    let target = resolve::target(config, &request.conversation, &cmd.target).map_err(unknown)?;
     let app = target.app;
     let env = resolve::environment(config, app, cmd.environment.as_deref(), |e| {
         with(cmd, |c| c.environment = Some(e.to_string()))
-    })?;
-    policy::check_channel(app, &request.conversation).map_err(flow::refusal)?;
-    policy::check(config, app, env, &request.user, Need::Deploy).map_err(flow::refusal)?;
+    })
+    .map_err(|m| unknown(m).on(app, None))?;
+    let on = |stop: Stop| stop.on(app, Some(env));
+    policy::check_channel(app, &request.conversation).map_err(|r| on(r.into()))?;
+    policy::check(config, app, env, &request.user, Need::Deploy).map_err(|r| on(r.into()))?;
     let may_force = policy::check(config, app, env, &request.user, Need::Force).is_ok();
     if cmd.force {
-        policy::check(config, app, env, &request.user, Need::Force).map_err(flow::refusal)?;
+        policy::check(config, app, env, &request.user, Need::Force).map_err(|r| on(r.into()))?;
         if env.production && cmd.reason.is_none() {
-            return Err(Message::refused(format!(
-                "forcing a deploy to {} (a production environment) needs a reason",
-                env.name
-            ))
-            .line(format!(
-                "e.g. `{}`",
-                with(cmd, |c| c.reason =
-                    Some("hotfix for the login outage".into()))
+            return Err(on(Stop::refused(
+                "reason",
+                Message::refused(format!(
+                    "forcing a deploy to {} (a production environment) needs a reason",
+                    env.name
+                ))
+                .line(format!(
+                    "e.g. `{}`",
+                    with(cmd, |c| c.reason =
+                        Some("hotfix for the login outage".into()))
+                )),
             )));
         }
     }
+    flow::lock::check(bot, app, env, &request.user)
+        .await
+        .map_err(on)?;
 
     // Both the default branch and the deployments page come from the repository, which
     // is cached; a bare app name is never assumed to mean `main` or `master`.
@@ -84,12 +196,47 @@ async fn plan<'a>(bot: &'a Bot, request: &Request, cmd: &Deploy) -> Result<Plan<
         (Some(r), Err(_)) => (r.to_string(), None),
         (None, Ok(repo)) => (repo.default_branch, Some(repo.html_url)),
         (None, Err(e)) => {
-            return Err(Message::new(
-                Tone::Failed,
-                format!("could not find {}'s default branch", app.name),
-            )
-            .line(e.explain(&app.repository, bot.now())))
+            return Err(on(Stop::failed(
+                Message::new(
+                    Tone::Failed,
+                    format!("could not find {}'s default branch", app.name),
+                )
+                .line(e.explain(&app.repository, bot.now())),
+            )))
         }
+    };
+
+    // Pre-flight: how does the ref relate to what is live? (Failures here only lose
+    // the extra information; GitHub has the last word when creating the deployment.)
+    let live = history::live(bot.github(), &app.repository, env.name.as_str())
+        .await
+        .ok()
+        .flatten();
+    let comparison = match &live {
+        Some(live) => bot
+            .github()
+            .compare(&app.repository, live.deployment.sha.as_str(), &git_ref)
+            .await
+            .ok(),
+        None => None,
+    };
+    let bypassed = if cmd.force {
+        bot.github()
+            .commit_checks(&app.repository, &git_ref)
+            .await
+            .ok()
+            .map(|checks| {
+                checks
+                    .into_iter()
+                    .filter(|c| c.state != "success")
+                    .filter(|c| match &env.required_contexts {
+                        Some(list) if !list.is_empty() => list.contains(&c.context),
+                        _ => true,
+                    })
+                    .collect()
+            })
+    } else {
+        None
     };
     Ok(Plan {
         label: format!("{}/{}", app.name, git_ref),
@@ -98,10 +245,118 @@ async fn plan<'a>(bot: &'a Bot, request: &Request, cmd: &Deploy) -> Result<Plan<
         git_ref,
         html_url,
         may_force,
+        live,
+        comparison,
+        bypassed,
     })
 }
 
-async fn execute(bot: &Bot, request: &Request, cmd: &Deploy, plan: Plan<'_>) {
+/// Asks the requester to confirm; the deploy runs when they do.
+async fn ask(
+    bot: &Bot,
+    request: &Request,
+    cmd: &Deploy,
+    plan: &Plan<'_>,
+    reasons: Vec<String>,
+    context: &Context,
+) -> Outcome {
+    let now = bot.now();
+    let timeout = bot.config().defaults.confirm_timeout;
+    let id = uuid::Uuid::new_v4().simple().to_string()[..6].to_string();
+    let where_to = destination(plan.env.name.as_str(), &cmd.hosts);
+    let summary = context
+        .summary
+        .clone()
+        .unwrap_or_else(|| format!("deploy {} to {where_to}", plan.label));
+    let confirmation = Confirmation {
+        id: id.clone(),
+        requester_id: request.user.id.clone(),
+        requester_name: request.user.name.clone(),
+        conversation: request.conversation.clone(),
+        command: context
+            .command
+            .clone()
+            .unwrap_or_else(|| commands::Command::Deploy(cmd.clone()).to_string()),
+        summary: summary.clone(),
+        message_id: None,
+        created_at: now,
+        expires_at: now + chrono::Duration::from_std(timeout).unwrap_or_default(),
+        state: ConfirmationState::Pending,
+    };
+    let outcome = Outcome::new(Decision::Pending("confirmation")).on(plan.app, Some(plan.env));
+    if let Err(e) = bot.store().add_confirmation(&confirmation).await {
+        bot.reply(
+            request,
+            Message::new(Tone::Failed, format!("cannot ask for confirmation: {e}")),
+        )
+        .await;
+        return Outcome {
+            decision: Decision::Failed,
+            ..outcome
+        };
+    }
+    let mut question = Message::new(Tone::Warning, format!("{}: {summary}?", request.user.name));
+    for reason in reasons {
+        question = question.line(reason);
+    }
+    if let Some(line) = comparison_line(plan) {
+        question = question.line(line);
+    }
+    question = question
+        .line(format!(
+            "only {} can confirm, within {} (confirmation {id})",
+            request.user.name,
+            crate::github::human_duration(timeout)
+        ))
+        .action(Action::Confirm { id: id.clone() })
+        .action(Action::Cancel { id: id.clone() });
+    if let Some(mid) = bot.reply(request, question).await {
+        if let Err(e) = bot.store().set_confirmation_message(&id, &mid.0).await {
+            tracing::warn!(error = %e, "cannot remember the confirmation's message");
+        }
+    }
+    outcome.detail(format!("confirmation {id}"))
+}
+
+/// "3 commits ahead of what is live (def5678, #41 by bob, 2h ago)".
+fn comparison_line(plan: &Plan<'_>) -> Option<String> {
+    let live = plan.live.as_ref()?;
+    let c = plan.comparison.as_ref()?;
+    let what = format!(
+        "what is live in {} ({}, #{} by {}, {})",
+        plan.env.name,
+        live.deployment.sha.short(),
+        live.deployment.id,
+        live.who(),
+        live.deployment.created_at.format("%Y-%m-%d %H:%M UTC")
+    );
+    Some(match c.status.as_str() {
+        "identical" => format!("same commit as {what}"),
+        "ahead" => format!(
+            "{} commit{} ahead of {what}",
+            c.ahead_by,
+            plural(c.ahead_by)
+        ),
+        "behind" => format!(
+            "⚠️ {} commit{} BEHIND {what}: this is a rollback",
+            c.behind_by,
+            plural(c.behind_by)
+        ),
+        _ => format!(
+            "⚠️ diverged from {what}: {} ahead, {} behind — live commits would be dropped",
+            c.ahead_by, c.behind_by
+        ),
+    })
+}
+
+async fn execute(
+    bot: &Bot,
+    request: &Request,
+    cmd: &Deploy,
+    plan: Plan<'_>,
+    context: Context,
+) -> Outcome {
+    let outcome = Outcome::allowed().on(plan.app, Some(plan.env));
     let where_to = destination(plan.env.name.as_str(), &cmd.hosts);
     let working = Message::new(
         Tone::Working,
@@ -116,10 +371,16 @@ async fn execute(bot: &Bot, request: &Request, cmd: &Deploy, plan: Plan<'_>) {
         &plan,
         &request_id,
         message_id.as_ref().map(|m| m.0.clone()),
+        context.description.as_deref(),
     );
     let repo = &plan.app.repository;
 
-    let mut notes = Vec::new();
+    let mut notes = context.notes;
+    if let Some(line) = comparison_line(&plan) {
+        notes.push(line);
+    } else if plan.live.is_none() {
+        notes.push(format!("nothing was live in {} yet", plan.env.name));
+    }
     let mut result = create_deployment_once(bot.github(), repo, &new, &request_id).await;
     if let Ok(CreateResult::Answered(CreateOutcome::AutoMerged { message })) = &result {
         // 202: GitHub merged the default branch into the ref and created nothing. The
@@ -130,50 +391,63 @@ async fn execute(bot: &Bot, request: &Request, cmd: &Deploy, plan: Plan<'_>) {
         result = create_deployment_once(bot.github(), repo, &new, &request_id).await;
     }
 
-    let outcome = match result {
+    let created = match result {
         Ok(CreateResult::Answered(CreateOutcome::Created(d))) => Ok(d),
         Ok(CreateResult::Recovered(d)) => {
             notes.push("GitHub's answer was lost on the way, but the deployment exists (found by its request id)".into());
             Ok(d)
         }
-        Ok(CreateResult::Answered(CreateOutcome::AutoMerged { message })) => Err(Message::new(
-            Tone::Failed,
-            format!(
-                "Not deployed: GitHub auto-merged {} twice and created no deployment",
-                plan.label
-            ),
-        )
-        .line(message)
-        .line(format!(
-            "try again in a minute: `{}`",
-            commands::Command::Deploy(cmd.clone())
-        ))),
-        Ok(CreateResult::Answered(CreateOutcome::ChecksFailed { contexts, .. })) => Err(
+        Ok(CreateResult::Answered(CreateOutcome::AutoMerged { message })) => Err((
+            Decision::Failed,
+            Message::new(
+                Tone::Failed,
+                format!(
+                    "Not deployed: GitHub auto-merged {} twice and created no deployment",
+                    plan.label
+                ),
+            )
+            .line(message)
+            .line(format!(
+                "try again in a minute: `{}`",
+                commands::Command::Deploy(cmd.clone())
+            )),
+        )),
+        Ok(CreateResult::Answered(CreateOutcome::ChecksFailed { contexts, .. })) => Err((
+            Decision::Refused("checks"),
             checks_failed(cmd, &plan, &contexts, std::mem::take(&mut notes)),
-        ),
-        Ok(CreateResult::Answered(CreateOutcome::MergeConflict { message })) => Err(Message::new(
-            Tone::Failed,
-            format!(
-                "Not deployed: {} can't be merged with the default branch",
-                plan.label
-            ),
-        )
-        .line(format!("GitHub: {message}"))
-        .line(format!(
-            "merge or rebase {} onto the default branch and push, then deploy again",
-            plan.git_ref
-        ))),
-        Ok(CreateResult::Answered(CreateOutcome::Invalid { message, errors })) => {
-            Err(invalid(&plan, &message, &errors))
-        }
-        Err(e) => Err(failed(bot, &plan, &e)),
+        )),
+        Ok(CreateResult::Answered(CreateOutcome::MergeConflict { message })) => Err((
+            Decision::Refused("merge conflict"),
+            Message::new(
+                Tone::Failed,
+                format!(
+                    "Not deployed: {} can't be merged with the default branch",
+                    plan.label
+                ),
+            )
+            .line(format!("GitHub: {message}"))
+            .line(format!(
+                "merge or rebase {} onto the default branch and push, then deploy again",
+                plan.git_ref
+            )),
+        )),
+        Ok(CreateResult::Answered(CreateOutcome::Invalid { message, errors })) => Err((
+            Decision::Refused("github validation"),
+            invalid(&plan, &message, &errors),
+        )),
+        Err(e) => Err((Decision::Failed, failed(bot, &plan, &e))),
     };
-    let deployment = match outcome {
+    let deployment = match created {
         Ok(d) => d,
-        Err(reply) => {
+        Err((decision, reply)) => {
+            let detail = reply.title.clone();
             bot.update(&request.conversation, message_id.as_ref(), &reply)
                 .await;
-            return;
+            return Outcome {
+                decision,
+                ..outcome
+            }
+            .detail(detail);
         }
     };
 
@@ -196,6 +470,7 @@ async fn execute(bot: &Bot, request: &Request, cmd: &Deploy, plan: Plan<'_>) {
         reason: cmd.reason.clone(),
         forced: cmd.force,
         notes,
+        compare_url: plan.comparison.as_ref().and_then(|c| c.html_url.clone()),
         created_at: deployment.created_at,
         state: DeploymentState::Created,
         status_id: None,
@@ -218,6 +493,80 @@ async fn execute(bot: &Bot, request: &Request, cmd: &Deploy, plan: Plan<'_>) {
         bot.update(&request.conversation, message_id.as_ref(), &message)
             .await;
     }
+    if cmd.force {
+        announce_forced(
+            bot,
+            request,
+            cmd,
+            &plan,
+            deployment.id,
+            deployment.sha.short(),
+        )
+        .await;
+    }
+    Outcome {
+        deployment: Some(deployment.id),
+        ..outcome
+    }
+}
+
+/// Break-glass is loud: who forced what, why, and which checks it skipped, here and in
+/// the app's notify channel.
+async fn announce_forced(
+    bot: &Bot,
+    request: &Request,
+    cmd: &Deploy,
+    plan: &Plan<'_>,
+    id: DeploymentId,
+    sha7: &str,
+) {
+    let mut m = Message::new(
+        Tone::Warning,
+        format!(
+            "🚨 {} forced deployment #{id} of {} ({sha7}) to {}, skipping required checks",
+            request.user.name,
+            plan.label,
+            destination(plan.env.name.as_str(), &cmd.hosts)
+        ),
+    )
+    .field(
+        "reason",
+        cmd.reason.clone().unwrap_or_else(|| "none given".into()),
+    );
+    m = m.line(match &plan.bypassed {
+        Some(list) if list.is_empty() => {
+            "bypassed: nothing — every check was green at the time".to_string()
+        }
+        Some(list) => format!(
+            "bypassed: {}",
+            list.iter()
+                .map(|c| format!("{}: {}", c.context, c.state))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        None => "bypassed: unknown (GitHub did not list the checks)".to_string(),
+    });
+    bot.reply(request, m.clone()).await;
+    if let Some(channel) = &plan.app.notify_channel {
+        let here = &request.conversation;
+        if !here.channel.eq_ignore_ascii_case(channel)
+            && here
+                .channel_name
+                .as_deref()
+                .map(|n| n.eq_ignore_ascii_case(channel))
+                != Some(true)
+        {
+            let to = crate::chat::Conversation {
+                adapter: here.adapter.clone(),
+                channel: channel.clone(),
+                channel_name: Some(channel.clone()),
+                thread: None,
+                interaction: None,
+            };
+            bot.say(&to, &m.line(format!("from {}", here.display())))
+                .await;
+        }
+    }
 }
 
 fn destination(env: &str, hosts: &[String]) -> String {
@@ -234,6 +583,7 @@ fn new_deployment(
     plan: &Plan<'_>,
     request_id: &str,
     message_id: Option<String>,
+    what: Option<&str>,
 ) -> NewDeployment {
     let routing = DeploybotPayload {
         request_id: request_id.to_string(),
@@ -258,7 +608,7 @@ fn new_deployment(
 
     let mut description = format!(
         "{} {} to {} for {} in {} via deploybot",
-        cmd.task,
+        what.unwrap_or(&cmd.task),
         plan.label,
         destination(plan.env.name.as_str(), &cmd.hosts),
         request.user.name,

@@ -5,6 +5,7 @@ use commands::Deploys;
 
 use crate::bot::Bot;
 use crate::chat::{Message, Request, Tone};
+use crate::flow::{answer_stop, unknown, Outcome, Stop};
 use crate::github::DeploymentFilter;
 use crate::history;
 use crate::resolve;
@@ -12,22 +13,29 @@ use crate::resolve;
 const DEFAULT_LIMIT: u32 = 10;
 const MAX_LIMIT: u32 = 30;
 
-pub async fn run(bot: &Bot, request: &Request, cmd: Deploys) {
-    let message = match answer(bot, request, &cmd).await {
-        Ok(m) | Err(m) => m,
-    };
-    bot.reply(request, message).await;
+pub async fn run(bot: &Bot, request: &Request, cmd: Deploys) -> Outcome {
+    match answer(bot, request, &cmd).await {
+        Ok(m) => {
+            bot.reply(request, m).await;
+            Outcome::allowed()
+        }
+        Err(stop) => answer_stop(bot, request, stop).await,
+    }
 }
 
-async fn answer(bot: &Bot, request: &Request, cmd: &Deploys) -> Result<Message, Message> {
+async fn answer(bot: &Bot, request: &Request, cmd: &Deploys) -> Result<Message, Stop> {
     let config = bot.config();
     let app = resolve::app(config, &request.conversation, Some(&cmd.app), |a| {
         format!("deploys {a}")
-    })?;
+    })
+    .map_err(unknown)?;
     let env = match &cmd.environment {
-        Some(e) => Some(resolve::environment(config, app, Some(e), |e| {
-            format!("deploys {} in {e}", app.name)
-        })?),
+        Some(e) => Some(
+            resolve::environment(config, app, Some(e), |e| {
+                format!("deploys {} in {e}", app.name)
+            })
+            .map_err(unknown)?,
+        ),
         None => None,
     };
     let limit = cmd.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
@@ -40,11 +48,13 @@ async fn answer(bot: &Bot, request: &Request, cmd: &Deploys) -> Result<Message, 
     let entries = history::recent(bot.github(), &app.repository, &filter)
         .await
         .map_err(|e| {
-            Message::new(
-                Tone::Failed,
-                format!("could not read {}'s deployments", app.name),
+            Stop::failed(
+                Message::new(
+                    Tone::Failed,
+                    format!("could not read {}'s deployments", app.name),
+                )
+                .line(e.explain(&app.repository, bot.now())),
             )
-            .line(e.explain(&app.repository, bot.now()))
         })?;
 
     let scope = format!(

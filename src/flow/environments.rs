@@ -7,20 +7,18 @@ use commands::Environments;
 
 use crate::bot::Bot;
 use crate::chat::{Message, Request};
+use crate::flow::{answer_stop, unknown, Outcome};
 use crate::history;
 use crate::policy::{self, Need};
 use crate::resolve;
 
-pub async fn run(bot: &Bot, request: &Request, cmd: Environments) {
+pub async fn run(bot: &Bot, request: &Request, cmd: Environments) -> Outcome {
     let config = bot.config();
     let app = match resolve::app(config, &request.conversation, cmd.app.as_deref(), |a| {
         format!("where is {a}")
     }) {
         Ok(app) => app,
-        Err(m) => {
-            bot.reply(request, m).await;
-            return;
-        }
+        Err(m) => return answer_stop(bot, request, unknown(m)).await,
     };
     let now = bot.now();
     let mut message = Message::info(format!("Environments of {} ({})", app.name, app.repository));
@@ -55,10 +53,23 @@ pub async fn run(bot: &Bot, request: &Request, cmd: Environments) {
                 policy::who(&config.rules(app, env).deploy)
             ),
         };
-        message = message.line(format!("{}{notes} — {live} · {may}", env.name));
+        let locked = match bot
+            .store()
+            .lock(app.name.as_str(), env.name.as_str(), now)
+            .await
+        {
+            Ok(Some(l)) => format!(
+                " · 🔒 locked by {} until {}",
+                l.holder_name,
+                l.expires_at.format("%H:%M UTC")
+            ),
+            _ => String::new(),
+        };
+        message = message.line(format!("{}{notes} — {live} · {may}{locked}", env.name));
     }
     if !app.channels.is_empty() {
         message = message.line(format!("deploys from #{}", app.channels.join(", #")));
     }
     bot.reply(request, message).await;
+    Outcome::allowed().on(app, None)
 }

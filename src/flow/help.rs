@@ -5,8 +5,9 @@ use commands::Help;
 
 use crate::bot::Bot;
 use crate::chat::{Message, Request};
+use crate::flow::Outcome;
 
-pub async fn run(bot: &Bot, request: &Request, cmd: Help) {
+pub async fn run(bot: &Bot, request: &Request, cmd: Help) -> Outcome {
     let text = commands::help_text(cmd.topic.as_deref());
     let mut lines = text.lines();
     let title = lines.next().unwrap_or("deploybot commands").to_string();
@@ -15,4 +16,5 @@ pub async fn run(bot: &Bot, request: &Request, cmd: Help) {
         message = message.line(line);
     }
     bot.reply(request, message).await;
+    Outcome::allowed()
 }

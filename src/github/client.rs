@@ -17,8 +17,8 @@ use serde::de::DeserializeOwned;
 
 use super::token::TokenSource;
 use super::{
-    Conditional, CreateOutcome, Deployment, DeploymentFilter, DeploymentStatus, ErrorBody, GitHub,
-    GitHubError, NewDeployment, Repository,
+    Comparison, Conditional, ContextState, CreateOutcome, Deployment, DeploymentFilter,
+    DeploymentStatus, ErrorBody, GitHub, GitHubError, NewDeployment, Repository,
 };
 use crate::model::{DeploymentId, RepoName};
 
@@ -339,6 +339,62 @@ impl GitHub for HttpGitHub {
             &query,
         )
         .await
+    }
+
+    async fn compare(
+        &self,
+        repo: &RepoName,
+        base: &str,
+        head: &str,
+    ) -> Result<Comparison, GitHubError> {
+        self.get_json(
+            &format!("{}/compare/{base}...{head}", Self::repo_path(repo)),
+            &[("per_page", "1".into())],
+        )
+        .await
+    }
+
+    async fn commit_checks(
+        &self,
+        repo: &RepoName,
+        git_ref: &str,
+    ) -> Result<Vec<ContextState>, GitHubError> {
+        #[derive(serde::Deserialize)]
+        struct Combined {
+            #[serde(default)]
+            statuses: Vec<ContextState>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Runs {
+            #[serde(default)]
+            check_runs: Vec<Run>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Run {
+            name: String,
+            status: String,
+            conclusion: Option<String>,
+        }
+        let base = format!("{}/commits/{git_ref}", Self::repo_path(repo));
+        let combined: Combined = self
+            .get_json(&format!("{base}/status"), &[("per_page", "100".into())])
+            .await?;
+        let runs: Runs = self
+            .get_json(&format!("{base}/check-runs"), &[("per_page", "100".into())])
+            .await?;
+        let mut out = combined.statuses;
+        for run in runs.check_runs {
+            let state = match (run.status.as_str(), run.conclusion.as_deref()) {
+                ("completed", Some("success" | "neutral" | "skipped")) => "success",
+                ("completed", _) => "failure",
+                _ => "pending",
+            };
+            out.push(ContextState {
+                context: run.name,
+                state: state.to_string(),
+            });
+        }
+        Ok(out)
     }
 
     async fn branches(&self, repo: &RepoName, per_page: u8) -> Result<Vec<String>, GitHubError> {

@@ -48,6 +48,22 @@ pub trait GitHub: Send + Sync {
         per_page: Option<u8>,
     ) -> Result<Vec<DeploymentStatus>, GitHubError>;
 
+    /// `GET /repos/{o}/{r}/compare/{base}...{head}`.
+    async fn compare(
+        &self,
+        repo: &RepoName,
+        base: &str,
+        head: &str,
+    ) -> Result<Comparison, GitHubError>;
+
+    /// The checks on a commit, as `required_contexts` sees them: the latest commit
+    /// status per context and the check runs by name.
+    async fn commit_checks(
+        &self,
+        repo: &RepoName,
+        git_ref: &str,
+    ) -> Result<Vec<ContextState>, GitHubError>;
+
     /// `GET /repos/{o}/{r}/branches`: branch names, first page (for autocompletion).
     async fn branches(&self, repo: &RepoName, per_page: u8) -> Result<Vec<String>, GitHubError>;
 
@@ -59,6 +75,17 @@ pub trait GitHub: Send + Sync {
         id: DeploymentId,
         etag: Option<&str>,
     ) -> Result<Conditional<Option<DeploymentStatus>>, GitHubError>;
+}
+
+/// How `head` relates to `base`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Comparison {
+    /// `ahead`, `behind`, `diverged` or `identical`.
+    pub status: String,
+    pub ahead_by: u32,
+    pub behind_by: u32,
+    #[serde(default)]
+    pub html_url: Option<String>,
 }
 
 /// The answer to a conditional request.

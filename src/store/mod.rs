@@ -52,8 +52,12 @@ pub struct Tracked {
     pub hosts: Vec<String>,
     pub reason: Option<String>,
     pub forced: bool,
-    /// Lines from the deploy flow worth keeping on the message (auto-merge, recovery).
+    /// Lines from the deploy flow worth keeping on the message (auto-merge, recovery,
+    /// how the ref relates to what was live).
     pub notes: Vec<String>,
+    /// The compare view between what was live and this ref.
+    #[serde(default)]
+    pub compare_url: Option<String>,
     pub created_at: DateTime<Utc>,
     pub state: DeploymentState,
     /// The id of the status that set `state` (ids grow; a lower one is older).
@@ -79,6 +83,109 @@ impl Tracked {
     }
 }
 
+/// A lock on an app's environment: only its holder may deploy there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lock {
+    pub app: String,
+    pub environment: String,
+    pub holder_id: String,
+    pub holder_name: String,
+    pub reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// The holder was told it is about to expire.
+    pub warned: bool,
+    /// Where it was taken: notices about it go there.
+    pub conversation: Conversation,
+}
+
+/// The answer to taking a lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockTaken {
+    /// Taken (or, for its holder, renewed).
+    Taken,
+    /// Someone else holds it.
+    HeldBy(Lock),
+}
+
+/// A deploy waiting for its requester to confirm it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Confirmation {
+    pub id: String,
+    pub requester_id: String,
+    pub requester_name: String,
+    pub conversation: Conversation,
+    /// The command to run once confirmed, in canonical form.
+    pub command: String,
+    /// What is being confirmed, for people.
+    pub summary: String,
+    /// The question's message, edited when it is answered or expires.
+    pub message_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub state: ConfirmationState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfirmationState {
+    Pending,
+    Confirmed,
+    Cancelled,
+    Expired,
+}
+
+impl ConfirmationState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Confirmed => "confirmed",
+            Self::Cancelled => "cancelled",
+            Self::Expired => "expired",
+        }
+    }
+
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "confirmed" => Self::Confirmed,
+            "cancelled" => Self::Cancelled,
+            "expired" => Self::Expired,
+            _ => Self::Pending,
+        }
+    }
+}
+
+/// Why a confirmation could not be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unconfirmable {
+    NotFound,
+    /// Only the requester can answer.
+    NotYours(Confirmation),
+    /// Already confirmed, cancelled or expired.
+    Closed(Confirmation),
+}
+
+/// One command attempt, for the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub at: DateTime<Utc>,
+    pub adapter: String,
+    pub channel: String,
+    pub user_id: String,
+    pub user_name: String,
+    /// The raw text as typed (or the text twin of a slash command or button).
+    pub text: String,
+    /// The command name (`deploy`, `lock`…), or `invalid`.
+    pub command: String,
+    pub app: Option<String>,
+    pub environment: Option<String>,
+    /// `allowed`, `refused` or `failed`.
+    pub decision: String,
+    /// The rule that refused, when refused.
+    pub rule: Option<String>,
+    pub deployment_id: Option<u64>,
+    pub detail: Option<String>,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync {
     /// Inserts unless a record for this deployment exists; `true` if inserted.
@@ -96,4 +203,74 @@ pub trait Store: Send + Sync {
         at: DateTime<Utc>,
         keep: u32,
     ) -> Result<bool, StoreError>;
+
+    /// Takes the lock unless someone else holds an unexpired one. The holder taking it
+    /// again renews it (new reason and expiry). Expired locks are removed first, in the
+    /// same transaction; the table's key makes two racing takers impossible.
+    async fn take_lock(&self, lock: &Lock, now: DateTime<Utc>) -> Result<LockTaken, StoreError>;
+    /// Replaces any lock (a take-over); returns the one replaced, if any.
+    async fn replace_lock(
+        &self,
+        lock: &Lock,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Lock>, StoreError>;
+    /// Removes the lock; returns it if there was an unexpired one.
+    async fn remove_lock(
+        &self,
+        app: &str,
+        environment: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Lock>, StoreError>;
+    /// The unexpired lock on an app's environment.
+    async fn lock(
+        &self,
+        app: &str,
+        environment: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Lock>, StoreError>;
+    /// Every unexpired lock, oldest first.
+    async fn locks(&self, now: DateTime<Utc>) -> Result<Vec<Lock>, StoreError>;
+    /// Unexpired locks that expire before `before` and whose holder was not warned;
+    /// marks them warned.
+    async fn locks_to_warn(
+        &self,
+        now: DateTime<Utc>,
+        before: DateTime<Utc>,
+    ) -> Result<Vec<Lock>, StoreError>;
+    /// Deletes expired locks and returns them.
+    async fn expire_locks(&self, now: DateTime<Utc>) -> Result<Vec<Lock>, StoreError>;
+
+    async fn add_confirmation(&self, c: &Confirmation) -> Result<(), StoreError>;
+    async fn set_confirmation_message(&self, id: &str, message_id: &str) -> Result<(), StoreError>;
+    /// Moves a pending, unexpired confirmation of `user_id` to `to` (confirmed or
+    /// cancelled), exactly once.
+    async fn close_confirmation(
+        &self,
+        id: &str,
+        user_id: &str,
+        to: ConfirmationState,
+        now: DateTime<Utc>,
+    ) -> Result<Result<Confirmation, Unconfirmable>, StoreError>;
+    /// Pending, unexpired confirmations in a channel, newest first.
+    async fn pending_confirmations(
+        &self,
+        channel: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Confirmation>, StoreError>;
+    /// Marks pending confirmations past their expiry as expired and returns them.
+    async fn expire_confirmations(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Confirmation>, StoreError>;
+
+    async fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
+    /// Newest first, optionally for one app and/or environment.
+    async fn audit_entries(
+        &self,
+        app: Option<&str>,
+        environment: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError>;
+    /// Deletes entries older than `before` (retention); returns how many.
+    async fn prune_audit(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 }

@@ -8,7 +8,10 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{Row, SqlitePool};
 
-use super::{Store, StoreError, Tracked};
+use super::{
+    AuditEntry, Confirmation, ConfirmationState, Lock, LockTaken, Store, StoreError, Tracked,
+    Unconfirmable,
+};
 use crate::model::DeploymentId;
 
 pub struct SqliteStore {
@@ -135,6 +138,358 @@ impl Store for SqliteStore {
         }
         Ok(inserted)
     }
+
+    async fn take_lock(&self, lock: &Lock, now: DateTime<Utc>) -> Result<LockTaken, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM locks WHERE app = ? AND environment = ? AND expires_at <= ?")
+            .bind(&lock.app)
+            .bind(&lock.environment)
+            .bind(ts(now))
+            .execute(&mut *tx)
+            .await?;
+        let inserted = sqlx::query(
+            "INSERT INTO locks (app, environment, holder_id, holder_name, reason, created_at, expires_at, warned, conversation)
+             VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)
+             ON CONFLICT (app, environment) DO UPDATE SET
+               reason = excluded.reason, expires_at = excluded.expires_at, warned = 0,
+               conversation = excluded.conversation
+             WHERE locks.holder_id = excluded.holder_id",
+        )
+        .bind(&lock.app)
+        .bind(&lock.environment)
+        .bind(&lock.holder_id)
+        .bind(&lock.holder_name)
+        .bind(&lock.reason)
+        .bind(ts(lock.created_at))
+        .bind(ts(lock.expires_at))
+        .bind(serde_json::to_string(&lock.conversation)?)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let result = if inserted == 1 {
+            LockTaken::Taken
+        } else {
+            let row = sqlx::query("SELECT * FROM locks WHERE app = ? AND environment = ?")
+                .bind(&lock.app)
+                .bind(&lock.environment)
+                .fetch_one(&mut *tx)
+                .await?;
+            LockTaken::HeldBy(lock_from(&row)?)
+        };
+        tx.commit().await?;
+        Ok(result)
+    }
+
+    async fn replace_lock(
+        &self,
+        lock: &Lock,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Lock>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let previous =
+            sqlx::query("DELETE FROM locks WHERE app = ? AND environment = ? RETURNING *")
+                .bind(&lock.app)
+                .bind(&lock.environment)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|row| lock_from(&row))
+                .transpose()?
+                .filter(|l| l.expires_at > now);
+        sqlx::query(
+            "INSERT INTO locks (app, environment, holder_id, holder_name, reason, created_at, expires_at, warned, conversation)
+             VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)",
+        )
+        .bind(&lock.app)
+        .bind(&lock.environment)
+        .bind(&lock.holder_id)
+        .bind(&lock.holder_name)
+        .bind(&lock.reason)
+        .bind(ts(lock.created_at))
+        .bind(ts(lock.expires_at))
+        .bind(serde_json::to_string(&lock.conversation)?)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(previous)
+    }
+
+    async fn remove_lock(
+        &self,
+        app: &str,
+        environment: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Lock>, StoreError> {
+        let removed =
+            sqlx::query("DELETE FROM locks WHERE app = ? AND environment = ? RETURNING *")
+                .bind(app)
+                .bind(environment)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|row| lock_from(&row))
+                .transpose()?;
+        Ok(removed.filter(|l| l.expires_at > now))
+    }
+
+    async fn lock(
+        &self,
+        app: &str,
+        environment: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Lock>, StoreError> {
+        sqlx::query("SELECT * FROM locks WHERE app = ? AND environment = ? AND expires_at > ?")
+            .bind(app)
+            .bind(environment)
+            .bind(ts(now))
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| lock_from(&row))
+            .transpose()
+    }
+
+    async fn locks(&self, now: DateTime<Utc>) -> Result<Vec<Lock>, StoreError> {
+        sqlx::query("SELECT * FROM locks WHERE expires_at > ? ORDER BY created_at")
+            .bind(ts(now))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(lock_from)
+            .collect()
+    }
+
+    async fn locks_to_warn(
+        &self,
+        now: DateTime<Utc>,
+        before: DateTime<Utc>,
+    ) -> Result<Vec<Lock>, StoreError> {
+        sqlx::query(
+            "UPDATE locks SET warned = 1 WHERE warned = 0 AND expires_at > ? AND expires_at <= ? RETURNING *",
+        )
+        .bind(ts(now))
+        .bind(ts(before))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(lock_from)
+        .collect()
+    }
+
+    async fn expire_locks(&self, now: DateTime<Utc>) -> Result<Vec<Lock>, StoreError> {
+        sqlx::query("DELETE FROM locks WHERE expires_at <= ? RETURNING *")
+            .bind(ts(now))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(lock_from)
+            .collect()
+    }
+
+    async fn add_confirmation(&self, c: &Confirmation) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO confirmations (id, requester_id, requester_name, channel, conversation, command, summary, message_id, created_at, expires_at, state)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&c.id)
+        .bind(&c.requester_id)
+        .bind(&c.requester_name)
+        .bind(&c.conversation.channel)
+        .bind(serde_json::to_string(&c.conversation)?)
+        .bind(&c.command)
+        .bind(&c.summary)
+        .bind(&c.message_id)
+        .bind(ts(c.created_at))
+        .bind(ts(c.expires_at))
+        .bind(c.state.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn set_confirmation_message(&self, id: &str, message_id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE confirmations SET message_id = ? WHERE id = ?")
+            .bind(message_id)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn close_confirmation(
+        &self,
+        id: &str,
+        user_id: &str,
+        to: ConfirmationState,
+        now: DateTime<Utc>,
+    ) -> Result<Result<Confirmation, Unconfirmable>, StoreError> {
+        // The state check in the WHERE clause is what makes a confirmation single-use.
+        let closed = sqlx::query(
+            "UPDATE confirmations SET state = ?
+             WHERE id = ? AND requester_id = ? AND state = 'pending' AND expires_at > ?
+             RETURNING *",
+        )
+        .bind(to.as_str())
+        .bind(id)
+        .bind(user_id)
+        .bind(ts(now))
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(row) = closed {
+            return Ok(Ok(confirmation_from(&row)?));
+        }
+        let row = sqlx::query("SELECT * FROM confirmations WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(Err(match row {
+            None => Unconfirmable::NotFound,
+            Some(row) => {
+                let mut c = confirmation_from(&row)?;
+                if c.state == ConfirmationState::Pending && c.expires_at <= now {
+                    c.state = ConfirmationState::Expired;
+                }
+                if c.state == ConfirmationState::Pending && c.requester_id != user_id {
+                    Unconfirmable::NotYours(c)
+                } else {
+                    Unconfirmable::Closed(c)
+                }
+            }
+        }))
+    }
+
+    async fn pending_confirmations(
+        &self,
+        channel: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Confirmation>, StoreError> {
+        sqlx::query(
+            "SELECT * FROM confirmations WHERE channel = ? AND state = 'pending' AND expires_at > ?
+             ORDER BY created_at DESC",
+        )
+        .bind(channel)
+        .bind(ts(now))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(confirmation_from)
+        .collect()
+    }
+
+    async fn expire_confirmations(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Confirmation>, StoreError> {
+        sqlx::query(
+            "UPDATE confirmations SET state = 'expired' WHERE state = 'pending' AND expires_at <= ? RETURNING *",
+        )
+        .bind(ts(now))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(confirmation_from)
+        .collect()
+    }
+
+    async fn audit(&self, e: &AuditEntry) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO audit (at, adapter, channel, user_id, user_name, text, command, app, environment, decision, rule, deployment_id, detail)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(ts(e.at))
+        .bind(&e.adapter)
+        .bind(&e.channel)
+        .bind(&e.user_id)
+        .bind(&e.user_name)
+        .bind(&e.text)
+        .bind(&e.command)
+        .bind(&e.app)
+        .bind(&e.environment)
+        .bind(&e.decision)
+        .bind(&e.rule)
+        .bind(e.deployment_id.map(|id| id as i64))
+        .bind(&e.detail)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn audit_entries(
+        &self,
+        app: Option<&str>,
+        environment: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM audit
+             WHERE (?1 IS NULL OR app = ?1) AND (?2 IS NULL OR environment = ?2)
+             ORDER BY id DESC LIMIT ?3",
+        )
+        .bind(app)
+        .bind(environment)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditEntry {
+                    at: parse_ts(r.get::<&str, _>("at"))?,
+                    adapter: r.get("adapter"),
+                    channel: r.get("channel"),
+                    user_id: r.get("user_id"),
+                    user_name: r.get("user_name"),
+                    text: r.get("text"),
+                    command: r.get("command"),
+                    app: r.get("app"),
+                    environment: r.get("environment"),
+                    decision: r.get("decision"),
+                    rule: r.get("rule"),
+                    deployment_id: r.get::<Option<i64>, _>("deployment_id").map(|i| i as u64),
+                    detail: r.get("detail"),
+                })
+            })
+            .collect()
+    }
+
+    async fn prune_audit(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        Ok(sqlx::query("DELETE FROM audit WHERE at < ?")
+            .bind(ts(before))
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+}
+
+fn parse_ts(s: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError(format!("corrupt timestamp `{s}`: {e}")))
+}
+
+fn lock_from(row: &sqlx::sqlite::SqliteRow) -> Result<Lock, StoreError> {
+    Ok(Lock {
+        app: row.get("app"),
+        environment: row.get("environment"),
+        holder_id: row.get("holder_id"),
+        holder_name: row.get("holder_name"),
+        reason: row.get("reason"),
+        created_at: parse_ts(row.get::<&str, _>("created_at"))?,
+        expires_at: parse_ts(row.get::<&str, _>("expires_at"))?,
+        warned: row.get::<i64, _>("warned") != 0,
+        conversation: serde_json::from_str(row.get::<&str, _>("conversation"))?,
+    })
+}
+
+fn confirmation_from(row: &sqlx::sqlite::SqliteRow) -> Result<Confirmation, StoreError> {
+    Ok(Confirmation {
+        id: row.get("id"),
+        requester_id: row.get("requester_id"),
+        requester_name: row.get("requester_name"),
+        conversation: serde_json::from_str(row.get::<&str, _>("conversation"))?,
+        command: row.get("command"),
+        summary: row.get("summary"),
+        message_id: row.get("message_id"),
+        created_at: parse_ts(row.get::<&str, _>("created_at"))?,
+        expires_at: parse_ts(row.get::<&str, _>("expires_at"))?,
+        state: ConfirmationState::parse(row.get::<&str, _>("state")),
+    })
 }
 
 #[cfg(test)]
@@ -167,6 +522,7 @@ mod tests {
             reason: None,
             forced: false,
             notes: vec![],
+            compare_url: None,
             created_at: Utc::now(),
             state: DeploymentState::Created,
             status_id: None,

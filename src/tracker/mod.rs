@@ -115,6 +115,7 @@ impl Tracker {
                 if let Some(mut existing) = self.inner.store.tracked(id).await? {
                     existing.message_id = existing.message_id.or(t.message_id);
                     existing.notes = t.notes;
+                    existing.compare_url = t.compare_url;
                     existing.forced = t.forced;
                     existing.reason = t.reason;
                     existing.html_url = t.html_url;
@@ -244,6 +245,7 @@ impl Tracker {
             reason: None,
             forced: false,
             notes: Vec::new(),
+            compare_url: None,
             created_at: d.created_at,
             state: DeploymentState::Created,
             status_id: None,
@@ -530,40 +532,6 @@ impl Tracker {
             }
         }
         Ok(())
-    }
-
-    /// Runs the watchdog (and the poller, when `[github] poll_interval` is set) until
-    /// `stop` fires.
-    pub fn spawn_background(
-        &self,
-        mut stop: tokio::sync::watch::Receiver<bool>,
-    ) -> tokio::task::JoinHandle<()> {
-        let this = self.clone();
-        tokio::spawn(async move {
-            let poll = this.inner.config.github.poll_interval;
-            let tick = poll
-                .unwrap_or(Duration::from_secs(5))
-                .min(Duration::from_secs(5));
-            let mut since_poll = Duration::ZERO;
-            loop {
-                tokio::select! {
-                    _ = stop.wait_for(|s| *s) => break,
-                    _ = tokio::time::sleep(tick) => {}
-                }
-                since_poll += tick;
-                if let Some(every) = poll {
-                    if since_poll >= every {
-                        since_poll = Duration::ZERO;
-                        if let Err(e) = this.poll_once().await {
-                            tracing::warn!(error = %e, "polling round failed");
-                        }
-                    }
-                }
-                if let Err(e) = this.check_timeouts().await {
-                    tracing::warn!(error = %e, "watchdog round failed");
-                }
-            }
-        })
     }
 }
 

@@ -24,6 +24,10 @@ fn label(t: &Tracked) -> String {
     } else {
         format!("{}/{}", t.environment, t.hosts.join(","))
     };
+    // A rollback deploys an exact sha: show it once, short.
+    if t.git_ref.len() == 40 && t.git_ref.chars().all(|c| c.is_ascii_hexdigit()) {
+        return format!("{app}@{sha7} to {place}");
+    }
     format!("{app}/{} ({sha7}) to {place}", t.git_ref)
 }
 
@@ -101,6 +105,11 @@ pub fn progress(t: &Tracked, now: DateTime<Utc>) -> Message {
     }
     if let Some(url) = &t.environment_url {
         m = m.link("environment", url.clone());
+    }
+    if let Some(url) = &t.compare_url {
+        if !t.state.is_final() {
+            m = m.link("compare", url.clone());
+        }
     }
     if let Some(url) = &t.html_url {
         if t.state == DeploymentState::Created {

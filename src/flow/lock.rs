@@ -1,0 +1,272 @@
+//! `lock[!] ENV [on APP] [for DURATION] [REASON]`: only the holder may deploy there
+//! until it is unlocked or expires. `lock!` takes over someone else's lock (force
+//! permission), telling them. The store's key guarantees one lock per app and
+//! environment, whatever the race.
+
+use commands::Lock as LockCmd;
+
+use crate::bot::Bot;
+use crate::chat::{ChatUser, Message, Request, Tone};
+use crate::config::{AppConfig, EnvConfig};
+use crate::flow::{answer_stop, unknown, Outcome, Stop};
+use crate::github::human_duration;
+use crate::policy::{self, Need};
+use crate::resolve;
+use crate::store::{Lock, LockTaken};
+
+/// The longest lock anyone may take: a forgotten lock must not block a team for weeks.
+const MAX_LOCK: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+
+pub async fn run(bot: &Bot, request: &Request, cmd: LockCmd) -> Outcome {
+    match lock(bot, request, &cmd).await {
+        Ok(outcome) => outcome,
+        Err(stop) => answer_stop(bot, request, stop).await,
+    }
+}
+
+/// Resolves `ENV [on APP]` for lock commands.
+pub fn target<'a>(
+    bot: &'a Bot,
+    request: &Request,
+    environment: &str,
+    app: Option<&str>,
+    verb: &str,
+) -> Result<(&'a AppConfig, &'a EnvConfig), Stop> {
+    let config = bot.config();
+    let app = resolve::app(config, &request.conversation, app, |a| {
+        format!("{verb} {environment} on {a}")
+    })
+    .map_err(unknown)?;
+    let env = resolve::environment(config, app, Some(environment), |e| {
+        format!("{verb} {e} on {}", app.name)
+    })
+    .map_err(|m| unknown(m).on(app, None))?;
+    Ok((app, env))
+}
+
+async fn lock(bot: &Bot, request: &Request, cmd: &LockCmd) -> Result<Outcome, Stop> {
+    let (app, env) = target(bot, request, &cmd.environment, cmd.app.as_deref(), "lock")?;
+    let on = |s: Stop| s.on(app, Some(env));
+    let config = bot.config();
+    policy::check(config, app, env, &request.user, Need::Lock).map_err(|r| on(r.into()))?;
+    if cmd.force {
+        policy::check(config, app, env, &request.user, Need::Force).map_err(|r| on(r.into()))?;
+    }
+    let now = bot.now();
+    let ttl = cmd
+        .duration
+        .unwrap_or(config.defaults.lock_ttl)
+        .min(MAX_LOCK);
+    let new = Lock {
+        app: app.name.to_string(),
+        environment: env.name.to_string(),
+        holder_id: request.user.id.clone(),
+        holder_name: request.user.name.clone(),
+        reason: cmd.reason.clone(),
+        created_at: now,
+        expires_at: now + chrono::Duration::from_std(ttl).unwrap_or_default(),
+        warned: false,
+        conversation: request.conversation.clone(),
+    };
+    let store_failed = |e: crate::store::StoreError| {
+        on(Stop::failed(Message::new(
+            Tone::Failed,
+            format!("could not lock: {e}"),
+        )))
+    };
+    let outcome = Outcome::allowed().on(app, Some(env));
+    let place = format!("{} on {}", env.name, app.name);
+
+    if cmd.force {
+        let previous = bot
+            .store()
+            .replace_lock(&new, now)
+            .await
+            .map_err(store_failed)?;
+        let mut reply = Message::new(
+            Tone::Success,
+            format!(
+                "🔒 {} locked {place} until {}",
+                request.user.name,
+                until(&new)
+            ),
+        );
+        if let Some(prev) = previous.filter(|p| p.holder_id != request.user.id) {
+            reply = reply.line(format!(
+                "took it over from {} (held since {}{})",
+                prev.holder_name,
+                prev.created_at.format("%H:%M UTC"),
+                prev.reason
+                    .as_deref()
+                    .map(|r| format!(", for: {r}"))
+                    .unwrap_or_default()
+            ));
+            let mut notice = Message::new(
+                Tone::Warning,
+                format!("{} took over your lock on {place}", request.user.name),
+            );
+            if let Some(r) = &cmd.reason {
+                notice = notice.field("reason", r.clone());
+            }
+            notice.mention = Some(prev.holder_id.clone());
+            bot.say(&prev.conversation, &notice).await;
+        }
+        bot.reply(request, with_reason(reply, &new)).await;
+        return Ok(outcome.detail("take-over"));
+    }
+
+    match bot
+        .store()
+        .take_lock(&new, now)
+        .await
+        .map_err(store_failed)?
+    {
+        LockTaken::Taken => {
+            let reply = Message::new(
+                Tone::Success,
+                format!(
+                    "🔒 {} locked {place} until {}",
+                    request.user.name,
+                    until(&new)
+                ),
+            )
+            .line(format!(
+                "only {} can deploy there now; `unlock {}` when done",
+                request.user.name, place
+            ));
+            bot.reply(request, with_reason(reply, &new)).await;
+            Ok(outcome)
+        }
+        LockTaken::HeldBy(held) => {
+            let may_force = policy::check(config, app, env, &request.user, Need::Force).is_ok();
+            let mut m =
+                Message::refused(format!("{place} is already locked by {}", held.holder_name))
+                    .line(describe(&held, now));
+            m = m.line(if may_force {
+                format!(
+                    "to take it over, type `lock! {place}` ({} will be told)",
+                    held.holder_name
+                )
+            } else {
+                format!(
+                    "ask {} to unlock it, or wait until {}",
+                    held.holder_name,
+                    held.expires_at.format("%H:%M UTC")
+                )
+            });
+            Err(on(Stop::refused("lock", m.field("rule", "lock"))))
+        }
+    }
+}
+
+fn with_reason(m: Message, lock: &Lock) -> Message {
+    match &lock.reason {
+        Some(r) => m.field("reason", r.clone()),
+        None => m,
+    }
+}
+
+fn until(lock: &Lock) -> String {
+    format!(
+        "{} (in {})",
+        lock.expires_at.format("%H:%M UTC"),
+        human_duration(
+            (lock.expires_at - lock.created_at)
+                .to_std()
+                .unwrap_or_default()
+        )
+    )
+}
+
+/// "since 14:02 (25m ago), until 18:02 (in 3h 35m): db migration".
+pub fn describe(lock: &Lock, now: chrono::DateTime<chrono::Utc>) -> String {
+    format!(
+        "since {} ({} ago), until {} (in {}){}",
+        lock.created_at.format("%H:%M UTC"),
+        human_duration((now - lock.created_at).to_std().unwrap_or_default()),
+        lock.expires_at.format("%H:%M UTC"),
+        human_duration((lock.expires_at - now).to_std().unwrap_or_default()),
+        lock.reason
+            .as_deref()
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default()
+    )
+}
+
+/// For deploys: the environment must not be locked by someone else.
+pub async fn check(
+    bot: &Bot,
+    app: &AppConfig,
+    env: &EnvConfig,
+    user: &ChatUser,
+) -> Result<(), Stop> {
+    let now = bot.now();
+    let held = bot
+        .store()
+        .lock(app.name.as_str(), env.name.as_str(), now)
+        .await
+        .map_err(|e| {
+            Stop::failed(Message::new(
+                Tone::Failed,
+                format!("could not check locks: {e}"),
+            ))
+        })?;
+    match held {
+        Some(lock) if lock.holder_id != user.id => {
+            let place = format!("{} on {}", env.name, app.name);
+            let may_force = policy::check(bot.config(), app, env, user, Need::Force).is_ok();
+            let mut m = Message::refused(format!("{place} is locked by {}", lock.holder_name))
+                .line(describe(&lock, now));
+            m = m.line(if may_force {
+                format!(
+                    "ask {}, or take the lock over with `lock! {place}`",
+                    lock.holder_name
+                )
+            } else {
+                format!(
+                    "ask {} to `unlock {place}`, or wait until it expires",
+                    lock.holder_name
+                )
+            });
+            Err(Stop::refused("lock", m.field("rule", "lock")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Housekeeping: warns holders shortly before their lock expires, and announces locks
+/// that expired (expired locks already stop counting the moment they expire).
+pub async fn sweep(bot: &Bot) -> Result<(), crate::store::StoreError> {
+    let now = bot.now();
+    // Warn a tenth of the default lock time ahead, at least 5 and at most 15 minutes.
+    let ahead = (bot.config().defaults.lock_ttl / 10).clamp(
+        std::time::Duration::from_secs(300),
+        std::time::Duration::from_secs(900),
+    );
+    let before = now + chrono::Duration::from_std(ahead).unwrap_or_default();
+    for l in bot.store().locks_to_warn(now, before).await? {
+        let place = format!("{} on {}", l.environment, l.app);
+        let mut m = Message::new(
+            Tone::Warning,
+            format!(
+                "your lock on {place} expires at {} (in {})",
+                l.expires_at.format("%H:%M UTC"),
+                human_duration((l.expires_at - now).to_std().unwrap_or_default())
+            ),
+        )
+        .line(format!(
+            "keep it with `lock {place} for 2h`, or `unlock {place}` if you are done"
+        ));
+        m.mention = Some(l.holder_id.clone());
+        bot.say(&l.conversation, &m).await;
+    }
+    for l in bot.store().expire_locks(now).await? {
+        let mut m = Message::info(format!(
+            "🔓 {}'s lock on {} on {} expired",
+            l.holder_name, l.environment, l.app
+        ));
+        m.mention = Some(l.holder_id.clone());
+        bot.say(&l.conversation, &m).await;
+    }
+    Ok(())
+}

@@ -1,0 +1,167 @@
+//! `rollback[!] APP [in ENV] [force] [-- REASON]`: redeploys the exact sha of the
+//! previous successful deployment in that environment (never a branch name, which may
+//! have moved), through the same permission, lock and confirmation rules as a deploy.
+//!
+//! API calls: 1 list of the environment's deployments + 1 latest-status read per
+//! deployment until the live one and the one before it are found (+1 full status list
+//! for a candidate whose latest status is `inactive`), then what `deploy` makes.
+
+use commands::{Deploy, Rollback};
+
+use crate::bot::Bot;
+use crate::chat::{Message, Request, Tone};
+use crate::flow::deploy::{run_deploy, Context};
+use crate::flow::{answer_stop, unknown, Outcome, Stop};
+use crate::github::{Deployment, DeploymentFilter};
+use crate::history;
+use crate::model::DeploymentState;
+
+/// How far back to look for the deployment to return to.
+const SCAN: u8 = 30;
+
+pub async fn run(bot: &Bot, request: &Request, cmd: Rollback) -> Outcome {
+    run_with(bot, request, cmd, None).await
+}
+
+pub async fn run_confirmed(
+    bot: &Bot,
+    request: &Request,
+    cmd: Rollback,
+    confirmation: &str,
+) -> Outcome {
+    run_with(bot, request, cmd, Some(confirmation)).await
+}
+
+async fn run_with(bot: &Bot, request: &Request, cmd: Rollback, confirmed: Option<&str>) -> Outcome {
+    let (deploy, context) = match prepare(bot, request, &cmd).await {
+        Ok(x) => x,
+        Err(stop) => return answer_stop(bot, request, stop).await,
+    };
+    run_deploy(bot, request, deploy, confirmed, context).await
+}
+
+/// Finds what is live in `environment` and the newest earlier successful deployment of
+/// a different sha.
+pub async fn find(
+    bot: &Bot,
+    repo: &crate::model::RepoName,
+    environment: &str,
+) -> Result<Option<(Deployment, Option<Deployment>)>, crate::github::GitHubError> {
+    let filter = DeploymentFilter {
+        environment: Some(environment.to_string()),
+        per_page: Some(SCAN),
+        ..Default::default()
+    };
+    let mut live: Option<Deployment> = None;
+    for d in bot.github().deployments(repo, &filter).await? {
+        let latest = bot
+            .github()
+            .deployment_statuses(repo, d.id, Some(1))
+            .await?;
+        let state = latest.first().and_then(|s| s.state());
+        let succeeded = match state {
+            Some(DeploymentState::Success) => true,
+            // GitHub marks replaced deployments inactive; it was live once if it
+            // ever succeeded.
+            Some(DeploymentState::Inactive) if live.is_some() => bot
+                .github()
+                .deployment_statuses(repo, d.id, Some(100))
+                .await?
+                .iter()
+                .any(|s| s.state() == Some(DeploymentState::Success)),
+            _ => false,
+        };
+        if !succeeded {
+            continue;
+        }
+        match &live {
+            None => live = Some(d),
+            Some(l) if l.sha != d.sha => return Ok(Some((l.clone(), Some(d)))),
+            Some(_) => {}
+        }
+    }
+    Ok(live.map(|l| (l, None)))
+}
+
+async fn prepare(bot: &Bot, request: &Request, cmd: &Rollback) -> Result<(Deploy, Context), Stop> {
+    let config = bot.config();
+    let app = crate::resolve::app(config, &request.conversation, Some(&cmd.app), |a| {
+        format!("rollback {a}")
+    })
+    .map_err(unknown)?;
+    let env = crate::resolve::environment(config, app, cmd.environment.as_deref(), |e| {
+        format!("rollback {} in {e}", app.name)
+    })
+    .map_err(|m| unknown(m).on(app, None))?;
+    let on = |s: Stop| s.on(app, Some(env));
+    let found = find(bot, &app.repository, env.name.as_str())
+        .await
+        .map_err(|e| {
+            on(Stop::failed(
+                Message::new(
+                    Tone::Failed,
+                    format!("could not read {}'s deployments in {}", app.name, env.name),
+                )
+                .line(e.explain(&app.repository, bot.now())),
+            ))
+        })?;
+    let (live, previous) = match found {
+        None => {
+            return Err(on(Stop::refused(
+                "nothing to roll back",
+                Message::refused(format!("nothing is live in {} for {}: there is nothing to roll back", env.name, app.name))
+                    .line(format!("`deploys {} in {}` shows what was tried", app.name, env.name)),
+            )))
+        }
+        Some((live, None)) => {
+            return Err(on(Stop::refused(
+                "nothing to roll back",
+                Message::refused(format!(
+                    "no earlier successful deployment of {} in {} to go back to (looked at the last {SCAN})",
+                    app.name, env.name
+                ))
+                .line(format!("live now: {} ({}), #{}", live.git_ref, live.sha.short(), live.id))
+                .line(format!("deploy a known-good ref instead: `deploy {}/REF to {}`", app.name, env.name)),
+            )))
+        }
+        Some((live, Some(previous))) => (live, previous),
+    };
+    let now = bot.now();
+    let deploy = Deploy {
+        task: "deploy".to_string(),
+        force: cmd.force,
+        target: format!("{}/{}", app.name, previous.sha),
+        environment: Some(env.name.to_string()),
+        hosts: Vec::new(),
+        reason: cmd.reason.clone(),
+    };
+    let context = Context {
+        description: Some(format!("rollback of #{}", live.id)),
+        notes: vec![format!(
+            "rollback: puts back {} (#{}, {} by {}, {}) in place of {} (#{}, {} by {}, {})",
+            previous.sha.short(),
+            previous.id,
+            previous.git_ref,
+            history::who(&previous),
+            history::ago(now, previous.created_at),
+            live.sha.short(),
+            live.id,
+            live.git_ref,
+            history::who(&live),
+            history::ago(now, live.created_at),
+        )],
+        command: Some(commands::Command::Rollback(cmd.clone()).to_string()),
+        summary: Some(format!(
+            "roll back {} in {} to {} (#{}), replacing {} (#{})",
+            app.name,
+            env.name,
+            previous.sha.short(),
+            previous.id,
+            live.sha.short(),
+            live.id
+        )),
+        label: Some(format!("{}@{}", app.name, previous.sha.short())),
+        intentional_rollback: true,
+    };
+    Ok((deploy, context))
+}
