@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use deploybot::chat::discord::DiscordBot;
 use deploybot::chat::shell::{self, Identity, ShellChat};
 use deploybot::clock::SystemClock;
 use deploybot::config::Config;
@@ -82,6 +83,29 @@ fn load(config: Option<PathBuf>) -> Result<Config, ExitCode> {
     })
 }
 
+/// Completes on SIGINT (Ctrl-C) or SIGTERM (`docker stop`, systemd, Kubernetes).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -156,18 +180,23 @@ async fn main() -> ExitCode {
         Cmd::Run { config } => {
             init_logging("info");
             let config = match load(config) {
-                Ok(c) => c,
+                Ok(c) => Arc::new(c),
                 Err(code) => return code,
             };
-            if config.discord.is_none() {
-                eprintln!(
-                    "{}: `deploybot run` needs a [discord] table with a bot token; for a terminal chat use `deploybot shell`",
-                    config.source.display()
-                );
-                return ExitCode::FAILURE;
+            let bot = match DiscordBot::new(config, Arc::new(SystemClock)).await {
+                Ok(bot) => bot,
+                Err(e) => {
+                    eprintln!("deploybot: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match bot.run(shutdown_signal()).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("deploybot: {e}");
+                    ExitCode::FAILURE
+                }
             }
-            eprintln!("deploybot run: the Discord adapter is not built yet; use `deploybot shell --config {}`", config.source.display());
-            ExitCode::FAILURE
         }
     }
 }

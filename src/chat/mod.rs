@@ -5,6 +5,7 @@
 //! [`crate::bot::Bot::handle`] and implement [`Chat`] to post and edit [`Message`]s.
 //! The core never sees a Discord or terminal type.
 
+pub mod discord;
 pub mod shell;
 
 use std::fmt::Write as _;

@@ -1,0 +1,230 @@
+//! The Discord adapter: `deploybot run`.
+//!
+//! A serenity client (gateway + REST) beside the [`Service`] (store, GitHub client,
+//! tracker, webhook server). Gateway events become [`crate::chat::Request`]s for the
+//! one core entry, [`crate::bot::Bot::handle`] (`handler.rs`); what the core says is
+//! posted and edited as embeds with buttons (`chat.rs`, `render.rs`). Slash commands
+//! are generated from the `commands` crate's help pages and turned into their text
+//! twins (`slash.rs`); buttons carry the command they stand for (`buttons.rs`).
+//!
+//! serenity stays inside this module: the core never sees a Discord type.
+
+mod buttons;
+mod chat;
+mod handler;
+mod people;
+mod render;
+mod slash;
+
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+use serenity::all::{Client, ClientBuilder};
+use serenity::all::{GatewayIntents, HttpBuilder, ShardManager};
+use serenity::gateway::GatewayError;
+
+pub use chat::DiscordChat;
+
+use crate::bot::Bot;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::service::Service;
+
+/// The adapter's name in deployment payloads: status events come back here by it.
+pub const ADAPTER: &str = "discord";
+
+/// How long shutdown waits for commands being handled, and for the gateway to close.
+const DRAIN: Duration = Duration::from_secs(30);
+const CLOSE: Duration = Duration::from_secs(10);
+
+/// What deploybot asks the gateway for. Message Content is privileged: it must be
+/// switched on in the Developer Portal.
+pub fn intents() -> GatewayIntents {
+    GatewayIntents::GUILDS | GatewayIntents::GUILD_MESSAGES | GatewayIntents::MESSAGE_CONTENT
+}
+
+/// Why the bot could not run, said so that the reader knows what to change.
+#[derive(Debug)]
+pub enum RunError {
+    /// No `[discord]` table.
+    NotConfigured { config: String },
+    /// Discord refused the token (gateway close 4004, or REST 401).
+    Token { config: String },
+    /// Discord refused the intents (gateway close 4014, or 4013).
+    Intents,
+    /// The service (GitHub client, store, webhook server) could not start.
+    Service(String),
+    /// Anything else from Discord.
+    Discord(String),
+}
+
+const PORTAL: &str = "https://discord.com/developers/applications";
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunError::NotConfigured { config } => write!(
+                f,
+                "{config}: `deploybot run` needs a [discord] table with the bot token (token = \"${{DISCORD_TOKEN}}\"); for a terminal chat use `deploybot shell`"
+            ),
+            RunError::Token { config } => write!(
+                f,
+                "Discord rejected the bot token: in the Developer Portal ({PORTAL} › your app › Bot) press Reset Token, and put the new token in [discord] token in {config} (or in the environment variable it names)"
+            ),
+            RunError::Intents => write!(
+                f,
+                "Discord refused the gateway intents deploybot needs: in the Developer Portal ({PORTAL} › your app › Bot › Privileged Gateway Intents) turn on Message Content Intent, save, and start deploybot again"
+            ),
+            RunError::Service(e) => f.write_str(e),
+            RunError::Discord(e) => write!(
+                f,
+                "Discord: {e} (check the network, and [discord] proxy_url if you set one)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for RunError {}
+
+fn explain(e: serenity::Error, config: &str) -> RunError {
+    match &e {
+        serenity::Error::Gateway(GatewayError::InvalidAuthentication) => RunError::Token {
+            config: config.to_string(),
+        },
+        serenity::Error::Gateway(
+            GatewayError::DisallowedGatewayIntents | GatewayError::InvalidGatewayIntents,
+        ) => RunError::Intents,
+        serenity::Error::Http(h) if h.status_code().map(|s| s.as_u16()) == Some(401) => {
+            RunError::Token {
+                config: config.to_string(),
+            }
+        }
+        _ => RunError::Discord(e.to_string()),
+    }
+}
+
+/// A connected-to-be bot: the serenity client and the service, not yet running.
+pub struct DiscordBot {
+    client: Client,
+    service: Service,
+    inflight: Arc<handler::Inflight>,
+    settle: Duration,
+    config_path: String,
+}
+
+impl DiscordBot {
+    /// Builds the client and starts the service (store, tracker, webhook server).
+    /// Nothing is sent to Discord until [`DiscordBot::run`].
+    pub async fn new(config: Arc<Config>, clock: Arc<dyn Clock>) -> Result<DiscordBot, RunError> {
+        let config_path = config.source.display().to_string();
+        let Some(discord) = &config.discord else {
+            return Err(RunError::NotConfigured {
+                config: config_path,
+            });
+        };
+        let mut http = HttpBuilder::new(discord.token.expose_secret());
+        if let Some(proxy) = &discord.proxy_url {
+            // A proxy (twilight-http-proxy, or the tests' fake Discord) does the rate
+            // limiting; serenity's own limiter would bypass the proxy.
+            http = http
+                .proxy(proxy.trim_end_matches('/'))
+                .ratelimiter_disabled(true);
+        }
+        let shared = Arc::new(chat::Shared::default());
+        let bot_cell = Arc::new(OnceLock::new());
+        let inflight = Arc::new(handler::Inflight::default());
+        let handler = handler::Handler {
+            bot: bot_cell.clone(),
+            shared: shared.clone(),
+            prefix: discord.prefix.clone(),
+            guild_ids: discord.guild_ids.clone(),
+            inflight: inflight.clone(),
+            registered: AtomicBool::new(false),
+        };
+        let client = ClientBuilder::new_with_http(http.build(), intents())
+            .event_handler(handler)
+            .await
+            .map_err(|e| explain(e, &config_path))?;
+        let chat = Arc::new(DiscordChat::new(
+            client.http.clone(),
+            client.cache.clone(),
+            shared,
+        ));
+        let settle = config.defaults.status_timeout;
+        let service = Service::from_config(config, chat, ADAPTER, clock)
+            .await
+            .map_err(RunError::Service)?;
+        // Events flow only once the client starts, so no event finds the cell empty.
+        let _ = bot_cell.set(service.bot.clone());
+        Ok(DiscordBot {
+            client,
+            service,
+            inflight,
+            settle,
+            config_path,
+        })
+    }
+
+    pub fn bot(&self) -> &Bot {
+        &self.service.bot
+    }
+
+    /// Where the webhook server listens, when `[webhook]` is set.
+    pub fn webhook_addr(&self) -> Option<SocketAddr> {
+        self.service.webhook_addr()
+    }
+
+    /// The gateway's shards (to see whether they are connected).
+    pub fn shard_manager(&self) -> Arc<ShardManager> {
+        self.client.shard_manager.clone()
+    }
+
+    /// Connects and serves until `shutdown` completes (or the gateway fails for good).
+    /// Then: closes the gateway (no new commands), lets the commands being handled
+    /// finish, lets deployments started by this process settle, flushes their messages.
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
+        let manager = self.client.shard_manager.clone();
+        let ended = {
+            let start = self.client.start();
+            tokio::pin!(start);
+            tokio::pin!(shutdown);
+            tokio::select! {
+                result = &mut start => Some(result),
+                () = &mut shutdown => {
+                    tracing::info!(
+                        commands = self.inflight.count(),
+                        "shutting down: closing the Discord gateway, then finishing the work in flight"
+                    );
+                    manager.shutdown_all().await;
+                    if tokio::time::timeout(CLOSE, &mut start).await.is_err() {
+                        tracing::warn!("the Discord gateway did not close in time");
+                    }
+                    None
+                }
+            }
+        };
+        if !self.inflight.wait_idle(DRAIN).await {
+            tracing::warn!(
+                commands = self.inflight.count(),
+                "gave up waiting for commands in flight"
+            );
+        }
+        let result = match ended {
+            Some(Err(e)) => Err(explain(e, &self.config_path)),
+            Some(Ok(())) | None => Ok(()),
+        };
+        // After a failure to connect there is nothing in flight to wait for.
+        let settle = if result.is_ok() {
+            self.settle
+        } else {
+            Duration::ZERO
+        };
+        self.service.stop(settle).await;
+        result
+    }
+}

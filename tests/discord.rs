@@ -1,0 +1,782 @@
+//! The Discord adapter end to end: the real serenity client against a fake Discord on
+//! loopback (REST + gateway), the bot's core against the GitHub sandbox, a real SQLite
+//! file and the real webhook server. Every wait is on a condition, with a bound.
+
+mod fake_discord;
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use deploybot::chat::discord::{DiscordBot, RunError};
+use deploybot::clock::SystemClock;
+use fake_discord::{
+    FakeDiscord, APP_ID, BOT_ID, DEPLOYS, DEV, GUILD, ONCALL, RANDOM, RELEASE, THREAD,
+};
+use sandbox::{Deployer, Sandbox};
+use serde_json::{json, Value};
+use serenity::all::ConnectionStage;
+use support::{parse_config, seed, wait_for, CONFIG, SECRET};
+use tokio::sync::oneshot;
+
+const BOUND: Duration = Duration::from_secs(10);
+
+const ALICE: (u64, &str) = (100_000_000_000_000_001, "alice");
+const BOB: (u64, &str) = (100_000_000_000_000_002, "bob");
+const OLGA: (u64, &str) = (100_000_000_000_000_003, "olga");
+
+struct Harness {
+    fake: FakeDiscord,
+    sandbox: Sandbox,
+    webhook: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<Result<(), RunError>>>,
+    _dir: tempfile::TempDir,
+}
+
+fn config_text(fake: &FakeDiscord, dir: &std::path::Path) -> String {
+    format!(
+        r#"{CONFIG}
+[discord]
+token = "fake-token"
+prefix = "!"
+guild_ids = ["{GUILD}"]
+proxy_url = "{url}"
+
+[storage]
+url = "sqlite://{db}"
+
+[webhook]
+listen = "127.0.0.1:0"
+path = "/webhook"
+secret = "{SECRET}"
+
+[defaults]
+edit_interval = "10ms"
+status_timeout = "1s"
+"#,
+        url = fake.url(),
+        db = dir.join("deploybot.db").display(),
+    )
+}
+
+impl Harness {
+    /// A connected bot: the shard is Connected, the guild announced.
+    async fn start() -> Harness {
+        let fake = FakeDiscord::start().await;
+        let sandbox = Sandbox::start().await.expect("sandbox");
+        seed(&sandbox);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = parse_config(&config_text(&fake, dir.path()), &sandbox, &sandbox.token());
+        let bot = DiscordBot::new(Arc::new(config), Arc::new(SystemClock))
+            .await
+            .expect("bot");
+        let webhook = format!(
+            "http://{}/webhook",
+            bot.webhook_addr().expect("webhook server")
+        );
+        let manager = bot.shard_manager();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(bot.run(async {
+            let _ = stopped.await;
+        }));
+        let h = Harness {
+            fake,
+            sandbox,
+            webhook,
+            stop: Some(stop),
+            task: Some(task),
+            _dir: dir,
+        };
+        wait_for(BOUND, "the shard to be connected", || {
+            manager.runners.try_lock().ok().and_then(|r| {
+                r.values()
+                    .any(|i| i.stage == ConnectionStage::Connected)
+                    .then_some(())
+            })
+        })
+        .await;
+        h
+    }
+
+    /// Graceful shutdown; returns what `run` returned.
+    async fn stop(&mut self) -> Result<(), RunError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let task = self.task.take().expect("running");
+        tokio::time::timeout(Duration::from_secs(20), task)
+            .await
+            .expect("shutdown within the bound")
+            .expect("run task")
+    }
+
+    /// Channel messages the bot posted in `channel`, in order.
+    fn posts(&self, channel: u64) -> Vec<fake_discord::Call> {
+        self.fake
+            .calls_to("POST", &format!("/channels/{channel}/messages"))
+    }
+
+    /// The id of the newest message the fake holds (0 if none).
+    fn last_message(&self) -> u64 {
+        self.fake.messages().last().map_or(0, |(id, _)| *id)
+    }
+
+    /// The first message posted in `channel` after message `since` whose embed title
+    /// contains `text` (now, or after later edits).
+    async fn posted(&self, channel: u64, since: u64, text: &str) -> u64 {
+        wait_for(
+            BOUND,
+            &format!("a post in {channel} saying `{text}`"),
+            || {
+                self.fake
+                    .messages()
+                    .into_iter()
+                    .find(|(id, m)| {
+                        *id > since
+                            && m["channel_id"] == json!(channel.to_string())
+                            && title(m).contains(text)
+                    })
+                    .map(|(id, _)| id)
+            },
+        )
+        .await
+    }
+
+    fn deployments(&self) -> Vec<Value> {
+        self.sandbox.deployments("acme/api")
+    }
+
+    fn deployment_posts(&self) -> usize {
+        self.sandbox
+            .requests()
+            .iter()
+            .filter(|r| r.method == "POST" && r.path.ends_with("/deployments"))
+            .count()
+    }
+}
+
+fn title(m: &Value) -> String {
+    m["embeds"][0]["title"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn description(m: &Value) -> String {
+    m["embeds"][0]["description"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The custom ids of a message's action buttons.
+fn custom_ids(m: &Value) -> Vec<String> {
+    m["components"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|row| row["components"].as_array().cloned().unwrap_or_default())
+        .filter_map(|b| b["custom_id"].as_str().map(str::to_string))
+        .collect()
+}
+
+fn link_urls(m: &Value) -> Vec<String> {
+    m["components"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|row| row["components"].as_array().cloned().unwrap_or_default())
+        .filter_map(|b| b["url"].as_str().map(str::to_string))
+        .collect()
+}
+
+fn member(who: (u64, &'static str), roles: &'static [u64]) -> (u64, &'static str, &'static [u64]) {
+    (who.0, who.1, roles)
+}
+
+#[tokio::test]
+async fn a_prefixed_or_mentioned_command_creates_a_deployment_and_the_answer_is_edited_in_place() {
+    let mut h = Harness::start().await;
+    h.fake.say(
+        DEPLOYS,
+        ALICE,
+        &[RELEASE, DEV],
+        "!deploy api/topic to staging",
+    );
+    let deployment = wait_for(BOUND, "a deployment", || h.deployments().first().cloned()).await;
+    let id = deployment["id"].as_u64().unwrap();
+    let routing = &deployment["payload"]["deploybot"];
+    assert_eq!(routing["chat"]["adapter"], "discord");
+    assert_eq!(routing["chat"]["channel"], DEPLOYS.to_string());
+    assert_eq!(routing["chat"]["thread"], Value::Null);
+    assert_eq!(
+        routing["user"],
+        json!({"id": ALICE.0.to_string(), "name": "alice"})
+    );
+    // The message in the payload is the one the bot posted, then edited with the outcome.
+    let message: u64 = routing["chat"]["message"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let created = wait_for(BOUND, "the created message", || {
+        h.fake
+            .message(message)
+            .filter(|m| title(m).contains(&format!("Created deployment #{id} of api/topic")))
+    })
+    .await;
+    assert_eq!(
+        h.posts(DEPLOYS).len(),
+        1,
+        "one message, edited: {:?}",
+        h.posts(DEPLOYS)
+    );
+    assert!(title(&h.posts(DEPLOYS)[0].body).contains("Creating a deployment of api/topic"));
+    let fields: Vec<&str> = created["embeds"][0]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert!(fields.contains(&"requested by"), "{fields:?}");
+    assert!(
+        link_urls(&created)
+            .iter()
+            .any(|u| u.ends_with("/acme/api/deployments")),
+        "{created:#}"
+    );
+
+    // A mention works like the prefix, and the nickname is the name.
+    let (_, d) = h.fake.message_from(
+        DEPLOYS,
+        BOB,
+        &[RELEASE],
+        Some("Bobby"),
+        &format!("<@!{BOT_ID}> deploy api/topic to qa"),
+    );
+    h.fake.dispatch("MESSAGE_CREATE", d, |e| {
+        matches!(e, serenity::all::Event::MessageCreate(_))
+    });
+    let second = wait_for(BOUND, "a second deployment", || {
+        h.deployments()
+            .into_iter()
+            .find(|d| d["environment"] == "qa")
+    })
+    .await;
+    assert_eq!(second["payload"]["deploybot"]["user"]["name"], "Bobby");
+    let since = h.last_message();
+    h.fake
+        .say(RANDOM, ALICE, &[], &format!("<@{BOT_ID}> help deploy"));
+    h.posted(RANDOM, since, "deploy").await;
+    assert!(h.stop().await.is_ok());
+}
+
+#[tokio::test]
+async fn a_message_not_addressed_to_the_bot_is_ignored() {
+    let mut h = Harness::start().await;
+    h.fake.clear_calls();
+    h.fake
+        .say(DEPLOYS, ALICE, &[RELEASE], "deploy api/topic to staging");
+    h.fake
+        .say(DEPLOYS, ALICE, &[RELEASE], "we should deploy api soon <@1>");
+    // A barrier: a command said after them is answered.
+    h.fake.say(RANDOM, ALICE, &[RELEASE], "!locks");
+    wait_for(BOUND, "the answer to the barrier", || {
+        (!h.posts(RANDOM).is_empty()).then_some(())
+    })
+    .await;
+    let calls = h.fake.calls();
+    assert_eq!(calls.len(), 1, "only the barrier's answer: {calls:?}");
+    assert!(h.posts(DEPLOYS).is_empty());
+    assert_eq!(h.deployment_posts(), 0);
+    assert!(h
+        .sandbox
+        .requests()
+        .iter()
+        .all(|r| !r.path.contains("/deployments")));
+    h.stop().await.ok();
+}
+
+#[tokio::test]
+async fn status_events_edit_the_progress_embed_in_place_until_success() {
+    let mut h = Harness::start().await;
+    h.sandbox.add_webhook(&h.webhook, SECRET);
+    h.sandbox
+        .set_deployer(Deployer::auto(Duration::from_millis(30)));
+    h.fake
+        .say(DEPLOYS, ALICE, &[RELEASE], "!deploy api/topic to staging");
+    let deployment = wait_for(BOUND, "a deployment", || h.deployments().first().cloned()).await;
+    let message: u64 = deployment["payload"]["deploybot"]["chat"]["message"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let done = wait_for(BOUND, "the message to show success", || {
+        h.fake
+            .message(message)
+            .filter(|m| title(m).contains(": success"))
+    })
+    .await;
+    assert_eq!(done["embeds"][0]["color"], json!(0x57F287), "{done:#}");
+    assert!(
+        link_urls(&done)
+            .iter()
+            .any(|u| u.contains("/acme/api/actions/runs/")),
+        "log link button: {done:#}"
+    );
+    // Every update was an edit of that one message.
+    let edits = h.fake.calls_to("PATCH", "/messages/");
+    assert!(edits.len() >= 2, "{edits:?}");
+    assert!(edits
+        .iter()
+        .all(|c| c.path == format!("/channels/{DEPLOYS}/messages/{message}")));
+    // The end is announced once, pinging the requester and nobody else.
+    let announced = wait_for(BOUND, "the announcement", || {
+        h.posts(DEPLOYS)
+            .into_iter()
+            .find(|c| c.body["content"] == json!(format!("<@{}>", ALICE.0)))
+    })
+    .await;
+    assert_eq!(
+        announced.body["allowed_mentions"]["users"],
+        json!([ALICE.0.to_string()])
+    );
+    assert!(h.stop().await.is_ok());
+}
+
+#[tokio::test]
+async fn slash_deploy_is_deferred_at_once_then_answered_in_the_channel() {
+    let mut h = Harness::start().await;
+    let sent = Instant::now();
+    let (iid, token) = h.fake.slash(
+        2,
+        DEPLOYS,
+        member(ALICE, &[RELEASE]),
+        "deploy",
+        json!([
+            {"name": "app", "type": 3, "value": "api"},
+            {"name": "ref", "type": 3, "value": "topic"},
+            {"name": "environment", "type": 3, "value": "staging"},
+        ]),
+    );
+    let callback = wait_for(BOUND, "the deferral", || {
+        h.fake
+            .calls_to("POST", &format!("/interactions/{iid}/{token}/callback"))
+            .into_iter()
+            .next()
+    })
+    .await;
+    assert!(
+        sent.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        sent.elapsed()
+    );
+    assert_eq!(callback.body["type"], 5, "deferred: {:?}", callback.body);
+    assert_eq!(callback.body["data"]["flags"], 64, "ephemeral 'thinking'");
+    // The text twin went through the core: a deployment, tracked by a channel message.
+    let deployment = wait_for(BOUND, "a deployment", || h.deployments().first().cloned()).await;
+    assert_eq!(deployment["ref"], "topic");
+    let message: u64 = deployment["payload"]["deploybot"]["chat"]["message"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    wait_for(BOUND, "the channel message", || {
+        h.fake
+            .message(message)
+            .filter(|m| title(m).contains("Created deployment"))
+    })
+    .await;
+    // Then the follow-up: the "thinking…" becomes a pointer to the channel message.
+    let ack = wait_for(BOUND, "the follow-up", || {
+        h.fake
+            .calls_to(
+                "PATCH",
+                &format!("/webhooks/{APP_ID}/{token}/messages/@original"),
+            )
+            .into_iter()
+            .next()
+    })
+    .await;
+    let text = ack.body["content"].as_str().unwrap_or_default();
+    assert!(
+        text.contains(&format!("/channels/{GUILD}/{DEPLOYS}/{message}")),
+        "{text}"
+    );
+    let calls = h.fake.calls();
+    let deferred_at = calls
+        .iter()
+        .position(|c| c.path.ends_with("/callback"))
+        .unwrap();
+    let posted_at = calls
+        .iter()
+        .position(|c| c.path == format!("/channels/{DEPLOYS}/messages"))
+        .unwrap();
+    assert!(deferred_at < posted_at, "defer first: {calls:?}");
+    assert!(h.stop().await.is_ok());
+}
+
+#[tokio::test]
+async fn a_refused_slash_command_is_answered_privately() {
+    let mut h = Harness::start().await;
+    let (_, token) = h.fake.slash(
+        2,
+        DEPLOYS,
+        member(BOB, &[DEV]),
+        "deploy",
+        json!([
+            {"name": "app", "type": 3, "value": "api"},
+            {"name": "environment", "type": 3, "value": "production"},
+        ]),
+    );
+    let answer = wait_for(BOUND, "the private refusal", || {
+        h.fake
+            .calls_to(
+                "PATCH",
+                &format!("/webhooks/{APP_ID}/{token}/messages/@original"),
+            )
+            .into_iter()
+            .next()
+    })
+    .await;
+    assert!(title(&answer.body).starts_with("🚫"), "{:?}", answer.body);
+    assert!(
+        format!("{}{}", title(&answer.body), description(&answer.body)).contains("release"),
+        "says who may: {:?}",
+        answer.body
+    );
+    assert!(h.posts(DEPLOYS).is_empty(), "nothing public");
+    assert_eq!(h.deployment_posts(), 0);
+    h.stop().await.ok();
+}
+
+#[tokio::test]
+async fn force_deploy_button_runs_as_the_presser_and_is_authorised_again() {
+    let mut h = Harness::start().await;
+    // staging: everyone may force. alice's deploy fails its checks; bob presses Force.
+    h.fake
+        .say(DEPLOYS, ALICE, &[RELEASE], "!deploy api/broken to staging");
+    let refused = h.posted(DEPLOYS, 0, "api/broken").await;
+    let message = wait_for(BOUND, "the failed checks", || {
+        h.fake
+            .message(refused)
+            .filter(|m| title(m).contains("checks on api/broken are not all green"))
+    })
+    .await;
+    let ids = custom_ids(&message);
+    assert_eq!(
+        ids,
+        vec!["db1:f:deploy! api/broken to staging"],
+        "{message:#}"
+    );
+    assert_eq!(h.deployment_posts(), 1);
+
+    let (iid, token) = h.fake.press(DEPLOYS, member(BOB, &[DEV]), refused, &ids[0]);
+    let forced = wait_for(BOUND, "the forced deployment", || {
+        h.deployments().into_iter().find(|d| d["ref"] == "broken")
+    })
+    .await;
+    let post = h
+        .sandbox
+        .requests()
+        .into_iter()
+        .rfind(|r| r.method == "POST" && r.path.ends_with("/deployments"))
+        .unwrap();
+    assert_eq!(post.body.unwrap()["required_contexts"], json!([]));
+    assert_eq!(
+        forced["payload"]["deploybot"]["user"]["id"],
+        BOB.0.to_string(),
+        "run as the presser"
+    );
+    let ack = h
+        .fake
+        .calls_to("POST", &format!("/interactions/{iid}/{token}/callback"));
+    assert_eq!(ack[0].body["type"], 6, "acknowledged silently");
+
+    // production: only oncall may force, and a reason is needed. olga's deploy fails.
+    let since = h.last_message();
+    h.fake
+        .say(DEPLOYS, OLGA, &[ONCALL], "!deploy api/broken to production");
+    let second = h.posted(DEPLOYS, since, "api/broken").await;
+    let message = wait_for(BOUND, "the failed checks in production", || {
+        h.fake
+            .message(second)
+            .filter(|m| title(m).contains("not all green"))
+    })
+    .await;
+    let force = custom_ids(&message).remove(0);
+    assert!(force.ends_with("-- REASON"), "{force}");
+    let before = h.deployment_posts();
+
+    // bob (release) presses: a reason dialog opens; after it, the core refuses him.
+    let (iid, token) = h
+        .fake
+        .press(DEPLOYS, member(BOB, &[RELEASE]), second, &force);
+    let modal = wait_for(BOUND, "the reason dialog", || {
+        h.fake
+            .calls_to("POST", &format!("/interactions/{iid}/{token}/callback"))
+            .into_iter()
+            .next()
+    })
+    .await;
+    assert_eq!(modal.body["type"], 9, "{:?}", modal.body);
+    let modal_id = modal.body["data"]["custom_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let input = modal.body["data"]["components"][0]["components"][0]["custom_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, token) = h.fake.submit_modal(
+        DEPLOYS,
+        member(BOB, &[RELEASE]),
+        &modal_id,
+        &input,
+        "hotfix",
+    );
+    let refusal = wait_for(BOUND, "the private refusal", || {
+        h.fake
+            .calls_to("POST", &format!("/webhooks/{APP_ID}/{token}"))
+            .into_iter()
+            .next()
+    })
+    .await;
+    assert_eq!(refusal.body["flags"], 64, "ephemeral: {:?}", refusal.body);
+    assert!(title(&refusal.body).starts_with("🚫"), "{:?}", refusal.body);
+    assert_eq!(h.deployment_posts(), before, "nothing sent to GitHub");
+
+    // olga (oncall) presses and gives a reason: forced, with the reason.
+    let (iid, token) = h
+        .fake
+        .press(DEPLOYS, member(OLGA, &[ONCALL]), second, &force);
+    wait_for(BOUND, "the reason dialog", || {
+        h.fake
+            .calls_to("POST", &format!("/interactions/{iid}/{token}/callback"))
+            .into_iter()
+            .next()
+    })
+    .await;
+    h.fake.submit_modal(
+        DEPLOYS,
+        member(OLGA, &[ONCALL]),
+        &modal_id,
+        &input,
+        "hotfix for the outage",
+    );
+    let forced = wait_for(BOUND, "the forced production deployment", || {
+        h.deployments()
+            .into_iter()
+            .find(|d| d["environment"] == "production")
+    })
+    .await;
+    assert_eq!(
+        forced["payload"]["deploybot"]["reason"],
+        "hotfix for the outage"
+    );
+    h.stop().await.ok();
+}
+
+#[tokio::test]
+async fn stale_and_foreign_buttons_get_a_clear_private_answer() {
+    let mut h = Harness::start().await;
+    for (custom_id, says) in [
+        ("db1:f#0123456789abcdef01234567", "restarted"),
+        ("somebody-elses-button", "does not know this button"),
+    ] {
+        let (iid, token) = h
+            .fake
+            .press(DEPLOYS, member(ALICE, &[RELEASE]), 1, custom_id);
+        let answer = wait_for(BOUND, "the answer", || {
+            h.fake
+                .calls_to("POST", &format!("/interactions/{iid}/{token}/callback"))
+                .into_iter()
+                .next()
+        })
+        .await;
+        assert_eq!(answer.body["type"], 4);
+        assert_eq!(answer.body["data"]["flags"], 64);
+        let text = answer.body["data"]["content"].as_str().unwrap();
+        assert!(text.contains(says), "{text}");
+    }
+    assert_eq!(h.deployment_posts(), 0);
+    h.stop().await.ok();
+}
+
+#[tokio::test]
+async fn slash_autocomplete_suggests_apps_environments_and_branches() {
+    let mut h = Harness::start().await;
+    let ask = |options: Value| {
+        let (iid, token) = h
+            .fake
+            .slash(4, DEPLOYS, member(ALICE, &[RELEASE]), "deploy", options);
+        (iid, token)
+    };
+    let answer = |iid: u64, token: String| {
+        let fake = h.fake.clone();
+        async move {
+            let call = wait_for(BOUND, "the suggestions", || {
+                fake.calls_to("POST", &format!("/interactions/{iid}/{token}/callback"))
+                    .into_iter()
+                    .next()
+            })
+            .await;
+            assert_eq!(call.body["type"], 8, "{:?}", call.body);
+            call.body["data"]["choices"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| {
+                    (
+                        c["name"].as_str().unwrap().to_string(),
+                        c["value"].as_str().unwrap().to_string(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+
+    let (iid, token) = ask(json!([{"name": "app", "type": 3, "value": "w", "focused": true}]));
+    let apps = answer(iid, token).await;
+    assert_eq!(
+        apps,
+        vec![("web (acme/web)".to_string(), "web".to_string())]
+    );
+
+    let (iid, token) = ask(json!([
+        {"name": "app", "type": 3, "value": "api"},
+        {"name": "environment", "type": 3, "value": "pro", "focused": true},
+    ]));
+    let envs = answer(iid, token).await;
+    assert_eq!(
+        envs,
+        vec![(
+            "production (alias: prod)".to_string(),
+            "production".to_string()
+        )]
+    );
+
+    let (iid, token) = ask(json!([
+        {"name": "app", "type": 3, "value": "api"},
+        {"name": "ref", "type": 3, "value": "TO", "focused": true},
+    ]));
+    let refs = answer(iid, token).await;
+    assert_eq!(refs, vec![("topic".to_string(), "topic".to_string())]);
+    h.stop().await.ok();
+}
+
+#[tokio::test]
+async fn slash_commands_are_registered_in_the_configured_guild_from_the_help() {
+    let mut h = Harness::start().await;
+    let put = wait_for(BOUND, "the registration", || {
+        h.fake
+            .calls_to(
+                "PUT",
+                &format!("/applications/{APP_ID}/guilds/{GUILD}/commands"),
+            )
+            .into_iter()
+            .next()
+    })
+    .await;
+    let names: Vec<&str> = put
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "deploy",
+            "deploys",
+            "environments",
+            "lock",
+            "unlock",
+            "locks",
+            "help"
+        ]
+    );
+    let deploy = &put.body[0];
+    let help = commands::all_help()
+        .iter()
+        .find(|c| c.name == "deploy")
+        .unwrap();
+    assert_eq!(deploy["description"], help.summary);
+    assert!(
+        h.fake.calls_to("PUT", "/applications/").len() == 1,
+        "not global too"
+    );
+    h.stop().await.ok();
+}
+
+#[tokio::test]
+async fn a_command_in_a_thread_is_answered_in_the_thread_under_its_parent_channels_rules() {
+    let mut h = Harness::start().await;
+    // The thread is not in the cache: its parent comes from a REST lookup, and api may
+    // be deployed from #deploys only.
+    h.fake
+        .say(THREAD, ALICE, &[RELEASE], "!deploy api/topic to staging");
+    let deployment = wait_for(BOUND, "a deployment", || h.deployments().first().cloned()).await;
+    let chat = &deployment["payload"]["deploybot"]["chat"];
+    assert_eq!(chat["channel"], DEPLOYS.to_string());
+    assert_eq!(chat["thread"], THREAD.to_string());
+    assert!(!h.posts(THREAD).is_empty());
+    assert!(h.posts(DEPLOYS).is_empty());
+    assert!(!h
+        .fake
+        .calls_to("GET", &format!("/channels/{THREAD}"))
+        .is_empty());
+    h.stop().await.ok();
+}
+
+#[tokio::test]
+async fn the_gateway_reconnects_and_resumes_and_commands_still_work() {
+    let mut h = Harness::start().await;
+    h.fake.request_reconnect();
+    wait_for(BOUND, "a resume after op 7", || {
+        (h.fake.resumes() == 1).then_some(())
+    })
+    .await;
+    h.fake.say(RANDOM, ALICE, &[], "!locks");
+    wait_for(BOUND, "an answer after the resume", || {
+        (h.posts(RANDOM).len() == 1).then_some(())
+    })
+    .await;
+
+    h.fake.drop_connection();
+    wait_for(BOUND, "a resume after a dropped connection", || {
+        (h.fake.resumes() == 2).then_some(())
+    })
+    .await;
+    h.fake
+        .say(DEPLOYS, ALICE, &[RELEASE], "!deploy api/topic to staging");
+    wait_for(BOUND, "a deployment after the second resume", || {
+        h.deployments().first().cloned()
+    })
+    .await;
+    assert_eq!(h.fake.identifies(), 1, "resumed, not re-identified");
+    assert!(h.stop().await.is_ok(), "clean shutdown");
+}
+
+#[tokio::test]
+async fn a_bad_token_or_a_missing_intent_is_explained() {
+    for (code, says) in [(4004, "Reset Token"), (4014, "Message Content Intent")] {
+        let fake = FakeDiscord::start().await;
+        fake.refuse_identify(code);
+        let sandbox = Sandbox::start().await.expect("sandbox");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = parse_config(&config_text(&fake, dir.path()), &sandbox, &sandbox.token());
+        let bot = DiscordBot::new(Arc::new(config), Arc::new(SystemClock))
+            .await
+            .expect("bot");
+        let result = tokio::time::timeout(BOUND, bot.run(std::future::pending()))
+            .await
+            .expect("gives up at once");
+        let e = result.expect_err("refused");
+        let text = e.to_string();
+        assert!(text.contains(says), "{code}: {text}");
+        assert!(!text.contains("fake-token"), "{text}");
+    }
+}
