@@ -34,9 +34,10 @@ struct Harness {
     _dir: tempfile::TempDir,
 }
 
-fn config_text(fake: &FakeDiscord, dir: &std::path::Path) -> String {
+fn config_text(fake: &FakeDiscord, dir: &std::path::Path, extra: &str) -> String {
     format!(
         r#"{CONFIG}
+{extra}
 [discord]
 token = "fake-token"
 prefix = "!"
@@ -63,11 +64,20 @@ status_timeout = "1s"
 impl Harness {
     /// A connected bot: the shard is Connected, the guild announced.
     async fn start() -> Harness {
+        Self::start_with("").await
+    }
+
+    /// With more config (apps) before the `[discord]` table.
+    async fn start_with(extra: &str) -> Harness {
         let fake = FakeDiscord::start().await;
         let sandbox = Sandbox::start().await.expect("sandbox");
         seed(&sandbox);
         let dir = tempfile::tempdir().expect("tempdir");
-        let config = parse_config(&config_text(&fake, dir.path()), &sandbox, &sandbox.token());
+        let config = parse_config(
+            &config_text(&fake, dir.path(), extra),
+            &sandbox,
+            &sandbox.token(),
+        );
         let bot = DiscordBot::new(Arc::new(config), Arc::new(SystemClock))
             .await
             .expect("bot");
@@ -117,27 +127,17 @@ impl Harness {
             .calls_to("POST", &format!("/channels/{channel}/messages"))
     }
 
-    /// The id of the newest message the fake holds (0 if none).
-    fn last_message(&self) -> u64 {
-        self.fake.messages().last().map_or(0, |(id, _)| *id)
-    }
-
-    /// The first message posted in `channel` after message `since` whose embed title
-    /// contains `text` (now, or after later edits).
-    async fn posted(&self, channel: u64, since: u64, text: &str) -> u64 {
+    /// The id of the first message posted in `channel` whose embed title, as posted,
+    /// contains `text` (later edits may change it).
+    async fn posted(&self, channel: u64, text: &str) -> u64 {
         wait_for(
             BOUND,
             &format!("a post in {channel} saying `{text}`"),
             || {
-                self.fake
-                    .messages()
+                self.posts(channel)
                     .into_iter()
-                    .find(|(id, m)| {
-                        *id > since
-                            && m["channel_id"] == json!(channel.to_string())
-                            && title(m).contains(text)
-                    })
-                    .map(|(id, _)| id)
+                    .find(|c| title(&c.body).contains(text))
+                    .and_then(|c| c.created)
             },
         )
         .await
@@ -265,10 +265,9 @@ async fn a_prefixed_or_mentioned_command_creates_a_deployment_and_the_answer_is_
     })
     .await;
     assert_eq!(second["payload"]["deploybot"]["user"]["name"], "Bobby");
-    let since = h.last_message();
     h.fake
         .say(RANDOM, ALICE, &[], &format!("<@{BOT_ID}> help deploy"));
-    h.posted(RANDOM, since, "deploy").await;
+    h.posted(RANDOM, "deploy").await;
     assert!(h.stop().await.is_ok());
 }
 
@@ -457,7 +456,9 @@ async fn force_deploy_button_runs_as_the_presser_and_is_authorised_again() {
     // staging: everyone may force. alice's deploy fails its checks; bob presses Force.
     h.fake
         .say(DEPLOYS, ALICE, &[RELEASE], "!deploy api/broken to staging");
-    let refused = h.posted(DEPLOYS, 0, "api/broken").await;
+    let refused = h
+        .posted(DEPLOYS, "Creating a deployment of api/broken to staging")
+        .await;
     let message = wait_for(BOUND, "the failed checks", || {
         h.fake
             .message(refused)
@@ -495,10 +496,11 @@ async fn force_deploy_button_runs_as_the_presser_and_is_authorised_again() {
     assert_eq!(ack[0].body["type"], 6, "acknowledged silently");
 
     // production: only oncall may force, and a reason is needed. olga's deploy fails.
-    let since = h.last_message();
     h.fake
         .say(DEPLOYS, OLGA, &[ONCALL], "!deploy api/broken to production");
-    let second = h.posted(DEPLOYS, since, "api/broken").await;
+    let second = h
+        .posted(DEPLOYS, "Creating a deployment of api/broken to production")
+        .await;
     let message = wait_for(BOUND, "the failed checks in production", || {
         h.fake
             .message(second)
@@ -575,6 +577,104 @@ async fn force_deploy_button_runs_as_the_presser_and_is_authorised_again() {
         forced["payload"]["deploybot"]["reason"],
         "hotfix for the outage"
     );
+    h.stop().await.ok();
+}
+
+/// An app whose only environment asks for confirmation.
+const CONFIRMING_APP: &str = r#"
+[apps.shop]
+repository = "acme/web"
+default_environment = "live"
+
+[apps.shop.environments.live]
+required_contexts = []
+confirm = true
+"#;
+
+#[tokio::test]
+async fn confirm_and_cancel_buttons_answer_for_the_requester_only() {
+    let mut h = Harness::start_with(CONFIRMING_APP).await;
+    let web_deploys = |h: &Harness| h.sandbox.deployments("acme/web").len();
+    h.fake
+        .say(DEPLOYS, ALICE, &[RELEASE], "!deploy shop to live");
+    let question = h.posted(DEPLOYS, "deploy shop").await;
+    let asked = wait_for(BOUND, "the Confirm and Cancel buttons", || {
+        h.fake
+            .message(question)
+            .filter(|m| custom_ids(m).len() == 2)
+    })
+    .await;
+    let ids = custom_ids(&asked);
+    assert!(
+        ids[0].starts_with("db1:c:") && ids[1].starts_with("db1:x:"),
+        "{ids:?}"
+    );
+
+    // Someone else's press is refused, privately; nothing is deployed.
+    let (_, token) = h
+        .fake
+        .press(DEPLOYS, member(BOB, &[RELEASE]), question, &ids[0]);
+    let refusal = wait_for(BOUND, "the private refusal", || {
+        h.fake
+            .calls_to("POST", &format!("/webhooks/{APP_ID}/{token}"))
+            .into_iter()
+            .next()
+    })
+    .await;
+    assert_eq!(refusal.body["flags"], 64);
+    assert!(
+        title(&refusal.body).contains("only alice can confirm"),
+        "{:?}",
+        refusal.body
+    );
+    assert_eq!(web_deploys(&h), 0);
+
+    // The requester's press deploys, and the question loses its buttons.
+    h.fake
+        .press(DEPLOYS, member(ALICE, &[RELEASE]), question, &ids[0]);
+    wait_for(BOUND, "the confirmed deployment", || {
+        (web_deploys(&h) == 1).then_some(())
+    })
+    .await;
+    let answered = wait_for(BOUND, "the question to be answered", || {
+        h.fake
+            .message(question)
+            .filter(|m| title(m).contains("confirmed by alice"))
+    })
+    .await;
+    assert!(custom_ids(&answered).is_empty(), "{answered:#}");
+
+    // Cancel: nothing deployed, said on the question.
+    let before = h.posts(DEPLOYS).len();
+    h.fake
+        .say(DEPLOYS, ALICE, &[RELEASE], "!deploy shop to live");
+    let question = wait_for(BOUND, "the second question", || {
+        h.posts(DEPLOYS)
+            .into_iter()
+            .skip(before)
+            .find(|c| title(&c.body).contains("deploy shop"))
+            .and_then(|c| c.created)
+    })
+    .await;
+    let asked = wait_for(BOUND, "the buttons", || {
+        h.fake
+            .message(question)
+            .filter(|m| custom_ids(m).len() == 2)
+    })
+    .await;
+    h.fake.press(
+        DEPLOYS,
+        member(ALICE, &[RELEASE]),
+        question,
+        &custom_ids(&asked)[1],
+    );
+    wait_for(BOUND, "the question to be cancelled", || {
+        h.fake
+            .message(question)
+            .filter(|m| title(m).contains("cancelled by alice"))
+    })
+    .await;
+    assert_eq!(web_deploys(&h), 1);
     h.stop().await.ok();
 }
 
@@ -767,7 +867,11 @@ async fn a_bad_token_or_a_missing_intent_is_explained() {
         fake.refuse_identify(code);
         let sandbox = Sandbox::start().await.expect("sandbox");
         let dir = tempfile::tempdir().expect("tempdir");
-        let config = parse_config(&config_text(&fake, dir.path()), &sandbox, &sandbox.token());
+        let config = parse_config(
+            &config_text(&fake, dir.path(), ""),
+            &sandbox,
+            &sandbox.token(),
+        );
         let bot = DiscordBot::new(Arc::new(config), Arc::new(SystemClock))
             .await
             .expect("bot");
@@ -779,4 +883,93 @@ async fn a_bad_token_or_a_missing_intent_is_explained() {
         assert!(text.contains(says), "{code}: {text}");
         assert!(!text.contains("fake-token"), "{text}");
     }
+}
+
+/// `deploybot run` as a process against the fake Discord and the sandbox.
+async fn spawn_run(
+    fake: &FakeDiscord,
+    sandbox: &Sandbox,
+    dir: &std::path::Path,
+) -> tokio::process::Child {
+    let path = dir.join("bot.toml");
+    std::fs::write(&path, config_text(fake, dir, "")).expect("write config");
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_deploybot"))
+        .args(["run", "--config"])
+        .arg(&path)
+        .env("SANDBOX_URL", sandbox.url())
+        .env("SANDBOX_TOKEN", sandbox.token())
+        .env("DEPLOYBOT_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn deploybot")
+}
+
+#[tokio::test]
+async fn run_exits_1_with_one_actionable_line_when_discord_refuses_the_intents() {
+    let fake = FakeDiscord::start().await;
+    fake.refuse_identify(4014);
+    let sandbox = Sandbox::start().await.expect("sandbox");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let child = spawn_run(&fake, &sandbox, dir.path()).await;
+    let out = tokio::time::timeout(BOUND, child.wait_with_output())
+        .await
+        .expect("exits at once")
+        .expect("output");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("deploybot: Discord refused the gateway intents")
+            && last.contains("Message Content Intent"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("fake-token"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn run_shuts_down_cleanly_on_sigterm() {
+    let fake = FakeDiscord::start().await;
+    let sandbox = Sandbox::start().await.expect("sandbox");
+    seed(&sandbox);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let child = spawn_run(&fake, &sandbox, dir.path()).await;
+    wait_for(BOUND, "the process to connect", || {
+        (fake.identifies() == 1).then_some(())
+    })
+    .await;
+    // A command still works through the process.
+    wait_for(BOUND, "the guild's commands", || {
+        (!fake.calls_to("PUT", "/commands").is_empty()).then_some(())
+    })
+    .await;
+    fake.say(RANDOM, ALICE, &[], "!locks");
+    wait_for(BOUND, "an answer", || {
+        (!fake
+            .calls_to("POST", &format!("/channels/{RANDOM}/messages"))
+            .is_empty())
+        .then_some(())
+    })
+    .await;
+    let pid = child.id().expect("pid").to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let out = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
+        .await
+        .expect("exits after SIGTERM")
+        .expect("output");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -49,6 +49,8 @@ pub struct Call {
     /// Without the `/api/v10` prefix: `/channels/1/messages`.
     pub path: String,
     pub body: Value,
+    /// The id of the channel message a POST created.
+    pub created: Option<u64>,
 }
 
 #[derive(Default)]
@@ -520,12 +522,22 @@ async fn rest_call(
         .unwrap_or(uri.path())
         .to_string();
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    lock(&state.calls).push(Call {
-        method: method.to_string(),
-        path: path.clone(),
-        body: body.clone(),
-    });
     let seg: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let record = |created: Option<u64>| {
+        lock(&state.calls).push(Call {
+            method: method.to_string(),
+            path: path.clone(),
+            body: body.clone(),
+            created,
+        });
+    };
+    if let ("POST", ["channels", c, "messages"]) = (method.as_str(), seg.as_slice()) {
+        // Recorded with the id it gets, atomically with storing the message.
+        let m = new_message(&state, c, &body);
+        record(m["id"].as_str().and_then(|id| id.parse().ok()));
+        return Json(m).into_response();
+    }
+    record(None);
     match (method.as_str(), seg.as_slice()) {
         ("GET", ["gateway"]) => Json(json!({"url": *lock(&state.gateway_url)})).into_response(),
         ("POST", ["channels", c, "messages"]) => {
