@@ -115,23 +115,14 @@ impl Plan<'_> {
             ));
         }
         if self.env.production && !cmd.force && !rollback {
-            if let (Some(c), Some(live)) = (&self.comparison, &self.live) {
+            if let Some(c) = &self.comparison {
                 if c.status == "behind" || c.status == "diverged" {
                     reasons.push(format!(
-                        "⚠️ {} is {} what is live in {} ({}): deploying it rolls back {} commit{}",
-                        self.label,
-                        if c.status == "behind" {
-                            format!("{} commit{} behind", c.behind_by, plural(c.behind_by))
-                        } else {
-                            format!(
-                                "diverged from ({} ahead, {} behind)",
-                                c.ahead_by, c.behind_by
-                            )
-                        },
+                        "⚠️ deploying it to {} rolls back {} commit{} that {} live there",
                         self.env.name,
-                        live.deployment.sha.short(),
                         c.behind_by,
-                        plural(c.behind_by)
+                        plural(c.behind_by),
+                        if c.behind_by == 1 { "is" } else { "are" }
                     ));
                 }
             }

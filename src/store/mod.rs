@@ -105,7 +105,7 @@ pub enum LockTaken {
     /// Taken (or, for its holder, renewed).
     Taken,
     /// Someone else holds it.
-    HeldBy(Lock),
+    HeldBy(Box<Lock>),
 }
 
 /// A deploy waiting for its requester to confirm it.

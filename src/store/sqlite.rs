@@ -174,7 +174,7 @@ impl Store for SqliteStore {
                 .bind(&lock.environment)
                 .fetch_one(&mut *tx)
                 .await?;
-            LockTaken::HeldBy(lock_from(&row)?)
+            LockTaken::HeldBy(Box::new(lock_from(&row)?))
         };
         tx.commit().await?;
         Ok(result)
