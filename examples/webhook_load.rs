@@ -48,6 +48,9 @@ impl Chat for TimingChat {
     }
 
     async fn edit(&self, _to: &Conversation, id: &MessageId, m: &Message) -> Result<(), ChatError> {
+        if std::env::var_os("LOAD_DEBUG").is_some() && matches!(m.tone, Tone::Failed | Tone::Refused) {
+            eprintln!("{}", m.to_text());
+        }
         if m.tone == Tone::Progress(DeploymentState::Success) {
             self.finished
                 .lock()
@@ -66,12 +69,19 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 #[tokio::main]
 async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
+        .with_writer(std::io::stderr)
+        .init();
     let mut args = std::env::args().skip(1);
     let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1000);
     let concurrency: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(32);
 
     let sb = Sandbox::start().await.expect("sandbox");
     sb.create_repo("acme/api", "main");
+    // Creating thousands of deployments in a minute is not what this measures: lift
+    // the sandbox's hourly API budget (5000, like GitHub's).
+    sb.set_rate_limit(&sb.token(), 10_000_000);
     let dir = tempfile::tempdir().expect("tempdir");
     let text = format!(
         r#"
@@ -217,7 +227,13 @@ required_contexts = []
         .filter_map(|(m, at)| finished.get(m).map(|done| done.duration_since(*at)))
         .collect();
     latencies.sort();
-    assert_eq!(latencies.len(), n, "every delivery must reach chat");
+    assert_eq!(
+        latencies.len(),
+        n,
+        "every delivery must reach chat ({} finished of {} sent)",
+        finished.len(),
+        sent.len()
+    );
 
     println!("deliveries:            {n} ({concurrency} concurrent senders)");
     println!("all accepted (2xx) in: {accepted:.2?}");

@@ -160,6 +160,14 @@ fn touch_bucket(inner: &Inner, key: &str, charge: bool) -> Bucket {
     b.clone()
 }
 
+pub(crate) fn set_limit(inner: &Inner, token: &str, limit: u64) {
+    touch_bucket(inner, token, false);
+    if let Some(b) = lock(&inner.buckets).get_mut(token) {
+        b.limit = limit;
+        b.remaining = limit;
+    }
+}
+
 pub(crate) fn set_remaining(inner: &Inner, token: &str, remaining: u64) {
     touch_bucket(inner, token, false);
     if let Some(b) = lock(&inner.buckets).get_mut(token) {

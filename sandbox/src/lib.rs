@@ -416,6 +416,12 @@ impl Sandbox {
         http::set_remaining(&self.inner, token, remaining);
     }
 
+    /// Sets a token's hourly budget (and refills it): for load scripts that make far
+    /// more calls than GitHub's 5000 an hour.
+    pub fn set_rate_limit(&self, token: &str, limit: u64) {
+        http::set_limit(&self.inner, token, limit);
+    }
+
     /// Stops serving (graceful), the deployer and webhook workers. Idempotent.
     pub fn shutdown(&self) {
         self.inner.shutdown.send_replace(true);
