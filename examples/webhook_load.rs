@@ -48,7 +48,9 @@ impl Chat for TimingChat {
     }
 
     async fn edit(&self, _to: &Conversation, id: &MessageId, m: &Message) -> Result<(), ChatError> {
-        if std::env::var_os("LOAD_DEBUG").is_some() && matches!(m.tone, Tone::Failed | Tone::Refused) {
+        if std::env::var_os("LOAD_DEBUG").is_some()
+            && matches!(m.tone, Tone::Failed | Tone::Refused)
+        {
             eprintln!("{}", m.to_text());
         }
         if m.tone == Tone::Progress(DeploymentState::Success) {
