@@ -69,7 +69,7 @@ async fn the_permission_matrix_holds_and_refusals_reach_nothing() {
         let what = format!("{roles:?} {line}");
         if *allowed {
             let ok = match *action {
-                "lock" => out.contains("🔒 u1 locked"),
+                "lock" => out.contains("✅ u1 locked"),
                 _ => out.contains("Created deployment"),
             };
             assert!(ok, "{what} should be allowed: {out}");
@@ -109,7 +109,7 @@ async fn a_lock_keeps_others_out_warns_its_holder_and_expires() {
             "lock production on api for 2h db migration",
         )
         .await;
-    assert!(out.contains("🔒 bob locked production on api"), "{out}");
+    assert!(out.contains("✅ bob locked production on api"), "{out}");
     assert!(out.contains("reason: db migration"), "{out}");
 
     let out = t

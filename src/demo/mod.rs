@@ -55,16 +55,21 @@ deploybot demo — you are `{user}` (roles: {roles}) in #{channel}; GitHub is a 
 A simulated deployer answers each deployment: queued → in progress → success (a ref named
 `broken` fails once it is deployed). Try these, one per line; Ctrl-D to quit:
   deploy api/topic to staging          a green branch: created, then live progress to success
-  deploy api                           the default branch (asked from GitHub) to api's default environment
   deploy api/broken to staging         checks failed: each failing context is listed
   deploy! api/broken to staging        forced: checks skipped (anyone may force on staging); the deploy fails
+  deploy api to production             the default branch (asked from GitHub); production asks: answer `yes`
   deploy! api/broken to production     refused: forcing production needs the oncall role and a reason
   deploy api/nope to staging           GitHub has no such ref
   deploy api staging                   almost a command: deploybot suggests the fix
   deploy web to prod                   another app; `prod` is an alias
   deploys api                          recent deployments, from GitHub
   where is api                         what is live in each environment
+  rollback api in staging              put the previous successful sha back
+  lock staging on api -- testing       only you may deploy there now (`locks`, `unlock staging on api`)
+  why production on api                what would stop you deploying there
+  audit                                who did what
   help                                 every command
+Run it again with `--role oncall` to hold the keys to production.
 ";
 
 pub fn guide(identity: &Identity, url: &str) -> String {

@@ -85,11 +85,7 @@ async fn lock(bot: &Bot, request: &Request, cmd: &LockCmd) -> Result<Outcome, St
             .map_err(store_failed)?;
         let mut reply = Message::new(
             Tone::Success,
-            format!(
-                "🔒 {} locked {place} until {}",
-                request.user.name,
-                until(&new)
-            ),
+            format!("{} locked {place} until {}", request.user.name, until(&new)),
         );
         if let Some(prev) = previous.filter(|p| p.holder_id != request.user.id) {
             reply = reply.line(format!(
@@ -124,11 +120,7 @@ async fn lock(bot: &Bot, request: &Request, cmd: &LockCmd) -> Result<Outcome, St
         LockTaken::Taken => {
             let reply = Message::new(
                 Tone::Success,
-                format!(
-                    "🔒 {} locked {place} until {}",
-                    request.user.name,
-                    until(&new)
-                ),
+                format!("{} locked {place} until {}", request.user.name, until(&new)),
             )
             .line(format!(
                 "only {} can deploy there now; `unlock {}` when done",

@@ -60,7 +60,7 @@ async fn unlock(bot: &Bot, request: &Request, cmd: &Unlock) -> Result<Outcome, S
         .map_err(failed)?;
     let mut reply = Message::new(
         Tone::Success,
-        format!("🔓 {} unlocked {place}", request.user.name),
+        format!("{} unlocked {place}", request.user.name),
     );
     if theirs {
         reply = reply.line(format!(

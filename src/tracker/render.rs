@@ -62,8 +62,12 @@ pub fn progress(t: &Tracked, now: DateTime<Utc>) -> Message {
                 .unwrap_or_default()
         ));
     }
-    for note in &t.notes {
-        m = m.line(note.clone());
+    // Pre-flight notes (how the ref compares, an auto-merge, a recovery) matter when
+    // the deployment is created; later updates stay short.
+    if t.state == DeploymentState::Created {
+        for note in &t.notes {
+            m = m.line(note.clone());
+        }
     }
     if t.state == DeploymentState::Created && !t.warned_no_status {
         m = m.line("waiting for the deployer to report a status");
