@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
 use super::{
@@ -30,10 +30,14 @@ impl SqliteStore {
             .foreign_keys(true);
         // WAL lets readers and the writer work at once; a memory database has one
         // connection, or each connection would see its own empty database.
+        // (In WAL mode, synchronous = NORMAL cannot corrupt the database; a power cut
+        // may lose the last transactions, which a restart's catch-up re-reads from GitHub.)
         let options = if memory {
             options
         } else {
-            options.journal_mode(SqliteJournalMode::Wal)
+            options
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
         };
         let pool = SqlitePoolOptions::new()
             .max_connections(if memory { 1 } else { 4 })
@@ -147,25 +151,10 @@ impl Store for SqliteStore {
             .bind(ts(now))
             .execute(&mut *tx)
             .await?;
-        let inserted = sqlx::query(
-            "INSERT INTO locks (app, environment, holder_id, holder_name, reason, created_at, expires_at, warned, conversation)
-             VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)
-             ON CONFLICT (app, environment) DO UPDATE SET
-               reason = excluded.reason, expires_at = excluded.expires_at, warned = 0,
-               conversation = excluded.conversation
-             WHERE locks.holder_id = excluded.holder_id",
-        )
-        .bind(&lock.app)
-        .bind(&lock.environment)
-        .bind(&lock.holder_id)
-        .bind(&lock.holder_name)
-        .bind(&lock.reason)
-        .bind(ts(lock.created_at))
-        .bind(ts(lock.expires_at))
-        .bind(serde_json::to_string(&lock.conversation)?)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let inserted = insert_lock(TAKE_LOCK, lock)?
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
         let result = if inserted == 1 {
             LockTaken::Taken
         } else {
@@ -195,20 +184,7 @@ impl Store for SqliteStore {
                 .map(|row| lock_from(&row))
                 .transpose()?
                 .filter(|l| l.expires_at > now);
-        sqlx::query(
-            "INSERT INTO locks (app, environment, holder_id, holder_name, reason, created_at, expires_at, warned, conversation)
-             VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)",
-        )
-        .bind(&lock.app)
-        .bind(&lock.environment)
-        .bind(&lock.holder_id)
-        .bind(&lock.holder_name)
-        .bind(&lock.reason)
-        .bind(ts(lock.created_at))
-        .bind(ts(lock.expires_at))
-        .bind(serde_json::to_string(&lock.conversation)?)
-        .execute(&mut *tx)
-        .await?;
+        insert_lock(INSERT_LOCK, lock)?.execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(previous)
     }
@@ -455,6 +431,39 @@ impl Store for SqliteStore {
             .await?
             .rows_affected())
     }
+}
+
+macro_rules! insert_lock_sql {
+    () => {
+        "INSERT INTO locks (app, environment, holder_id, holder_name, reason, created_at, expires_at, warned, conversation)
+         VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)"
+    };
+}
+/// A new lock, when there is none.
+const INSERT_LOCK: &str = insert_lock_sql!();
+/// A new lock, or its holder renewing it; anyone else's insert changes nothing.
+const TAKE_LOCK: &str = concat!(
+    insert_lock_sql!(),
+    " ON CONFLICT (app, environment) DO UPDATE SET
+       reason = excluded.reason, expires_at = excluded.expires_at, warned = 0,
+       conversation = excluded.conversation
+     WHERE locks.holder_id = excluded.holder_id"
+);
+
+/// One of the lock inserts with every column bound.
+fn insert_lock<'q>(
+    sql: &'static str,
+    lock: &'q Lock,
+) -> Result<sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>, StoreError> {
+    Ok(sqlx::query(sql)
+        .bind(&lock.app)
+        .bind(&lock.environment)
+        .bind(&lock.holder_id)
+        .bind(&lock.holder_name)
+        .bind(&lock.reason)
+        .bind(ts(lock.created_at))
+        .bind(ts(lock.expires_at))
+        .bind(serde_json::to_string(&lock.conversation)?))
 }
 
 fn parse_ts(s: &str) -> Result<DateTime<Utc>, StoreError> {
