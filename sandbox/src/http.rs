@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use crate::json::{self, *};
 use crate::service::{self, Reply};
 use crate::state::User;
-use crate::{api_user, lock, pages, Access, Bucket, Fault, Inner, RecordedRequest};
+use crate::{api_user, apps, lock, pages, Access, Bucket, Fault, Grant, Inner, RecordedRequest};
 
 const MAX_BODY: usize = 8 * 1024 * 1024;
 const TOKEN_LIMIT: u64 = 5000;
@@ -93,13 +93,19 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
     response
 }
 
-/// The REST API lives under `/repos/`, plus `/rate_limit` and `/user`; everything else is
-/// a web page (`/{o}/{r}`, a run's log...).
+/// The REST API lives under `/repos/` and `/app/`, plus `/rate_limit` and `/user`;
+/// everything else is a web page (`/{o}/{r}`, a run's log...).
 fn is_api_path(path: &str) -> bool {
     path.starts_with("/repos/")
         || path == "/rate_limit"
         || path == "/user"
         || path.starts_with("/users/")
+        || is_app_path(path)
+}
+
+/// Endpoints that authenticate as a GitHub App (with a JWT), not with a token.
+fn is_app_path(path: &str) -> bool {
+    path == "/app" || path.starts_with("/app/")
 }
 
 fn take_fault(inner: &Inner, method: &str, path_and_query: &str) -> Option<Fault> {
@@ -122,11 +128,13 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
         .then(|| token.trim().to_string())
 }
 
-/// Which bucket a request is charged to: its token if known, else the anonymous one.
-fn bucket_key(inner: &Inner, headers: &HeaderMap) -> (String, Option<Access>) {
+/// Which bucket a request is charged to: its token if known (and not expired), else
+/// the anonymous one.
+fn bucket_key(inner: &Inner, headers: &HeaderMap) -> (String, Option<Grant>) {
+    let now = chrono::Utc::now();
     match bearer(headers) {
-        Some(t) => match lock(&inner.tokens).get(&t) {
-            Some(access) => (t, Some(*access)),
+        Some(t) => match lock(&inner.tokens).get(&t).filter(|g| g.valid_at(now)) {
+            Some(grant) => (t, Some(*grant)),
             None => (ANONYMOUS.into(), None),
         },
         None => (ANONYMOUS.into(), None),
@@ -299,8 +307,11 @@ fn api(
 ) -> Response {
     // HEAD is a GET without a body (hyper leaves the body out).
     let method = if method == "HEAD" { "GET" } else { method };
-    let (key, access) = bucket_key(inner, headers);
-    let Some(access) = access else {
+    if is_app_path(path) {
+        return app_api(inner, method, path, headers, body);
+    }
+    let (key, grant) = bucket_key(inner, headers);
+    let Some(grant) = grant else {
         let message = if bearer(headers).is_some() || headers.contains_key("authorization") {
             "Bad credentials"
         } else {
@@ -309,10 +320,18 @@ fn api(
         let reply = Reply::error(401, message, DOCS);
         return finish(inner, method, headers, ANONYMOUS, true, reply);
     };
+    let user = match grant.installation {
+        Some((app_id, _)) => apps::bot_user(app_id),
+        None => api_user(),
+    };
     if path != "/rate_limit" && touch_bucket(inner, &key, false).remaining == 0 {
+        let who = match grant.installation {
+            Some((_, installation_id)) => format!("installation ID {installation_id}"),
+            None => format!("user ID {}", user.id),
+        };
         let reply = Reply::error(
             403,
-            &format!("API rate limit exceeded for user ID {}.", api_user().id),
+            &format!("API rate limit exceeded for {who}."),
             DOC_RATE_LIMIT,
         );
         return finish(inner, method, headers, &key, false, reply);
@@ -323,12 +342,95 @@ fn api(
         path,
         query,
         body,
-        access,
-        user: api_user(),
+        grant,
+        user,
         key: &key,
     };
     let reply = route(&ctx);
     finish(inner, method, headers, &key, path != "/rate_limit", reply)
+}
+
+/// `/app/...`: authenticated by a GitHub App's JWT (not by a token), charged to the App.
+fn app_api(
+    inner: &Arc<Inner>,
+    method: &str,
+    path: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    let now = chrono::Utc::now();
+    let verified = match bearer(headers) {
+        Some(jwt) => lock(&inner.apps).verify(&jwt, now),
+        None => Err(apps::UNDECODABLE),
+    };
+    let app_id = match verified {
+        Ok(id) => id,
+        Err(message) => {
+            let reply = Reply::error(401, message, DOCS);
+            return finish(inner, method, headers, ANONYMOUS, true, reply);
+        }
+    };
+    let key = format!("\0app:{app_id}");
+    if touch_bucket(inner, &key, false).remaining == 0 {
+        let reply = Reply::error(
+            403,
+            &format!("API rate limit exceeded for app ID {app_id}."),
+            DOC_RATE_LIMIT,
+        );
+        return finish(inner, method, headers, &key, false, reply);
+    }
+    let segs = segments(path);
+    let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+    let reply = match (method, segs.as_slice()) {
+        ("POST", ["app", "installations", id, "access_tokens"]) => {
+            create_installation_token(inner, app_id, id, body, now)
+        }
+        _ => Reply::not_found(DOCS),
+    };
+    finish(inner, method, headers, &key, true, reply)
+}
+
+fn create_installation_token(
+    inner: &Inner,
+    app_id: u64,
+    installation_id: &str,
+    body: &[u8],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Reply {
+    let doc = DOC_CREATE_INSTALLATION_TOKEN;
+    let (installation_id, installation, expires_at) = {
+        let apps = lock(&inner.apps);
+        let found = parse_id(installation_id)
+            .and_then(|id| Some((id, apps.installation(id)?)))
+            .filter(|(_, i)| i.app_id == app_id);
+        match found {
+            Some((id, i)) => (id, i, apps.expiry(now)),
+            None => return Reply::not_found(doc),
+        }
+    };
+    if let Err(reply) = service::parse_object(body, doc) {
+        return reply;
+    }
+    let token = apps::new_token();
+    lock(&inner.tokens).insert(
+        token.clone(),
+        Grant {
+            access: installation.access,
+            installation: Some((app_id, installation_id)),
+            expires_at: Some(expires_at),
+        },
+    );
+    let st = lock(&inner.state);
+    let repos: Vec<_> = st.repos().collect();
+    let body = json::installation_token(
+        &inner.base,
+        &token,
+        &expires_at,
+        apps::permissions(installation.access),
+        installation.access == Access::Full,
+        &repos,
+    );
+    Reply::new(201, body)
 }
 
 struct Ctx<'a> {
@@ -337,7 +439,7 @@ struct Ctx<'a> {
     path: &'a str,
     query: Option<&'a str>,
     body: &'a [u8],
-    access: Access,
+    grant: Grant,
     user: User,
     key: &'a str,
 }
@@ -352,14 +454,18 @@ impl Ctx<'_> {
 
     /// 403 for a read-only token on a write.
     fn require_write(&self, permission: &str, doc: &str) -> Result<(), Reply> {
-        match self.access {
+        match self.grant.access {
             Access::Full => Ok(()),
-            Access::ReadOnly => {
-                Err(
-                    Reply::error(403, "Resource not accessible by personal access token", doc)
-                        .header("x-accepted-github-permissions", permission),
-                )
-            }
+            Access::ReadOnly => Err(Reply::error(403, self.not_accessible(), doc)
+                .header("x-accepted-github-permissions", permission)),
+        }
+    }
+
+    /// GitHub's 403 message names the kind of credential.
+    fn not_accessible(&self) -> &'static str {
+        match self.grant.installation {
+            Some(_) => "Resource not accessible by integration",
+            None => "Resource not accessible by personal access token",
         }
     }
 
@@ -469,6 +575,9 @@ fn route(ctx: &Ctx) -> Reply {
             let b = touch_bucket(ctx.inner, ctx.key, false);
             Reply::ok(json::rate_limit(b.limit, b.remaining, b.reset))
         }
+        ("GET", ["user"]) if ctx.grant.installation.is_some() => {
+            Reply::error(403, ctx.not_accessible(), DOC_GET_AUTHENTICATED_USER)
+        }
         ("GET", ["user"]) => Reply::ok(json::user(&ctx.inner.base, &ctx.user)),
         (_, ["repos", owner, name, rest @ ..]) => repo_route(ctx, &format!("{owner}/{name}"), rest),
         _ => Reply::not_found(DOCS),
@@ -514,7 +623,7 @@ fn get_repo(ctx: &Ctx, repo: &str) -> Reply {
         return Reply::not_found(DOC_GET_REPO);
     };
     let mut body = json::repository(&ctx.inner.base, r);
-    let write = ctx.access == Access::Full;
+    let write = ctx.grant.access == Access::Full;
     body["permissions"] =
         json!({ "admin": false, "maintain": write, "push": write, "triage": write, "pull": true });
     Reply::ok(body)

@@ -35,6 +35,10 @@ pub const DOC_CREATE_STATUS: &str =
 pub const DOC_CHECK_RUNS: &str =
     "https://docs.github.com/rest/checks/runs#list-check-runs-for-a-git-reference";
 pub const DOC_COMPARE: &str = "https://docs.github.com/rest/commits/commits#compare-two-commits";
+pub const DOC_CREATE_INSTALLATION_TOKEN: &str =
+    "https://docs.github.com/rest/apps/apps#create-an-installation-access-token-for-an-app";
+pub const DOC_GET_AUTHENTICATED_USER: &str =
+    "https://docs.github.com/rest/users/users#get-the-authenticated-user";
 pub const DOC_RATE_LIMIT: &str =
     "https://docs.github.com/rest/overview/resources-in-the-rest-api#rate-limiting";
 pub const DOC_SECONDARY_RATE_LIMIT: &str =
@@ -200,6 +204,47 @@ pub fn repository(base: &str, r: &Repo) -> Value {
         "visibility": "private",
         "web_commit_signoff_required": false,
         "custom_properties": {},
+    })
+}
+
+/// The 201 of `POST /app/installations/{id}/access_tokens`: the token, when it expires,
+/// what it may do, and the repositories it covers (an installation on all of them).
+pub fn installation_token(
+    base: &str,
+    token: &str,
+    expires_at: &DateTime<Utc>,
+    permissions: Value,
+    write: bool,
+    repos: &[&Repo],
+) -> Value {
+    let repositories: Vec<Value> = repos
+        .iter()
+        .map(|r| {
+            let mut v = repository(base, r);
+            let extra = json!({
+                "permissions": { "admin": false, "maintain": write, "push": write, "triage": write, "pull": true },
+                "allow_rebase_merge": true,
+                "allow_squash_merge": true,
+                "allow_merge_commit": true,
+                "allow_auto_merge": false,
+                "delete_branch_on_merge": false,
+                "template_repository": null,
+                "temp_clone_token": "",
+                "subscribers_count": 0,
+                "network_count": 0,
+            });
+            if let (Some(v), Value::Object(extra)) = (v.as_object_mut(), extra) {
+                v.extend(extra);
+            }
+            v
+        })
+        .collect();
+    json!({
+        "token": token,
+        "expires_at": ts(expires_at),
+        "permissions": permissions,
+        "repository_selection": "all",
+        "repositories": repositories,
     })
 }
 

@@ -30,6 +30,18 @@
 //! | `GET/POST /repos/{o}/{r}/deployments/{id}/statuses[/{status_id}]` | `auto_inactive`; no webhook for `inactive` |
 //! | `GET /repos/{o}/{r}/compare/{base}...{head}` | ahead / behind / diverged / identical |
 //! | `GET /rate_limit`, `GET /user` | `/rate_limit` is free |
+//! | `POST /app/installations/{id}/access_tokens` | with a GitHub App's JWT (see [`Sandbox::add_app`]) |
+//!
+//! GitHub Apps: [`Sandbox::add_app`] registers an App's public key and
+//! [`Sandbox::add_installation`] installs it (on every repository). A JWT signed RS256
+//! with the App's private key (`iss` = App id, `iat` no more than a minute ahead, `exp`
+//! in the future and at most 10 minutes after `iat`) gets an installation token
+//! (`ghs_…`, 201, shaped like GitHub's) that every endpoint accepts, with the
+//! installation's [`Access`], until it expires ([`Sandbox::set_installation_token_ttl`],
+//! 1 hour by default); then it is "Bad credentials". A bad JWT gets GitHub's 401
+//! ("A JSON web token could not be decoded", or its message for the failing claim), an
+//! installation of another App or none a 404. Requests to pick repositories or
+//! permissions in the body are not modelled.
 //!
 //! Web pages (no auth): `/{o}/{r}` and `/{o}/{r}/deployments` (the deployments),
 //! `/{o}/{r}/commit/{sha}`, `/{o}/{r}/compare/{spec}`, `/{o}/{r}/actions/runs/{n}` (a
@@ -37,6 +49,7 @@
 
 #![recursion_limit = "256"]
 
+mod apps;
 mod deployer;
 mod http;
 mod json;
@@ -50,6 +63,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio::sync::watch;
 
@@ -67,6 +81,31 @@ pub enum Access {
     Full,
     /// Reads only: writes get 403 "Resource not accessible by personal access token".
     ReadOnly,
+}
+
+/// A credential the REST API accepts: a token added with [`Sandbox::add_token`], or an
+/// installation token the sandbox issued.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Grant {
+    pub access: Access,
+    /// `Some((app_id, installation_id))` for an installation token.
+    pub installation: Option<(u64, u64)>,
+    /// Installation tokens expire; personal tokens do not.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl Grant {
+    fn personal(access: Access) -> Grant {
+        Grant {
+            access,
+            installation: None,
+            expires_at: None,
+        }
+    }
+
+    pub fn valid_at(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at.is_none_or(|at| now < at)
+    }
 }
 
 /// One HTTP request the sandbox received.
@@ -307,7 +346,8 @@ pub(crate) struct Run {
 pub(crate) struct Inner {
     pub base: String,
     pub state: Mutex<State>,
-    pub tokens: Mutex<HashMap<String, Access>>,
+    pub tokens: Mutex<HashMap<String, Grant>>,
+    pub apps: Mutex<apps::Apps>,
     pub buckets: Mutex<HashMap<String, Bucket>>,
     pub requests: Mutex<Vec<RecordedRequest>>,
     pub faults: Mutex<Vec<Fault>>,
@@ -370,7 +410,11 @@ impl Sandbox {
         let inner = Arc::new(Inner {
             base: format!("http://127.0.0.1:{port}"),
             state: Mutex::new(State::new()),
-            tokens: Mutex::new(HashMap::from([(DEFAULT_TOKEN.to_string(), Access::Full)])),
+            tokens: Mutex::new(HashMap::from([(
+                DEFAULT_TOKEN.to_string(),
+                Grant::personal(Access::Full),
+            )])),
+            apps: Mutex::new(apps::Apps::new()),
             buckets: Mutex::new(HashMap::new()),
             requests: Mutex::new(vec![]),
             faults: Mutex::new(vec![]),
@@ -407,7 +451,37 @@ impl Sandbox {
     }
 
     pub fn add_token(&self, token: &str, access: Access) {
-        lock(&self.inner.tokens).insert(token.to_string(), access);
+        lock(&self.inner.tokens).insert(token.to_string(), Grant::personal(access));
+    }
+
+    /// Registers a GitHub App: JWTs with `iss` = `app_id` must be signed (RS256) with the
+    /// private key whose public half is `public_key_pem` (`-----BEGIN PUBLIC KEY-----`,
+    /// as `openssl rsa -pubout` writes it).
+    ///
+    /// # Panics
+    /// If the key is not an RSA public key in PEM form, or the App is registered already.
+    pub fn add_app(&self, app_id: u64, public_key_pem: &str) {
+        if let Err(e) = lock(&self.inner.apps).add_app(app_id, public_key_pem) {
+            panic!("sandbox: {e}");
+        }
+    }
+
+    /// Installs App `app_id` on every repository: its JWT then gets tokens for
+    /// `installation_id` that may do what `access` allows (a read-only installation's
+    /// writes get 403 "Resource not accessible by integration").
+    ///
+    /// # Panics
+    /// If the App is not registered, or the installation id is taken.
+    pub fn add_installation(&self, app_id: u64, installation_id: u64, access: Access) {
+        if let Err(e) = lock(&self.inner.apps).add_installation(app_id, installation_id, access) {
+            panic!("sandbox: {e}");
+        }
+    }
+
+    /// How long installation tokens issued from now on are valid (GitHub: 1 hour).
+    /// `Duration::ZERO` issues tokens that are already expired.
+    pub fn set_installation_token_ttl(&self, ttl: Duration) {
+        lock(&self.inner.apps).ttl = ttl;
     }
 
     /// Sets how much of `token`'s hourly budget of 5000 is left (to test what a client

@@ -2,7 +2,7 @@
 //! token to use, so switching from a personal token to a GitHub App installation token
 //! (JWT-signed, refreshed before its one-hour expiry) touches only this module.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -49,6 +49,11 @@ pub struct AppInstallation {
     cached: Mutex<Option<(SecretString, DateTime<Utc>)>>,
 }
 
+/// Installation tokens are renewed this long before they expire…
+const RENEW_BEFORE: chrono::Duration = chrono::Duration::minutes(5);
+/// …and, if renewing fails, still used until this long before.
+const LAST_USE_BEFORE: chrono::Duration = chrono::Duration::seconds(30);
+
 #[derive(Deserialize)]
 struct AccessToken {
     token: String,
@@ -68,12 +73,13 @@ impl AppInstallation {
                 private_key_path.display()
             ),
         })?;
-        let key = jsonwebtoken::EncodingKey::from_rsa_pem(&pem).map_err(|e| GitHubError::Credentials {
-            message: format!(
-                "{} is not an RSA private key in PEM form ({e}); use the .pem file GitHub generated for the App",
-                private_key_path.display()
-            ),
-        })?;
+        let key = jsonwebtoken::EncodingKey::from_rsa_pem(&pem)
+            .map_err(|e| not_a_key(private_key_path, &e))?;
+        // A public key parses as well, and would only fail at the first request: sign
+        // once now, so a wrong file stops the start.
+        let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+        jsonwebtoken::encode(&header, &serde_json::json!({}), &key)
+            .map_err(|e| not_a_key(private_key_path, &e))?;
         Ok(AppInstallation {
             api_url: api_url.trim_end_matches('/').to_string(),
             app_id,
@@ -88,6 +94,38 @@ impl AppInstallation {
                 })?,
             cached: Mutex::new(None),
         })
+    }
+
+    /// What to fix when GitHub will not issue an installation token.
+    fn refusal(&self, status: reqwest::StatusCode, message: &str) -> String {
+        let (app, installation) = (self.app_id, self.installation_id);
+        let said = if message.is_empty() || Some(message) == status.canonical_reason() {
+            status.to_string()
+        } else {
+            format!("{status}: {message}")
+        };
+        match status.as_u16() {
+            // GitHub names the claim it disliked; otherwise the id and key do not match.
+            401 if message.contains("claim") => format!(
+                "GitHub refused the GitHub App JWT for app {app} ({said}); the clock of the \
+                 machine deploybot runs on is off: synchronise it (NTP)"
+            ),
+            401 => format!(
+                "GitHub refused the GitHub App JWT for app {app} ({said}); check [github.app] \
+                 app_id (the App ID on the App's settings page) and that private_key_path is a \
+                 private key of that App (generate a new one there if in doubt)"
+            ),
+            404 => format!(
+                "GitHub App {app} has no installation {installation} ({said}); check \
+                 [github.app] installation_id (the number at the end of the installation's \
+                 settings URL) and that the App is installed on the repositories"
+            ),
+            _ => format!(
+                "GitHub refused an installation token for app {app} / installation \
+                 {installation} ({said}); check [github.app] app_id, installation_id and \
+                 private_key_path"
+            ),
+        }
     }
 
     fn jwt(&self, now: DateTime<Utc>) -> Result<String, GitHubError> {
@@ -117,13 +155,41 @@ impl AppInstallation {
 #[async_trait]
 impl TokenSource for AppInstallation {
     async fn token(&self) -> Result<SecretString, GitHubError> {
+        // Held across the exchange: concurrent requests wait for one new token.
         let mut cached = self.cached.lock().await;
         let now = Utc::now();
         if let Some((token, expires)) = cached.as_ref() {
-            if *expires - chrono::Duration::minutes(5) > now {
+            if *expires - RENEW_BEFORE > now {
                 return Ok(token.clone());
             }
         }
+        match self.exchange(now).await {
+            Ok((token, expires)) => {
+                *cached = Some((token.clone(), expires));
+                Ok(token)
+            }
+            // A failed renewal is not fatal while the current token still works.
+            Err(e) => match cached.as_ref() {
+                Some((token, expires)) if *expires - LAST_USE_BEFORE > now => {
+                    tracing::warn!(
+                        error = %e,
+                        expires_at = %expires,
+                        "could not renew the GitHub App installation token; using the current one"
+                    );
+                    Ok(token.clone())
+                }
+                _ => Err(e),
+            },
+        }
+    }
+}
+
+impl AppInstallation {
+    /// Signs a JWT and exchanges it for an installation token and its expiry.
+    async fn exchange(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<(SecretString, DateTime<Utc>), GitHubError> {
         let jwt = self.jwt(now)?;
         let url = format!(
             "{}/app/installations/{}/access_tokens",
@@ -138,7 +204,10 @@ impl TokenSource for AppInstallation {
             .send()
             .await
             .map_err(|e| GitHubError::Credentials {
-                message: format!("could not reach {url}: {e}"),
+                message: format!(
+                    "could not reach {url} for a GitHub App installation token ({e}); check the \
+                     network and [github] api_url"
+                ),
             })?;
         let status = response.status();
         let body = response.bytes().await.unwrap_or_default();
@@ -147,19 +216,25 @@ impl TokenSource for AppInstallation {
                 .map(|b| b.message)
                 .unwrap_or_default();
             return Err(GitHubError::Credentials {
-                message: format!(
-                    "GitHub refused an installation token for app {} / installation {} ({status}: {message}); check app_id, installation_id and the private key",
-                    self.app_id, self.installation_id
-                ),
+                message: self.refusal(status, &message),
             });
         }
         let token: AccessToken =
             serde_json::from_slice(&body).map_err(|e| GitHubError::Credentials {
                 message: format!("unexpected installation token response: {e}"),
             })?;
-        let secret = SecretString::from(token.token);
-        *cached = Some((secret.clone(), token.expires_at));
-        Ok(secret)
+        Ok((SecretString::from(token.token), token.expires_at))
+    }
+}
+
+fn not_a_key(path: &Path, e: &dyn std::fmt::Display) -> GitHubError {
+    GitHubError::Credentials {
+        message: format!(
+            "{} is not an RSA private key in PEM form ({e}); set [github.app] private_key_path \
+             to the .pem file GitHub generated for the App (\"Generate a private key\" on its \
+             settings page)",
+            path.display()
+        ),
     }
 }
 

@@ -3,6 +3,7 @@
 mod common;
 
 mod api;
+mod apps;
 mod deployer;
 mod deployments;
 mod faults;
