@@ -646,6 +646,20 @@ impl Cx<'_> {
                     ),
                 ));
             }
+            // An alias named like a real environment would hide it for good.
+            if let Some(app) = apps.iter().find(|a| {
+                a.environments
+                    .iter()
+                    .any(|e| e.name.as_str().eq_ignore_ascii_case(alias))
+            }) {
+                return Err(self.at(
+                    target,
+                    format!(
+                        "{key}: `{alias}` is also an environment of app {} and would hide it; rename the alias",
+                        app.name
+                    ),
+                ));
+            }
             aliases.insert(alias.to_ascii_lowercase(), Environment::new(target_name));
         }
 

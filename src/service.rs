@@ -50,11 +50,15 @@ impl Service {
         let clock: Arc<dyn Clock> = parts.clock.clone();
         let bot = Bot::new(parts);
         let (stop, stopped) = watch::channel(false);
-        match bot.tracker().catch_up().await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(n, "caught up on unfinished deployments"),
-            Err(e) => tracing::warn!(error = %e, "catch-up failed"),
-        }
+        // In the background: a slow GitHub must not keep the bot offline at start.
+        let catching_up = bot.tracker().clone();
+        tokio::spawn(async move {
+            match catching_up.catch_up().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(n, "caught up on unfinished deployments"),
+                Err(e) => tracing::warn!(error = %e, "catch-up failed"),
+            }
+        });
         let background = spawn_background(bot.clone(), stopped.clone());
         let webhook = match &config.webhook {
             Some(w) => Some(

@@ -34,7 +34,13 @@ struct AppState {
     secret: Arc<SecretString>,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
-    queue: mpsc::Sender<Event>,
+    queue: mpsc::Sender<Queued>,
+}
+
+/// An event waiting for the tracker, with the delivery id to forget if it fails.
+pub struct Queued {
+    pub delivery: Option<String>,
+    pub event: Event,
 }
 
 /// A delivery whose signature matched: its event name, delivery id and raw body.
@@ -121,24 +127,37 @@ async fn receive(State(state): State<AppState>, delivery: Verified) -> (StatusCo
                     }
                 }
             }
+            // Bounded well under GitHub's 10 s deadline. A delivery that is not queued
+            // is forgotten, so that redelivering it works.
+            let queued = Queued {
+                delivery: delivery.delivery.clone(),
+                event,
+            };
             match state
                 .queue
-                .send_timeout(event, Duration::from_secs(5))
+                .send_timeout(queued, Duration::from_secs(2))
                 .await
             {
                 Ok(()) => (StatusCode::ACCEPTED, "accepted\n".into()),
-                Err(_) => (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "busy; redeliver later\n".into(),
-                ),
+                Err(_) => {
+                    if let Some(id) = &delivery.delivery {
+                        let _ = state.store.forget_delivery(id).await;
+                    }
+                    (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "busy; redeliver later\n".into(),
+                    )
+                }
             }
         }
     }
 }
 
-/// Feeds queued events to the tracker, one at a time, in arrival order.
-async fn work(tracker: Tracker, mut queue: mpsc::Receiver<Event>) {
-    while let Some(event) = queue.recv().await {
+/// Feeds queued events to the tracker, one at a time, in arrival order. An event that
+/// fails (storage trouble) has its delivery id forgotten: GitHub's "Redeliver" then
+/// works, and the restart catch-up covers the rest.
+async fn work(tracker: Tracker, store: Arc<dyn Store>, mut queue: mpsc::Receiver<Queued>) {
+    while let Some(Queued { delivery, event }) = queue.recv().await {
         let result = match &event {
             Event::DeploymentStatus(e) => match e.repository.name() {
                 Some(repo) => tracker
@@ -156,7 +175,10 @@ async fn work(tracker: Tracker, mut queue: mpsc::Receiver<Event>) {
             Event::Ping(_) | Event::Ignored(_) => Ok(()),
         };
         if let Err(e) = result {
-            tracing::error!(error = %e, "could not apply a webhook event");
+            tracing::error!(error = %e, ?delivery, "could not apply a webhook event; it can be redelivered");
+            if let Some(id) = &delivery {
+                let _ = store.forget_delivery(id).await;
+            }
         }
     }
 }
@@ -166,7 +188,7 @@ pub fn router(
     secret: SecretString,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
-    queue: mpsc::Sender<Event>,
+    queue: mpsc::Sender<Queued>,
 ) -> Router {
     let state = AppState {
         secret: Arc::new(secret),
@@ -214,7 +236,7 @@ pub async fn start(
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     let (tx, rx) = mpsc::channel(QUEUE);
-    let app = router(path, secret, store, clock, tx);
+    let app = router(path, secret, store.clone(), clock, tx);
     let server = tokio::spawn(async move {
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
@@ -225,7 +247,7 @@ pub async fn start(
             tracing::error!(error = %e, "webhook server stopped");
         }
     });
-    let worker = tokio::spawn(work(tracker, rx));
+    let worker = tokio::spawn(work(tracker, store, rx));
     Ok(Running {
         addr,
         server,

@@ -258,8 +258,30 @@ impl Message {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("chat: {0}")]
-pub struct ChatError(pub String);
+#[error("chat: {message}")]
+pub struct ChatError {
+    pub message: String,
+    /// The message to edit no longer exists (deleted, or an expired private answer):
+    /// posting a new one is the right fallback. Any other failure may be transient,
+    /// and posting anew would leave a duplicate.
+    pub gone: bool,
+}
+
+impl ChatError {
+    pub fn new(message: impl Into<String>) -> ChatError {
+        ChatError {
+            message: message.into(),
+            gone: false,
+        }
+    }
+
+    pub fn gone(message: impl Into<String>) -> ChatError {
+        ChatError {
+            message: message.into(),
+            gone: true,
+        }
+    }
+}
 
 /// What the core asks of a chat platform.
 #[async_trait]

@@ -66,14 +66,14 @@ impl ShellChat {
         let mut out = self
             .out
             .lock()
-            .map_err(|_| ChatError("output lock poisoned".into()))?;
+            .map_err(|_| ChatError::new("output lock poisoned"))?;
         let prefix = if to.channel_name.as_deref() == Some(&to.channel) {
             format!("[#{}] ", to.channel)
         } else {
             format!("[{}] ", to.display())
         };
-        writeln!(out, "{prefix}{text}").map_err(|e| ChatError(e.to_string()))?;
-        out.flush().map_err(|e| ChatError(e.to_string()))
+        writeln!(out, "{prefix}{text}").map_err(|e| ChatError::new(e.to_string()))?;
+        out.flush().map_err(|e| ChatError::new(e.to_string()))
     }
 }
 

@@ -34,10 +34,10 @@ pub async fn confirm(bot: &Bot, request: &Request, cmd: Confirm) -> Outcome {
     };
     let outcome = match commands::parse(&confirmation.command) {
         Ok(Command::Deploy(d)) => {
-            super::deploy::run_confirmed(bot, &replay, d, &confirmation.id).await
+            super::deploy::run_confirmed(bot, &replay, d, &confirmation).await
         }
         Ok(Command::Rollback(r)) => {
-            super::rollback::run_confirmed(bot, &replay, r, &confirmation.id).await
+            super::rollback::run_confirmed(bot, &replay, r, &confirmation).await
         }
         _ => {
             bot.reply(

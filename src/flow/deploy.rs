@@ -39,7 +39,7 @@ pub async fn run_confirmed(
     bot: &Bot,
     request: &Request,
     cmd: Deploy,
-    confirmation: &str,
+    confirmation: &Confirmation,
 ) -> Outcome {
     run_with(bot, request, cmd, Some(confirmation)).await
 }
@@ -59,9 +59,18 @@ pub struct Context {
     pub label: Option<String>,
     /// Going back is the point: no "this is behind what is live" confirmation.
     pub intentional_rollback: bool,
+    /// For a rollback: the sha it puts back (a confirmation holds only for that sha).
+    pub target_sha: Option<String>,
+    /// For a rollback: the deployment it replaces (kept in the payload).
+    pub rollback_of: Option<DeploymentId>,
 }
 
-async fn run_with(bot: &Bot, request: &Request, cmd: Deploy, confirmed: Option<&str>) -> Outcome {
+async fn run_with(
+    bot: &Bot,
+    request: &Request,
+    cmd: Deploy,
+    confirmed: Option<&Confirmation>,
+) -> Outcome {
     run_deploy(bot, request, cmd, confirmed, Context::default()).await
 }
 
@@ -70,7 +79,7 @@ pub async fn run_deploy(
     bot: &Bot,
     request: &Request,
     cmd: Deploy,
-    confirmed: Option<&str>,
+    confirmed: Option<&Confirmation>,
     context: Context,
 ) -> Outcome {
     let mut plan = match plan(bot, request, &cmd).await {
@@ -80,9 +89,18 @@ pub async fn run_deploy(
     if let Some(label) = &context.label {
         plan.label = label.clone();
     }
-    if confirmed.is_none() {
-        if let Some(reasons) = plan.needs_confirmation(&cmd, context.intentional_rollback) {
-            return ask(bot, request, &cmd, &plan, reasons, &context).await;
+    match confirmed {
+        None => {
+            if let Some(reasons) = plan.needs_confirmation(&cmd, context.intentional_rollback) {
+                return ask(bot, request, &cmd, &plan, reasons, &context).await;
+            }
+        }
+        // The answer is for the situation that was described: if what is live changed
+        // since, the question no longer holds.
+        Some(c) => {
+            if let Some(stop) = plan.changed_since(c) {
+                return answer_stop(bot, request, stop).await;
+            }
         }
     }
     execute(bot, request, &cmd, plan, context).await
@@ -97,9 +115,12 @@ pub struct Plan<'a> {
     pub label: String,
     html_url: Option<String>,
     may_force: bool,
-    /// What is live in the environment now, and how the ref compares to it.
+    /// What is live in the environment now, and how the ref compares to it. When a
+    /// lookup fails, the error says why (and production asks before going ahead).
     live: Option<Entry>,
+    live_unknown: Option<String>,
     comparison: Option<Comparison>,
+    comparison_unknown: Option<String>,
     /// When forcing: the checks that are not green (what force skips).
     bypassed: Option<Vec<ContextState>>,
 }
@@ -115,6 +136,17 @@ impl Plan<'_> {
             ));
         }
         if self.env.production && !cmd.force && !rollback {
+            if let Some(e) = &self.live_unknown {
+                reasons.push(format!(
+                    "⚠️ deploybot could not tell what is live in {} ({e}), so it cannot rule out a rollback",
+                    self.env.name
+                ));
+            } else if let Some(e) = &self.comparison_unknown {
+                reasons.push(format!(
+                    "⚠️ deploybot could not compare {} with what is live in {} ({e}), so it cannot rule out a rollback",
+                    self.label, self.env.name
+                ));
+            }
             if let Some(c) = &self.comparison {
                 if c.status == "behind" || c.status == "diverged" {
                     reasons.push(format!(
@@ -128,6 +160,44 @@ impl Plan<'_> {
             }
         }
         (!reasons.is_empty()).then_some(reasons)
+    }
+}
+
+impl Plan<'_> {
+    /// Why a confirmation no longer holds, if it does not.
+    fn changed_since(&self, c: &Confirmation) -> Option<Stop> {
+        let now_live = self.live.as_ref().map(|l| l.deployment.id.0);
+        let why = if let Some(e) = &self.live_unknown {
+            format!(
+                "deploybot cannot check that what is live in {} is unchanged ({e})",
+                self.env.name
+            )
+        } else if now_live != c.expected_live {
+            match &self.live {
+                Some(l) => format!(
+                    "what is live in {} changed since you were asked: now #{} ({}, {} by {})",
+                    self.env.name,
+                    l.deployment.id,
+                    l.deployment.sha.short(),
+                    l.deployment.git_ref,
+                    l.who()
+                ),
+                None => format!(
+                    "what is live in {} changed since you were asked",
+                    self.env.name
+                ),
+            }
+        } else {
+            return None;
+        };
+        Some(
+            Stop::refused(
+                "confirmation",
+                Message::refused(format!("not deployed: {why}"))
+                    .line(format!("ask again: `{}`", c.command)),
+            )
+            .on(self.app, Some(self.env)),
+        )
     }
 }
 
@@ -146,22 +216,24 @@ fn with(cmd: &Deploy, f: impl FnOnce(&mut Deploy)) -> String {
     commands::Command::Deploy(c).to_string()
 }
 
-pub async fn plan<'a>(bot: &'a Bot, request: &Request, cmd: &Deploy) -> Result<Plan<'a>, Stop> {
+/// Every rule that needs no GitHub call: channel, roles, force and its reason, locks.
+/// Returns whether the requester may force here. Shared by `deploy` and `rollback`, so
+/// nothing reaches GitHub before all of them passed.
+pub async fn local_checks(
+    bot: &Bot,
+    request: &Request,
+    app: &AppConfig,
+    env: &EnvConfig,
+    cmd: &Deploy,
+) -> Result<bool, Stop> {
     let config = bot.config();
-    let target = resolve::target(config, &request.conversation, &cmd.target).map_err(unknown)?;
-    let app = target.app;
-    let env = resolve::environment(config, app, cmd.environment.as_deref(), |e| {
-        with(cmd, |c| c.environment = Some(e.to_string()))
-    })
-    .map_err(|m| unknown(m).on(app, None))?;
-    let on = |stop: Stop| stop.on(app, Some(env));
-    policy::check_channel(app, &request.conversation).map_err(|r| on(r.into()))?;
-    policy::check(config, app, env, &request.user, Need::Deploy).map_err(|r| on(r.into()))?;
+    policy::check_channel(app, &request.conversation)?;
+    policy::check(config, app, env, &request.user, Need::Deploy)?;
     let may_force = policy::check(config, app, env, &request.user, Need::Force).is_ok();
     if cmd.force {
-        policy::check(config, app, env, &request.user, Need::Force).map_err(|r| on(r.into()))?;
+        policy::check(config, app, env, &request.user, Need::Force)?;
         if env.production && cmd.reason.is_none() {
-            return Err(on(Stop::refused(
+            return Err(Stop::refused(
                 "reason",
                 Message::refused(format!(
                     "forcing a deploy to {} (a production environment) needs a reason",
@@ -172,10 +244,23 @@ pub async fn plan<'a>(bot: &'a Bot, request: &Request, cmd: &Deploy) -> Result<P
                     with(cmd, |c| c.reason =
                         Some("hotfix for the login outage".into()))
                 )),
-            )));
+            ));
         }
     }
-    flow::lock::check(bot, app, env, &request.user)
+    flow::lock::check(bot, app, env, &request.user).await?;
+    Ok(may_force)
+}
+
+pub async fn plan<'a>(bot: &'a Bot, request: &Request, cmd: &Deploy) -> Result<Plan<'a>, Stop> {
+    let config = bot.config();
+    let target = resolve::target(config, &request.conversation, &cmd.target).map_err(unknown)?;
+    let app = target.app;
+    let env = resolve::environment(config, app, cmd.environment.as_deref(), |e| {
+        with(cmd, |c| c.environment = Some(e.to_string()))
+    })
+    .map_err(|m| unknown(m).on(app, None))?;
+    let on = |stop: Stop| stop.on(app, Some(env));
+    let may_force = local_checks(bot, request, app, env, cmd)
         .await
         .map_err(on)?;
 
@@ -199,17 +284,21 @@ pub async fn plan<'a>(bot: &'a Bot, request: &Request, cmd: &Deploy) -> Result<P
 
     // Pre-flight: how does the ref relate to what is live? (Failures here only lose
     // the extra information; GitHub has the last word when creating the deployment.)
-    let live = history::live(bot.github(), &app.repository, env.name.as_str())
-        .await
-        .ok()
-        .flatten();
-    let comparison = match &live {
-        Some(live) => bot
+    let (live, live_unknown) =
+        match history::live(bot.github(), &app.repository, env.name.as_str()).await {
+            Ok(live) => (live, None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+    let (comparison, comparison_unknown) = match &live {
+        Some(live) => match bot
             .github()
             .compare(&app.repository, live.deployment.sha.as_str(), &git_ref)
             .await
-            .ok(),
-        None => None,
+        {
+            Ok(c) => (Some(c), None),
+            Err(e) => (None, Some(e.to_string())),
+        },
+        None => (None, None),
     };
     let bypassed = if cmd.force {
         bot.github()
@@ -237,7 +326,9 @@ pub async fn plan<'a>(bot: &'a Bot, request: &Request, cmd: &Deploy) -> Result<P
         html_url,
         may_force,
         live,
+        live_unknown,
         comparison,
+        comparison_unknown,
         bypassed,
     })
 }
@@ -273,6 +364,8 @@ async fn ask(
         created_at: now,
         expires_at: now + chrono::Duration::from_std(timeout).unwrap_or_default(),
         state: ConfirmationState::Pending,
+        expected_live: plan.live.as_ref().map(|l| l.deployment.id.0),
+        expected_target: context.target_sha.clone(),
     };
     let outcome = Outcome::new(Decision::Pending("confirmation")).on(plan.app, Some(plan.env));
     if let Err(e) = bot.store().add_confirmation(&confirmation).await {
@@ -362,15 +455,33 @@ async fn execute(
         &plan,
         &request_id,
         message_id.as_ref().map(|m| m.0.clone()),
-        context.description.as_deref(),
+        &context,
     );
     let repo = &plan.app.repository;
 
     let mut notes = context.notes;
     if let Some(line) = comparison_line(&plan) {
         notes.push(line);
+    } else if let Some(e) = plan
+        .live_unknown
+        .as_ref()
+        .or(plan.comparison_unknown.as_ref())
+    {
+        notes.push(format!(
+            "could not compare with what is live in {} ({e})",
+            plan.env.name
+        ));
     } else if plan.live.is_none() {
         notes.push(format!("nothing was live in {} yet", plan.env.name));
+    }
+    // A lock may have been taken while the pre-flight talked to GitHub: the last word
+    // before creating is the lock's.
+    if let Err(stop) = flow::lock::check(bot, plan.app, plan.env, &request.user).await {
+        let stop = stop.on(plan.app, Some(plan.env));
+        let outcome = stop.outcome();
+        bot.update(&request.conversation, message_id.as_ref(), &stop.message)
+            .await;
+        return outcome;
     }
     let mut result = create_deployment_once(bot.github(), repo, &new, &request_id).await;
     if let Ok(CreateResult::Answered(CreateOutcome::AutoMerged { message })) = &result {
@@ -471,6 +582,7 @@ async fn execute(
         finished_at: None,
         announced: false,
         final_rendered: false,
+        given_up: false,
         warned_no_status: false,
         warned_stuck: false,
         etag: None,
@@ -574,7 +686,7 @@ fn new_deployment(
     plan: &Plan<'_>,
     request_id: &str,
     message_id: Option<String>,
-    what: Option<&str>,
+    context: &Context,
 ) -> NewDeployment {
     let routing = DeploybotPayload {
         request_id: request_id.to_string(),
@@ -591,6 +703,7 @@ fn new_deployment(
         hosts: cmd.hosts.clone(),
         reason: cmd.reason.clone(),
         app: Some(plan.app.name.to_string()),
+        rollback_of: context.rollback_of.map(|id| id.0),
     };
     // App extras, then environment extras over them, then deploybot's own key.
     let mut payload = plan.app.payload.clone();
@@ -599,7 +712,7 @@ fn new_deployment(
 
     let mut description = format!(
         "{} {} to {} for {} in {} via deploybot",
-        what.unwrap_or(&cmd.task),
+        context.description.as_deref().unwrap_or(&cmd.task),
         plan.label,
         destination(plan.env.name.as_str(), &cmd.hosts),
         request.user.name,
@@ -717,6 +830,20 @@ fn invalid(plan: &Plan<'_>, message: &str, errors: &[crate::github::ValidationIt
 }
 
 fn failed(bot: &Bot, plan: &Plan<'_>, e: &GitHubError) -> Message {
+    if let GitHubError::Unknown { .. } = e {
+        return Message::new(
+            Tone::Warning,
+            format!(
+                "Unknown: {} may or may not be deploying to {}",
+                plan.label, plan.env.name
+            ),
+        )
+        .line(e.explain(&plan.app.repository, bot.now()))
+        .line(format!(
+            "check with `deploys {} in {}` before deploying again",
+            plan.app.name, plan.env.name
+        ));
+    }
     Message::new(Tone::Failed, format!("Not deployed: {}", plan.label))
         .line(e.explain(&plan.app.repository, bot.now()))
 }

@@ -10,11 +10,12 @@ use commands::{Deploy, Rollback};
 
 use crate::bot::Bot;
 use crate::chat::{Message, Request, Tone};
-use crate::flow::deploy::{run_deploy, Context};
+use crate::flow::deploy::{local_checks, run_deploy, Context};
 use crate::flow::{answer_stop, unknown, Outcome, Stop};
 use crate::github::{Deployment, DeploymentFilter};
 use crate::history;
 use crate::model::DeploymentState;
+use crate::store::Confirmation;
 
 /// How far back to look for the deployment to return to.
 const SCAN: u8 = 30;
@@ -27,21 +28,27 @@ pub async fn run_confirmed(
     bot: &Bot,
     request: &Request,
     cmd: Rollback,
-    confirmation: &str,
+    confirmation: &Confirmation,
 ) -> Outcome {
     run_with(bot, request, cmd, Some(confirmation)).await
 }
 
-async fn run_with(bot: &Bot, request: &Request, cmd: Rollback, confirmed: Option<&str>) -> Outcome {
-    let (deploy, context) = match prepare(bot, request, &cmd).await {
+async fn run_with(
+    bot: &Bot,
+    request: &Request,
+    cmd: Rollback,
+    confirmed: Option<&Confirmation>,
+) -> Outcome {
+    let (deploy, context) = match prepare(bot, request, &cmd, confirmed).await {
         Ok(x) => x,
         Err(stop) => return answer_stop(bot, request, stop).await,
     };
     run_deploy(bot, request, deploy, confirmed, context).await
 }
 
-/// Finds what is live in `environment` and the newest earlier successful deployment of
-/// a different sha.
+/// What is live in `environment`, and the newest earlier successful deployment of a
+/// different sha that was not itself rolled back from (so a second `rollback` does not
+/// undo the first).
 pub async fn find(
     bot: &Bot,
     repo: &crate::model::RepoName,
@@ -53,7 +60,14 @@ pub async fn find(
         ..Default::default()
     };
     let mut live: Option<Deployment> = None;
+    let mut rolled_back_from = std::collections::HashSet::new();
     for d in bot.github().deployments(repo, &filter).await? {
+        if let Some(of) = d.deploybot().and_then(|p| p.rollback_of) {
+            rolled_back_from.insert(of);
+        }
+        if live.is_some() && rolled_back_from.contains(&d.id.0) {
+            continue;
+        }
         let latest = bot
             .github()
             .deployment_statuses(repo, d.id, Some(1))
@@ -83,7 +97,12 @@ pub async fn find(
     Ok(live.map(|l| (l, None)))
 }
 
-async fn prepare(bot: &Bot, request: &Request, cmd: &Rollback) -> Result<(Deploy, Context), Stop> {
+async fn prepare(
+    bot: &Bot,
+    request: &Request,
+    cmd: &Rollback,
+    confirmed: Option<&Confirmation>,
+) -> Result<(Deploy, Context), Stop> {
     let config = bot.config();
     let app = crate::resolve::app(config, &request.conversation, Some(&cmd.app), |a| {
         format!("rollback {a}")
@@ -94,6 +113,20 @@ async fn prepare(bot: &Bot, request: &Request, cmd: &Rollback) -> Result<(Deploy
     })
     .map_err(|m| unknown(m).on(app, None))?;
     let on = |s: Stop| s.on(app, Some(env));
+    let mut deploy = Deploy {
+        task: "deploy".to_string(),
+        force: cmd.force,
+        target: app.name.to_string(),
+        environment: Some(env.name.to_string()),
+        hosts: Vec::new(),
+        reason: cmd.reason.clone(),
+    };
+    // Every local rule first: nobody learns what is live, and GitHub is not asked,
+    // unless this person may deploy here now.
+    local_checks(bot, request, app, env, &deploy)
+        .await
+        .map_err(on)?;
+
     let found = find(bot, &app.repository, env.name.as_str())
         .await
         .map_err(|e| {
@@ -109,15 +142,18 @@ async fn prepare(bot: &Bot, request: &Request, cmd: &Rollback) -> Result<(Deploy
         None => {
             return Err(on(Stop::refused(
                 "nothing to roll back",
-                Message::refused(format!("nothing is live in {} for {}: there is nothing to roll back", env.name, app.name))
-                    .line(format!("`deploys {} in {}` shows what was tried", app.name, env.name)),
+                Message::refused(format!(
+                    "nothing is live in {} for {}: there is nothing to roll back",
+                    env.name, app.name
+                ))
+                .line(format!("`deploys {} in {}` shows what was tried", app.name, env.name)),
             )))
         }
         Some((live, None)) => {
             return Err(on(Stop::refused(
                 "nothing to roll back",
                 Message::refused(format!(
-                    "no earlier successful deployment of {} in {} to go back to (looked at the last {SCAN})",
+                    "no earlier successful deployment of {} in {} to go back to (looked at the last {SCAN}, skipping ones already rolled back from)",
                     app.name, env.name
                 ))
                 .line(format!("live now: {} ({}), #{}", live.git_ref, live.sha.short(), live.id))
@@ -126,15 +162,23 @@ async fn prepare(bot: &Bot, request: &Request, cmd: &Rollback) -> Result<(Deploy
         }
         Some((live, Some(previous))) => (live, previous),
     };
+    if let Some(c) = confirmed {
+        if c.expected_target.as_deref() != Some(previous.sha.as_str()) {
+            return Err(on(Stop::refused(
+                "confirmation",
+                Message::refused(format!(
+                    "not rolled back: the deployment to go back to changed since you were asked (now {} (#{}), replacing {} (#{}))",
+                    previous.sha.short(),
+                    previous.id,
+                    live.sha.short(),
+                    live.id
+                ))
+                .line(format!("ask again: `{}`", c.command)),
+            )));
+        }
+    }
     let now = bot.now();
-    let deploy = Deploy {
-        task: "deploy".to_string(),
-        force: cmd.force,
-        target: format!("{}/{}", app.name, previous.sha),
-        environment: Some(env.name.to_string()),
-        hosts: Vec::new(),
-        reason: cmd.reason.clone(),
-    };
+    deploy.target = format!("{}/{}", app.name, previous.sha);
     let context = Context {
         description: Some(format!("rollback of #{}", live.id)),
         notes: vec![format!(
@@ -162,6 +206,8 @@ async fn prepare(bot: &Bot, request: &Request, cmd: &Rollback) -> Result<(Deploy
         )),
         label: Some(format!("{}@{}", app.name, previous.sha.short())),
         intentional_rollback: true,
+        target_sha: Some(previous.sha.to_string()),
+        rollback_of: Some(live.id),
     };
     Ok((deploy, context))
 }

@@ -54,10 +54,21 @@ async fn unlock(bot: &Bot, request: &Request, cmd: &Unlock) -> Result<Outcome, S
     } else {
         policy::check(config, app, env, &request.user, Need::Lock).map_err(|r| on(r.into()))?;
     }
-    bot.store()
-        .remove_lock(app.name.as_str(), env.name.as_str(), now)
+    let removed = bot
+        .store()
+        .remove_lock(app.name.as_str(), env.name.as_str(), &held.holder_id, now)
         .await
         .map_err(failed)?;
+    if removed.is_none() {
+        // Taken over (or expired) since it was read: nothing of anyone's was released.
+        return Err(on(Stop::refused(
+            "lock",
+            Message::refused(format!(
+                "{place} changed hands while you asked; nothing was unlocked"
+            ))
+            .line("`locks` shows who holds it now"),
+        )));
+    }
     let mut reply = Message::new(
         Tone::Success,
         format!("{} unlocked {place}", request.user.name),

@@ -148,6 +148,20 @@ impl HttpGitHub {
     }
 }
 
+/// A ref in a URL path: slashes stay (GitHub reads `feature/login` whole), anything
+/// else outside the unreserved set is percent-encoded, so `fix#12` is not cut at `#`.
+fn segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 fn transport_error(e: reqwest::Error) -> GitHubError {
     GitHubError::Transport {
         // A refused connection never reached GitHub; anything later (a timeout, a
@@ -275,7 +289,13 @@ impl GitHub for HttpGitHub {
         let path = format!("{}/deployments", Self::repo_path(repo));
         let answer = self.send(Method::POST, &path, &[], Some(&body)).await?;
         match answer.status.as_u16() {
-            201 => Ok(CreateOutcome::Created(Box::new(decode(&answer)?))),
+            // A 201 we cannot read still created a deployment: find it by request id.
+            201 => decode(&answer)
+                .map(|d| CreateOutcome::Created(Box::new(d)))
+                .map_err(|e| GitHubError::Transport {
+                    message: format!("GitHub answered 201 but {e}"),
+                    maybe_sent: true,
+                }),
             202 => Ok(CreateOutcome::AutoMerged {
                 message: error_body(&answer).message,
             }),
@@ -298,6 +318,11 @@ impl GitHub for HttpGitHub {
                     errors: body.errors,
                 })
             }
+            // GitHub's 5xx often come after the deployment was written.
+            status @ 500..=599 => Err(GitHubError::Transport {
+                message: format!("GitHub answered {status} ({})", error_body(&answer).message),
+                maybe_sent: true,
+            }),
             _ => Err(error_for(&answer)),
         }
     }
@@ -348,7 +373,12 @@ impl GitHub for HttpGitHub {
         head: &str,
     ) -> Result<Comparison, GitHubError> {
         self.get_json(
-            &format!("{}/compare/{base}...{head}", Self::repo_path(repo)),
+            &format!(
+                "{}/compare/{}...{}",
+                Self::repo_path(repo),
+                segment(base),
+                segment(head)
+            ),
             &[("per_page", "1".into())],
         )
         .await
@@ -375,7 +405,7 @@ impl GitHub for HttpGitHub {
             status: String,
             conclusion: Option<String>,
         }
-        let base = format!("{}/commits/{git_ref}", Self::repo_path(repo));
+        let base = format!("{}/commits/{}", Self::repo_path(repo), segment(git_ref));
         let combined: Combined = self
             .get_json(&format!("{base}/status"), &[("per_page", "100".into())])
             .await?;
@@ -531,6 +561,14 @@ mod tests {
             } => assert_eq!(accepted_permissions.as_deref(), Some("deployments=write")),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn refs_in_paths_keep_slashes_and_escape_the_rest() {
+        assert_eq!(segment("feature/login"), "feature/login");
+        assert_eq!(segment("fix#12"), "fix%2312");
+        assert_eq!(segment("100%"), "100%25");
+        assert_eq!(segment("ünï"), "%C3%BCn%C3%AF");
     }
 
     #[test]

@@ -216,6 +216,9 @@ pub struct DeploybotPayload {
     /// may ignore).
     #[serde(default)]
     pub app: Option<String>,
+    /// Set on a rollback: the deployment it replaced (so a later rollback skips it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_of: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -392,6 +395,10 @@ pub enum GitHubError {
     },
     #[error("GitHub answered {status}: {message}")]
     Unexpected { status: u16, message: String },
+    /// A deployment may or may not have been created: the POST got no usable answer and
+    /// the deployment was not found by its request id.
+    #[error("unknown outcome: {message}")]
+    Unknown { message: String },
     #[error("credentials: {message}")]
     Credentials { message: String },
 }
@@ -451,6 +458,10 @@ impl GitHubError {
             GitHubError::Credentials { message } => {
                 format!("deploybot could not get GitHub credentials: {message}")
             }
+            GitHubError::Unknown { message } => format!(
+                "deploybot cannot tell whether GitHub created the deployment ({message}). \
+                 Check the recent deployments before trying again: deploying blindly could deploy twice."
+            ),
         }
     }
 }
@@ -496,42 +507,61 @@ pub enum CreateResult {
     Recovered(Box<Deployment>),
 }
 
+/// How long to keep looking for a deployment whose POST got no usable answer: GitHub
+/// may still be writing it, or serving the list from a replica that lags.
+const LOOKUPS: [std::time::Duration; 3] = [
+    std::time::Duration::ZERO,
+    std::time::Duration::from_secs(1),
+    std::time::Duration::from_secs(2),
+];
+
 /// Creates a deployment without ever blindly retrying the POST: if the request may
-/// have reached GitHub but no answer came back, the bot looks for a deployment of that
-/// ref and environment whose payload carries this `request_id`.
+/// have reached GitHub but no usable answer came back (a timeout, a broken connection,
+/// a 5xx), the bot looks — a few times, with backoff — for a deployment of that ref
+/// and environment whose payload carries this `request_id`. When none shows up, the
+/// outcome is *unknown*, never "safe to retry".
 pub async fn create_deployment_once(
     github: &dyn GitHub,
     repo: &RepoName,
     new: &NewDeployment,
     request_id: &str,
 ) -> Result<CreateResult, GitHubError> {
-    match github.create_deployment(repo, new).await {
-        Ok(outcome) => Ok(CreateResult::Answered(outcome)),
+    let message = match github.create_deployment(repo, new).await {
+        Ok(outcome) => return Ok(CreateResult::Answered(outcome)),
         Err(GitHubError::Transport {
             maybe_sent: true,
             message,
-        }) => {
-            let filter = DeploymentFilter {
-                git_ref: Some(new.git_ref.clone()),
-                environment: Some(new.environment.clone()),
-                task: Some(new.task.clone()),
-                per_page: Some(30),
-                ..Default::default()
-            };
-            let found = github.deployments(repo, &filter).await?;
-            match found
-                .into_iter()
-                .find(|d| d.deploybot().is_some_and(|p| p.request_id == request_id))
-            {
-                Some(d) => Ok(CreateResult::Recovered(Box::new(d))),
-                None => Err(GitHubError::Transport {
-                    message: format!("{message}; no deployment was created (checked by request id), so it is safe to try again"),
-                    maybe_sent: false,
-                }),
+        }) => message,
+        Err(e) => return Err(e),
+    };
+    let filter = DeploymentFilter {
+        git_ref: Some(new.git_ref.clone()),
+        environment: Some(new.environment.clone()),
+        task: Some(new.task.clone()),
+        per_page: Some(30),
+        ..Default::default()
+    };
+    let mut last_error = None;
+    for wait in LOOKUPS {
+        tokio::time::sleep(wait).await;
+        match github.deployments(repo, &filter).await {
+            Ok(found) => {
+                if let Some(d) = found
+                    .into_iter()
+                    .find(|d| d.deploybot().is_some_and(|p| p.request_id == request_id))
+                {
+                    return Ok(CreateResult::Recovered(Box::new(d)));
+                }
             }
+            Err(e) => last_error = Some(e.to_string()),
         }
-        Err(e) => Err(e),
     }
+    Err(GitHubError::Unknown {
+        message: match last_error {
+            Some(e) => format!("{message}; looking for it failed too ({e})"),
+            None => format!("{message}; it has not appeared in GitHub's list (yet)"),
+        },
+    })
 }
 
 #[cfg(test)]

@@ -70,6 +70,9 @@ pub struct Tracked {
     pub announced: bool,
     /// The message shows the final state.
     pub final_rendered: bool,
+    /// Unfinished for so long that the bot stopped following it.
+    #[serde(default)]
+    pub given_up: bool,
     pub warned_no_status: bool,
     pub warned_stuck: bool,
     /// ETag of the last statuses read, for conditional polling.
@@ -77,9 +80,9 @@ pub struct Tracked {
 }
 
 impl Tracked {
-    /// Nothing left to do: the final state is shown (and announced).
+    /// Nothing left to do: the final state is shown (and announced), or the bot gave up.
     pub fn is_settled(&self) -> bool {
-        self.state.is_final() && self.final_rendered
+        (self.state.is_final() && self.final_rendered) || self.given_up
     }
 }
 
@@ -124,6 +127,10 @@ pub struct Confirmation {
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub state: ConfirmationState,
+    /// The deployment that was live when the question was asked (`None`: nothing was).
+    pub expected_live: Option<u64>,
+    /// For a rollback: the sha it would put back.
+    pub expected_target: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -203,6 +210,9 @@ pub trait Store: Send + Sync {
         at: DateTime<Utc>,
         keep: u32,
     ) -> Result<bool, StoreError>;
+    /// Forgets a delivery id whose event could not be processed, so that a
+    /// redelivery of it is processed instead of being dropped as a duplicate.
+    async fn forget_delivery(&self, id: &str) -> Result<(), StoreError>;
 
     /// Takes the lock unless someone else holds an unexpired one. The holder taking it
     /// again renews it (new reason and expiry). Expired locks are removed first, in the
@@ -214,11 +224,14 @@ pub trait Store: Send + Sync {
         lock: &Lock,
         now: DateTime<Utc>,
     ) -> Result<Option<Lock>, StoreError>;
-    /// Removes the lock; returns it if there was an unexpired one.
+    /// Removes the lock if `holder_id` still holds it; returns it if it was unexpired.
+    /// (Checking the holder in the same statement means a take-over that lands between
+    /// reading the lock and releasing it is never released by accident.)
     async fn remove_lock(
         &self,
         app: &str,
         environment: &str,
+        holder_id: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<Lock>, StoreError>;
     /// The unexpired lock on an app's environment.

@@ -143,6 +143,14 @@ impl Store for SqliteStore {
         Ok(inserted)
     }
 
+    async fn forget_delivery(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM deliveries WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn take_lock(&self, lock: &Lock, now: DateTime<Utc>) -> Result<LockTaken, StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM locks WHERE app = ? AND environment = ? AND expires_at <= ?")
@@ -193,16 +201,19 @@ impl Store for SqliteStore {
         &self,
         app: &str,
         environment: &str,
+        holder_id: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<Lock>, StoreError> {
-        let removed =
-            sqlx::query("DELETE FROM locks WHERE app = ? AND environment = ? RETURNING *")
-                .bind(app)
-                .bind(environment)
-                .fetch_optional(&self.pool)
-                .await?
-                .map(|row| lock_from(&row))
-                .transpose()?;
+        let removed = sqlx::query(
+            "DELETE FROM locks WHERE app = ? AND environment = ? AND holder_id = ? RETURNING *",
+        )
+        .bind(app)
+        .bind(environment)
+        .bind(holder_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|row| lock_from(&row))
+        .transpose()?;
         Ok(removed.filter(|l| l.expires_at > now))
     }
 
@@ -261,8 +272,8 @@ impl Store for SqliteStore {
 
     async fn add_confirmation(&self, c: &Confirmation) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO confirmations (id, requester_id, requester_name, channel, conversation, command, summary, message_id, created_at, expires_at, state)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO confirmations (id, requester_id, requester_name, channel, conversation, command, summary, message_id, created_at, expires_at, state, expected_live, expected_target)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&c.id)
         .bind(&c.requester_id)
@@ -275,6 +286,8 @@ impl Store for SqliteStore {
         .bind(ts(c.created_at))
         .bind(ts(c.expires_at))
         .bind(c.state.as_str())
+        .bind(c.expected_live.map(|id| id as i64))
+        .bind(&c.expected_target)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -498,6 +511,10 @@ fn confirmation_from(row: &sqlx::sqlite::SqliteRow) -> Result<Confirmation, Stor
         created_at: parse_ts(row.get::<&str, _>("created_at"))?,
         expires_at: parse_ts(row.get::<&str, _>("expires_at"))?,
         state: ConfirmationState::parse(row.get::<&str, _>("state")),
+        expected_live: row
+            .get::<Option<i64>, _>("expected_live")
+            .map(|id| id as u64),
+        expected_target: row.get("expected_target"),
     })
 }
 
@@ -541,6 +558,7 @@ mod tests {
             finished_at: None,
             announced: false,
             final_rendered: false,
+            given_up: false,
             warned_no_status: false,
             warned_stuck: false,
             etag: None,

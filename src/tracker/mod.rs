@@ -255,6 +255,7 @@ impl Tracker {
             finished_at: None,
             announced: false,
             final_rendered: false,
+            given_up: false,
             warned_no_status: false,
             warned_stuck: false,
             etag: None,
@@ -347,22 +348,40 @@ impl Tracker {
         };
         let now = self.inner.clock.now();
         let message = render::progress(&t, now);
-        let posted = match &t.message_id {
-            Some(mid) => {
-                match self
-                    .inner
-                    .chat
-                    .edit(&t.conversation, &MessageId(mid.clone()), &message)
-                    .await
-                {
-                    Ok(()) => None,
-                    Err(e) => {
-                        tracing::warn!(%id, error = %e, "edit failed; posting the update anew");
-                        self.inner.chat.send(&t.conversation, &message).await.ok()
-                    }
+        // Post anew only when the message is gone: after any other failure (which may
+        // be transient, or may even have been applied) a new post would leave a
+        // duplicate. A failed render leaves the state unsettled; the watchdog retries it.
+        let shown = match &t.message_id {
+            Some(mid) => match self
+                .inner
+                .chat
+                .edit(&t.conversation, &MessageId(mid.clone()), &message)
+                .await
+            {
+                Ok(()) => Ok(None),
+                Err(e) if e.gone => {
+                    tracing::info!(%id, error = %e, "the progress message is gone; posting it anew");
+                    self.inner
+                        .chat
+                        .send(&t.conversation, &message)
+                        .await
+                        .map(Some)
                 }
+                Err(e) => Err(e),
+            },
+            None => self
+                .inner
+                .chat
+                .send(&t.conversation, &message)
+                .await
+                .map(Some),
+        };
+        let posted = match shown {
+            Ok(posted) => posted,
+            Err(e) => {
+                tracing::warn!(%id, error = %e, "could not update a deployment's message; will retry");
+                return Ok(());
             }
-            None => self.inner.chat.send(&t.conversation, &message).await.ok(),
         };
 
         // Record what this render did, against the latest stored state.
@@ -442,8 +461,15 @@ impl Tracker {
     pub async fn check_timeouts(&self) -> Result<(), StoreError> {
         let now = self.inner.clock.now();
         let defaults = &self.inner.config.defaults;
+        // A deployment no deployer ever finished is not followed (nor polled) forever.
+        let give_up = (defaults.stuck_timeout * 4).max(Duration::from_secs(24 * 3600));
         for t in self.inner.store.unfinished().await? {
             let id = t.deployment_id;
+            if t.state.is_final() {
+                // Its final render failed (chat was down): try again.
+                self.schedule(id);
+                continue;
+            }
             let lock = self.state_lock(id);
             let guard = lock.lock().await;
             let Some(mut t) = self.inner.store.tracked(id).await? else {
@@ -460,6 +486,10 @@ impl Tracker {
             }
             if !t.state.is_final() && !t.warned_stuck && age >= defaults.stuck_timeout {
                 t.warned_stuck = true;
+                changed = true;
+            }
+            if !t.given_up && age >= give_up {
+                t.given_up = true;
                 changed = true;
             }
             if changed {
@@ -513,17 +543,17 @@ impl Tracker {
             match answer {
                 Ok(Conditional::NotModified) => {}
                 Ok(Conditional::Modified { value, etag }) => {
-                    {
-                        let lock = self.state_lock(t.deployment_id);
-                        let _guard = lock.lock().await;
-                        if let Some(mut latest) = self.inner.store.tracked(t.deployment_id).await? {
-                            latest.etag = etag;
-                            self.inner.store.put_tracked(&latest).await?;
-                        }
-                    }
+                    // The ETag is kept only once the status is applied: if applying
+                    // fails, the next poll must not get a 304 for it.
                     if let Some(status) = value {
                         self.status(&t.repository, t.deployment_id, None, &status)
                             .await?;
+                    }
+                    let lock = self.state_lock(t.deployment_id);
+                    let _guard = lock.lock().await;
+                    if let Some(mut latest) = self.inner.store.tracked(t.deployment_id).await? {
+                        latest.etag = etag;
+                        self.inner.store.put_tracked(&latest).await?;
                     }
                 }
                 Err(e) => {

@@ -85,6 +85,12 @@ pub fn progress(t: &Tracked, now: DateTime<Utc>) -> Message {
             human_duration(elapsed(t, now))
         ));
     }
+    if t.given_up && !t.state.is_final() {
+        m = m.line(format!(
+            "⚠️ deploybot stopped following this deployment after {} without a final status; see GitHub",
+            human_duration(elapsed(t, now))
+        ));
+    }
     m = m.field("requested by", requester(t));
     if t.task != "deploy" || t.state == DeploymentState::Created {
         m = m.field("task", t.task.clone());

@@ -137,7 +137,18 @@ pub struct DiscordChat {
 }
 
 fn failed(what: &str, e: serenity::Error) -> ChatError {
-    ChatError(format!("Discord: {what}: {e}"))
+    // 404 (Unknown Message / Unknown Webhook): the message is gone, post a new one.
+    let gone = matches!(
+        &e,
+        serenity::Error::Http(serenity::http::HttpError::UnsuccessfulRequest(r))
+            if r.status_code.as_u16() == 404
+    );
+    let message = format!("Discord: {what}: {e}");
+    if gone {
+        ChatError::gone(message)
+    } else {
+        ChatError::new(message)
+    }
 }
 
 impl DiscordChat {
@@ -153,7 +164,7 @@ impl DiscordChat {
     fn channel(&self, to: &Conversation) -> Result<ChannelId, ChatError> {
         let target = to.thread.as_deref().unwrap_or(&to.channel);
         people::channel_by_name(&self.cache, target).ok_or_else(|| {
-            ChatError(format!(
+            ChatError::new(format!(
                 "Discord: no channel `{target}` in the servers deploybot is in; use a channel id (Developer Mode › right-click the channel › Copy Channel ID)"
             ))
         })
@@ -228,11 +239,11 @@ impl Chat for DiscordChat {
     ) -> Result<(), ChatError> {
         let rendered = render(message, &self.shared.buttons);
         if let Some(rest) = id.0.strip_prefix(EPHEMERAL) {
-            let (handle, which) = rest
-                .split_once(':')
-                .ok_or_else(|| ChatError(format!("Discord: `{}` is not a message id", id.0)))?;
+            let (handle, which) = rest.split_once(':').ok_or_else(|| {
+                ChatError::gone(format!("Discord: `{}` is not a message id", id.0))
+            })?;
             let p = self.shared.get(handle).ok_or_else(|| {
-                ChatError("Discord: that private answer can no longer be edited (its interaction expired)".into())
+                ChatError::gone("Discord: that private answer can no longer be edited (its interaction expired)")
             })?;
             if which == "@original" {
                 rendered
@@ -264,5 +275,5 @@ fn parse_id(s: &str) -> Result<DiscordMessageId, ChatError> {
         .ok()
         .filter(|n| *n != 0)
         .map(DiscordMessageId::new)
-        .ok_or_else(|| ChatError(format!("Discord: `{s}` is not a Discord message id")))
+        .ok_or_else(|| ChatError::gone(format!("Discord: `{s}` is not a Discord message id")))
 }
