@@ -1204,6 +1204,21 @@ stg = "staging"
     }
 
     #[test]
+    fn an_alias_may_not_hide_an_environment() {
+        let text = MINIMAL.replace(
+            "[apps.api.environments.production]",
+            "[apps.api.environments.prod]\n\n[apps.api.environments.production]",
+        ) + "prod = \"production\"\n";
+        let err = parse(&text).unwrap_err();
+        assert!(
+            err.message
+                .contains("`prod` is also an environment of app api"),
+            "{err}"
+        );
+        assert!(err.location.is_some());
+    }
+
+    #[test]
     fn credentials_are_required_and_exclusive() {
         let err = parse("[github]\napi_url = \"https://ghe.example/api/v3\"\n[apps.a]\nrepository = \"o/a\"\n[apps.a.environments.x]\n").unwrap_err();
         assert!(err.message.contains("no credentials"), "{err}");

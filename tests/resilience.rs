@@ -1,0 +1,438 @@
+//! Regressions from review: what must hold when things go wrong at the worst moment —
+//! chat down at the final status, a busy webhook queue, GitHub answering 5xx to a
+//! create, a lock taken mid-deploy, the situation changing under an open confirmation.
+
+mod support;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deploybot::bot::Parts;
+use deploybot::chat::shell::{self, SharedBuffer, ShellChat};
+use deploybot::chat::{Chat, ChatError, Conversation, Message, MessageId, Tone};
+use deploybot::clock::SystemClock;
+use deploybot::github::client::HttpGitHub;
+use deploybot::github::events::sign;
+use deploybot::github::token::StaticToken;
+use deploybot::model::DeploymentState;
+use deploybot::service::Service;
+use deploybot::store::sqlite::SqliteStore;
+use deploybot::store::Store;
+use sandbox::{Fault, NewStatus, Sandbox};
+use support::{wait_for, Options, TestBot};
+
+const ONCALL: &[&str] = &["oncall"];
+const BOUND: Duration = Duration::from_secs(10);
+
+/// A chat whose sends and edits can fail on demand, like Discord during an outage.
+struct Flaky {
+    inner: ShellChat,
+    down: AtomicBool,
+    /// Edits fail as "the message is gone" instead of as an outage.
+    gone: AtomicBool,
+    log: Mutex<Vec<(String, String, Tone)>>,
+}
+
+#[async_trait]
+impl Chat for Flaky {
+    async fn send(&self, to: &Conversation, m: &Message) -> Result<MessageId, ChatError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(ChatError::new("Discord: 503"));
+        }
+        let id = self.inner.send(to, m).await?;
+        self.log
+            .lock()
+            .unwrap()
+            .push(("send".into(), id.0.clone(), m.tone));
+        Ok(id)
+    }
+
+    async fn edit(&self, to: &Conversation, id: &MessageId, m: &Message) -> Result<(), ChatError> {
+        if self.gone.load(Ordering::SeqCst) {
+            return Err(ChatError::gone("Discord: 404 Unknown Message"));
+        }
+        if self.down.load(Ordering::SeqCst) {
+            return Err(ChatError::new("Discord: 503"));
+        }
+        self.inner.edit(to, id, m).await?;
+        self.log
+            .lock()
+            .unwrap()
+            .push(("edit".into(), id.0.clone(), m.tone));
+        Ok(())
+    }
+}
+
+async fn flaky_bot() -> (Sandbox, Service, Arc<Flaky>, tempfile::TempDir) {
+    let sb = Sandbox::start().await.unwrap();
+    support::seed(&sb);
+    let text = format!(
+        "{}\n[defaults]\nedit_interval = \"10ms\"\n",
+        support::CONFIG
+    );
+    let config = Arc::new(support::parse_config(&text, &sb, &sb.token()));
+    let github = HttpGitHub::new(
+        &config.github.api_url,
+        Arc::new(StaticToken::new(sb.token().into())),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&format!("sqlite://{}", dir.path().join("b.db").display()))
+        .await
+        .unwrap();
+    let chat = Arc::new(Flaky {
+        inner: ShellChat::new(Box::new(SharedBuffer::default())),
+        down: AtomicBool::new(false),
+        gone: AtomicBool::new(false),
+        log: Mutex::new(Vec::new()),
+    });
+    let service = Service::start(Parts {
+        config,
+        github: Arc::new(github),
+        chat: chat.clone(),
+        store: Arc::new(store),
+        clock: Arc::new(SystemClock),
+        adapter: shell::ADAPTER.to_string(),
+    })
+    .await
+    .unwrap();
+    (sb, service, chat, dir)
+}
+
+async fn deploy_topic(service: &Service, sb: &Sandbox) -> u64 {
+    let who = shell::Identity {
+        user: "alice".into(),
+        roles: vec!["dev".into()],
+        channel: "deploys".into(),
+    };
+    shell::run(
+        &service.bot,
+        &who,
+        "deploy api/topic to staging\n".as_bytes(),
+        "!",
+    )
+    .await;
+    sb.deployments("acme/api")[0]["id"].as_u64().unwrap()
+}
+
+async fn apply(service: &Service, sb: &Sandbox, id: u64, state: &str) {
+    let status = sb.create_deployment_status("acme/api", id, NewStatus::new(state));
+    let deployment = sb
+        .deployments("acme/api")
+        .into_iter()
+        .find(|d| d["id"] == id)
+        .unwrap();
+    let repo = deploybot::model::RepoName::parse("acme/api").unwrap();
+    service
+        .bot
+        .tracker()
+        .status(
+            &repo,
+            deploybot::model::DeploymentId(id),
+            Some(&serde_json::from_value(deployment).unwrap()),
+            &serde_json::from_value(status).unwrap(),
+        )
+        .await
+        .unwrap();
+    service.bot.tracker().flush(BOUND).await;
+}
+
+#[tokio::test]
+async fn a_final_state_that_chat_could_not_show_is_shown_once_chat_is_back() {
+    let (sb, service, chat, _dir) = flaky_bot().await;
+    let id = deploy_topic(&service, &sb).await;
+    chat.down.store(true, Ordering::SeqCst);
+    apply(&service, &sb, id, "success").await;
+    let t = service
+        .bot
+        .store()
+        .tracked(deploybot::model::DeploymentId(id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        !t.final_rendered && !t.announced,
+        "nothing was shown, so nothing is marked shown"
+    );
+    assert_eq!(service.bot.store().unfinished().await.unwrap().len(), 1);
+
+    chat.down.store(false, Ordering::SeqCst);
+    service.bot.tick().await; // the housekeeping pass retries it
+    service.bot.tracker().flush(BOUND).await;
+    let log = chat.log.lock().unwrap().clone();
+    assert!(
+        log.iter()
+            .any(|(kind, _, tone)| kind == "edit"
+                && *tone == Tone::Progress(DeploymentState::Success)),
+        "{log:?}"
+    );
+    let mentions = log
+        .iter()
+        .filter(|(kind, _, tone)| {
+            kind == "send" && *tone == Tone::Progress(DeploymentState::Success)
+        })
+        .count();
+    assert_eq!(mentions, 1, "the requester is told once: {log:?}");
+    assert!(service.bot.store().unfinished().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_failed_edit_never_posts_a_duplicate_but_a_deleted_message_is_posted_anew() {
+    let (sb, service, chat, _dir) = flaky_bot().await;
+    let id = deploy_topic(&service, &sb).await;
+    chat.down.store(true, Ordering::SeqCst);
+    apply(&service, &sb, id, "in_progress").await;
+    chat.down.store(false, Ordering::SeqCst);
+    let sends = |chat: &Flaky| {
+        chat.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(k, _, _)| k == "send")
+            .count()
+    };
+    assert_eq!(sends(&chat), 1, "only the original message");
+
+    // Someone deleted the message: the next update comes as a new one, and sticks.
+    chat.gone.store(true, Ordering::SeqCst);
+    apply(&service, &sb, id, "success").await;
+    chat.gone.store(false, Ordering::SeqCst);
+    let log = chat.log.lock().unwrap().clone();
+    let new_id = log
+        .iter()
+        .find(|(k, _, tone)| k == "send" && *tone == Tone::Progress(DeploymentState::Success))
+        .map(|(_, id, _)| id.clone())
+        .expect("posted anew");
+    let t = service
+        .bot
+        .store()
+        .tracked(deploybot::model::DeploymentId(id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(t.message_id.as_deref(), Some(new_id.as_str()));
+}
+
+#[tokio::test]
+async fn a_delivery_answered_busy_can_be_redelivered() {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open("sqlite::memory:").await.unwrap());
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+    let secret = "0123456789abcdef0123";
+    let app = deploybot::webhook::router(
+        "/webhook",
+        secret.to_string().into(),
+        store,
+        Arc::new(SystemClock),
+        tx,
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let body = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/fixtures/github/webhooks/deployment_status/created.success.octokit-webhooks.json"
+    ))
+    .unwrap();
+    let http = reqwest::Client::new();
+    let post = |delivery: &'static str| {
+        http.post(format!("http://{addr}/webhook"))
+            .header("x-github-event", "deployment_status")
+            .header("x-github-delivery", delivery)
+            .header("x-hub-signature-256", sign(secret.as_bytes(), &body))
+            .body(body.clone())
+            .send()
+    };
+    assert_eq!(post("d-1").await.unwrap().status().as_u16(), 202);
+    // The queue (capacity 1) is full and nobody reads it: busy.
+    assert_eq!(post("d-2").await.unwrap().status().as_u16(), 503);
+    // Once the queue moves, GitHub's "Redeliver" of d-2 is processed, not dropped.
+    assert!(rx.recv().await.is_some());
+    assert_eq!(post("d-2").await.unwrap().status().as_u16(), 202);
+    let queued = rx.recv().await.unwrap();
+    assert_eq!(queued.delivery.as_deref(), Some("d-2"));
+    // And a true repeat is still a duplicate.
+    assert_eq!(post("d-2").await.unwrap().status().as_u16(), 200);
+}
+
+#[tokio::test]
+async fn a_5xx_on_create_is_looked_up_and_never_called_safe_to_retry() {
+    let t = TestBot::start().await;
+    t.sandbox.inject(Fault::status(
+        "POST",
+        "/deployments",
+        502,
+        serde_json::json!({"message": "Server Error"}),
+    ));
+    let out = t.say("deploy api/topic to staging").await;
+    assert!(
+        out.contains("Unknown: api/topic may or may not be deploying to staging"),
+        "{out}"
+    );
+    assert!(out.contains("`deploys api in staging`"), "{out}");
+    assert!(!out.contains("safe to try again"), "{out}");
+    let requests = t.sandbox.requests();
+    let after_post: Vec<_> = requests
+        .iter()
+        .skip_while(|r| !(r.method == "POST" && r.path.ends_with("/deployments")))
+        .filter(|r| r.method == "GET" && r.path.ends_with("/deployments"))
+        .collect();
+    assert_eq!(after_post.len(), 3, "looked it up, with backoff");
+    assert_eq!(t.deployment_posts().len(), 1, "never re-POSTed");
+}
+
+#[tokio::test]
+async fn a_lock_taken_while_a_deploy_is_in_flight_stops_it() {
+    let t = TestBot::start().await;
+    // GitHub is slow to list deployments (the deploy's pre-flight)...
+    t.sandbox.inject(Fault::slow_after_processing(
+        "GET",
+        "/deployments",
+        Duration::from_millis(800),
+    ));
+    let deploy = t.say_as("alice", &["dev"], "deploys", "deploy api/topic to staging");
+    let lock = async {
+        // ...and bob locks staging meanwhile.
+        wait_for(BOUND, "the deploy's pre-flight", || {
+            t.sandbox
+                .requests()
+                .iter()
+                .any(|r| r.method == "GET" && r.path.ends_with("/deployments"))
+                .then_some(())
+        })
+        .await;
+        t.say_as(
+            "bob",
+            &["dev"],
+            "deploys",
+            "lock staging on api -- incident",
+        )
+        .await
+    };
+    let (out, locked) = tokio::join!(deploy, lock);
+    assert!(locked.contains("bob locked staging on api"), "{locked}");
+    assert!(out.contains("staging on api is locked by bob"), "{out}");
+    assert!(
+        t.deployment_posts().is_empty(),
+        "deployed into a locked environment"
+    );
+}
+
+#[tokio::test]
+async fn rollback_asks_github_nothing_until_every_local_rule_passed() {
+    let t = TestBot::start().await;
+    let out = t
+        .say_as("mallory", &["dev"], "random", "rollback api in production")
+        .await;
+    assert!(out.contains("api can't be deployed from #random"), "{out}");
+    let out = t
+        .say_as("mallory", &["dev"], "deploys", "rollback api in production")
+        .await;
+    assert!(out.contains("you can't deploy api to production"), "{out}");
+    assert!(
+        t.sandbox.requests().is_empty(),
+        "{:?}",
+        t.sandbox.requests()
+    );
+}
+
+async fn ok_deploy(t: &TestBot, who: &str, line: &str) -> u64 {
+    let mut out = t.say_as(who, ONCALL, "deploys", line).await;
+    if out.contains("type `yes`") {
+        out = t.say_as(who, ONCALL, "deploys", "yes").await;
+    }
+    assert!(out.contains("Created deployment"), "{line}: {out}");
+    let id = t.last_deployment();
+    t.sandbox
+        .create_deployment_status("acme/api", id, NewStatus::new("success"));
+    t.sandbox.commit("acme/api", "main", "Another");
+    t.sandbox
+        .set_status("acme/api", "main", "ci/build", "success");
+    id
+}
+
+#[tokio::test]
+async fn a_confirmation_does_not_hold_once_what_is_live_changed() {
+    let config = support::CONFIG.replace(
+        "[apps.api.environments.production]\nproduction = true",
+        "[apps.api.environments.production]\nproduction = true\nconfirm = true",
+    ) + "\n[defaults]\nedit_interval = \"10ms\"\nconfirm_timeout = \"10m\"\n";
+    let t = TestBot::with(Options {
+        config,
+        ..Default::default()
+    })
+    .await;
+    ok_deploy(&t, "olga", "deploy api/main to production").await;
+    ok_deploy(&t, "olga", "deploy api/main to production").await;
+
+    // olga asks to roll back; before she answers, bob ships something new.
+    let out = t
+        .say_as("olga", ONCALL, "deploys", "rollback api in production")
+        .await;
+    assert!(out.contains("type `yes`"), "{out}");
+    let question_id = t
+        .said()
+        .iter()
+        .rev()
+        .find_map(|s| {
+            s.message().actions.iter().find_map(|a| match a {
+                deploybot::chat::Action::Confirm { id } => Some(id.clone()),
+                _ => None,
+            })
+        })
+        .unwrap();
+    ok_deploy(&t, "bob", "deploy api/main to production").await;
+    // bob's own confirmation was answered; olga's is still open.
+    let posts = t.deployment_posts().len();
+    let out = t
+        .say_as("olga", ONCALL, "deploys", &format!("confirm {question_id}"))
+        .await;
+    assert!(
+        out.contains("not rolled back") || out.contains("not deployed"),
+        "{out}"
+    );
+    assert!(
+        out.contains("ask again: `rollback api in production`"),
+        "{out}"
+    );
+    assert_eq!(
+        t.deployment_posts().len(),
+        posts,
+        "nothing deployed on a stale answer"
+    );
+}
+
+#[tokio::test]
+async fn a_second_rollback_does_not_undo_the_first() {
+    let t = TestBot::with(Options {
+        config: format!(
+            "{}\n[defaults]\nedit_interval = \"10ms\"\n",
+            support::CONFIG
+        ),
+        ..Default::default()
+    })
+    .await;
+    let a = ok_deploy(&t, "olga", "deploy api/main to production").await;
+    let b = ok_deploy(&t, "olga", "deploy api/main to production").await;
+    let out = t
+        .say_as("olga", ONCALL, "deploys", "rollback api in production")
+        .await;
+    assert!(
+        out.contains(&format!("(#{a},")) && out.contains("in place of"),
+        "{out}"
+    );
+    let rollback = t.last_deployment();
+    t.sandbox
+        .create_deployment_status("acme/api", rollback, NewStatus::new("success"));
+    let body = t.deployment_posts().pop().unwrap().body.unwrap();
+    assert_eq!(body["payload"]["deploybot"]["rollback_of"], b);
+
+    // Rolling back again must not bring back #b, the deployment that was rolled back.
+    let posts = t.deployment_posts().len();
+    let out = t
+        .say_as("olga", ONCALL, "deploys", "rollback api in production")
+        .await;
+    assert!(out.contains("no earlier successful deployment"), "{out}");
+    assert_eq!(t.deployment_posts().len(), posts);
+}
