@@ -201,6 +201,16 @@ impl Bot {
         if let Err(e) = self.inner.store.prune_audit(self.now() - retention).await {
             tracing::warn!(error = %e, "audit retention failed");
         }
+        // Finished deployments and answered questions: kept a week, for restarts and
+        // for anyone reading the database; GitHub keeps the history itself.
+        if let Err(e) = self
+            .inner
+            .store
+            .prune_settled(self.now() - chrono::Duration::days(7))
+            .await
+        {
+            tracing::warn!(error = %e, "pruning settled records failed");
+        }
     }
 
     /// Posts a message in the request's conversation. Chat failures are logged, not

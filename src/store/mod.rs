@@ -286,4 +286,7 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<AuditEntry>, StoreError>;
     /// Deletes entries older than `before` (retention); returns how many.
     async fn prune_audit(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Deletes what no longer matters: settled tracked deployments and answered or
+    /// expired confirmations last touched before `before`. Returns how many rows.
+    async fn prune_settled(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 }

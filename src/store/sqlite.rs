@@ -437,6 +437,21 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    async fn prune_settled(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let tracked = sqlx::query("DELETE FROM tracked WHERE settled = 1 AND updated_at < ?")
+            .bind(ts(before))
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        let confirmations =
+            sqlx::query("DELETE FROM confirmations WHERE state != 'pending' AND expires_at < ?")
+                .bind(ts(before))
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        Ok(tracked + confirmations)
+    }
+
     async fn prune_audit(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         Ok(sqlx::query("DELETE FROM audit WHERE at < ?")
             .bind(ts(before))
@@ -595,6 +610,20 @@ mod tests {
         let mut expected = tracked(id);
         expected.created_at = t.created_at;
         expected
+    }
+
+    #[tokio::test]
+    async fn settled_records_age_out_and_unsettled_ones_stay() {
+        let store = SqliteStore::open("sqlite::memory:").await.unwrap();
+        let mut done = tracked(1);
+        done.state = DeploymentState::Success;
+        done.final_rendered = true;
+        store.put_tracked(&done).await.unwrap();
+        store.put_tracked(&tracked(2)).await.unwrap();
+        let later = Utc::now() + chrono::Duration::days(1);
+        assert_eq!(store.prune_settled(later).await.unwrap(), 1);
+        assert_eq!(store.tracked(DeploymentId(1)).await.unwrap(), None);
+        assert!(store.tracked(DeploymentId(2)).await.unwrap().is_some());
     }
 
     #[tokio::test]
