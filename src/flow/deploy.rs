@@ -460,20 +460,23 @@ async fn execute(
     let repo = &plan.app.repository;
 
     let mut notes = context.notes;
-    if let Some(line) = comparison_line(&plan) {
-        notes.push(line);
+    // How the ref compares with what is live: shown once the deployment exists.
+    let preflight = if let Some(line) = comparison_line(&plan) {
+        Some(line)
     } else if let Some(e) = plan
         .live_unknown
         .as_ref()
         .or(plan.comparison_unknown.as_ref())
     {
-        notes.push(format!(
+        Some(format!(
             "could not compare with what is live in {} ({e})",
             plan.env.name
-        ));
+        ))
     } else if plan.live.is_none() {
-        notes.push(format!("nothing was live in {} yet", plan.env.name));
-    }
+        Some(format!("nothing was live in {} yet", plan.env.name))
+    } else {
+        None
+    };
     // A lock may have been taken while the pre-flight talked to GitHub: the last word
     // before creating is the lock's.
     if let Err(stop) = flow::lock::check(bot, plan.app, plan.env, &request.user).await {
@@ -540,7 +543,10 @@ async fn execute(
         Err(e) => Err((Decision::Failed, failed(bot, &plan, &e))),
     };
     let deployment = match created {
-        Ok(d) => d,
+        Ok(d) => {
+            notes.extend(preflight);
+            d
+        }
         Err((decision, reply)) => {
             let detail = reply.title.clone();
             bot.update(&request.conversation, message_id.as_ref(), &reply)
