@@ -19,7 +19,7 @@ use crate::github::{
     DeploybotPayload, GitHubError, NewDeployment, PayloadChat, PayloadUser,
 };
 use crate::history::{self, Entry};
-use crate::model::{DeploymentId, DeploymentState};
+use crate::model::DeploymentId;
 use crate::policy::{self, Need};
 use crate::store::{Confirmation, ConfirmationState, Tracked};
 use crate::tracker::render;
@@ -562,14 +562,7 @@ async fn execute(
     // From here on the tracker owns the message: it renders "created" now and every
     // status the deployer reports later.
     let tracked = Tracked {
-        deployment_id: deployment.id,
-        repository: plan.app.repository.clone(),
         app: Some(plan.app.name.to_string()),
-        environment: deployment.environment.clone(),
-        git_ref: deployment.git_ref.clone(),
-        sha: deployment.sha.to_string(),
-        task: deployment.task.clone(),
-        conversation: request.conversation.clone(),
         message_id: message_id.as_ref().map(|m| m.0.clone()),
         requester: Some((request.user.id.clone(), request.user.name.clone())),
         creator: None,
@@ -579,19 +572,11 @@ async fn execute(
         forced: cmd.force,
         notes,
         compare_url: plan.comparison.as_ref().and_then(|c| c.html_url.clone()),
-        created_at: deployment.created_at,
-        state: DeploymentState::Created,
-        status_id: None,
-        status_description: None,
-        log_url: None,
-        environment_url: None,
-        finished_at: None,
-        announced: false,
-        final_rendered: false,
-        given_up: false,
-        warned_no_status: false,
-        warned_stuck: false,
-        etag: None,
+        ..Tracked::new(
+            &plan.app.repository,
+            &deployment,
+            request.conversation.clone(),
+        )
     };
     if let Err(e) = bot.tracker().started(tracked.clone()).await {
         // Without storage the deployment still exists: say so, untracked.

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::chat::Conversation;
+use crate::github::Deployment;
 use crate::model::{DeploymentId, DeploymentState, RepoName};
 
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +81,43 @@ pub struct Tracked {
 }
 
 impl Tracked {
+    /// A fresh record for GitHub's deployment `d`, just created, to be shown in
+    /// `conversation`: nothing posted, no status, no routing data yet.
+    pub fn new(repository: &RepoName, d: &Deployment, conversation: Conversation) -> Tracked {
+        Tracked {
+            deployment_id: d.id,
+            repository: repository.clone(),
+            app: None,
+            environment: d.environment.clone(),
+            git_ref: d.git_ref.clone(),
+            sha: d.sha.to_string(),
+            task: d.task.clone(),
+            conversation,
+            message_id: None,
+            requester: None,
+            creator: d.creator.as_ref().map(|c| c.login.clone()),
+            html_url: None,
+            hosts: Vec::new(),
+            reason: None,
+            forced: false,
+            notes: Vec::new(),
+            compare_url: None,
+            created_at: d.created_at,
+            state: DeploymentState::Created,
+            status_id: None,
+            status_description: None,
+            log_url: None,
+            environment_url: None,
+            finished_at: None,
+            announced: false,
+            final_rendered: false,
+            given_up: false,
+            warned_no_status: false,
+            warned_stuck: false,
+            etag: None,
+        }
+    }
+
     /// Nothing left to do: the final state is shown (and announced), or the bot gave up.
     pub fn is_settled(&self) -> bool {
         (self.state.is_final() && self.final_rendered) || self.given_up

@@ -229,36 +229,8 @@ impl Tracker {
                 .eq_ignore_ascii_case(&repo.to_string())
         });
         let base = |conversation: Conversation| Tracked {
-            deployment_id: d.id,
-            repository: repo.clone(),
             app: app.map(|a| a.name.to_string()),
-            environment: d.environment.clone(),
-            git_ref: d.git_ref.clone(),
-            sha: d.sha.to_string(),
-            task: d.task.clone(),
-            conversation,
-            message_id: None,
-            requester: None,
-            creator: d.creator.as_ref().map(|c| c.login.clone()),
-            html_url: None,
-            hosts: Vec::new(),
-            reason: None,
-            forced: false,
-            notes: Vec::new(),
-            compare_url: None,
-            created_at: d.created_at,
-            state: DeploymentState::Created,
-            status_id: None,
-            status_description: None,
-            log_url: None,
-            environment_url: None,
-            finished_at: None,
-            announced: false,
-            final_rendered: false,
-            given_up: false,
-            warned_no_status: false,
-            warned_stuck: false,
-            etag: None,
+            ..Tracked::new(repo, d, conversation)
         };
         match d.deploybot() {
             Some(p) => {
