@@ -160,7 +160,7 @@ required_contexts = []
     let template: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../shared/fixtures/github/webhooks/deployment_status/created.success.octokit-webhooks.json"
+            "/fixtures/github/webhooks/deployment_status/created.success.octokit-webhooks.json"
         ))
         .expect("fixture"),
     )

@@ -232,7 +232,7 @@ async fn a_delivery_answered_busy_can_be_redelivered() {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let body = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/fixtures/github/webhooks/deployment_status/created.success.octokit-webhooks.json"
+        "/fixtures/github/webhooks/deployment_status/created.success.octokit-webhooks.json"
     ))
     .unwrap();
     let http = reqwest::Client::new();

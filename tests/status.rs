@@ -144,7 +144,7 @@ fn status_body(t: &TestBot, id: u64, state: &str, status_id: u64) -> Vec<u8> {
     let mut body: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../shared/fixtures/github/webhooks/deployment_status/created.success.octokit-webhooks.json"
+            "/fixtures/github/webhooks/deployment_status/created.success.octokit-webhooks.json"
         ))
         .unwrap(),
     )
@@ -243,7 +243,7 @@ async fn ping_is_answered_and_other_events_are_ignored() {
     let url = t.webhook_url();
     let ping = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/fixtures/github/webhooks/ping/repository.octokit-webhooks.json"
+        "/fixtures/github/webhooks/ping/repository.octokit-webhooks.json"
     ))
     .unwrap();
     assert_eq!(
@@ -259,7 +259,7 @@ async fn ping_is_answered_and_other_events_are_ignored() {
     );
     let check_run = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/fixtures/github/webhooks/check_run/completed.success.octokit-webhooks.json"
+        "/fixtures/github/webhooks/check_run/completed.success.octokit-webhooks.json"
     ))
     .unwrap();
     assert_eq!(

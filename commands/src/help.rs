@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::{code, invalid, is, strip_question, suggest, Command, Head, ParseError};
+use crate::{code, invalid, strip_question, suggest, Command, Head, ParseError};
 
 /// Show the list of commands, or one command's page with examples.
 ///
@@ -208,7 +208,12 @@ pub(crate) fn parse(head: &Head<'_>, args: &[&str]) -> Result<Command, ParseErro
     let plain = |c: char| {
         c.is_ascii_alphanumeric() || matches!(c, ' ' | '_' | '.' | ':' | '!' | '\'' | '’' | '-')
     };
-    if topic.chars().count() > 40 || !topic.chars().all(plain) || is(&topic, "--") {
+    // A topic names a command, so it has a letter or digit: `help --` or `help !!`
+    // asks for nothing.
+    if topic.chars().count() > 40
+        || !topic.chars().all(plain)
+        || !topic.chars().any(|c| c.is_ascii_alphanumeric())
+    {
         return Err(invalid(
             &HELP,
             format!(

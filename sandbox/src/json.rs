@@ -1,5 +1,5 @@
 //! GitHub-shaped JSON renderers. Every object has every key of the corresponding
-//! fixture under `shared/fixtures/github/` (the tests check this), with URLs pointing at
+//! fixture under `fixtures/github/` (the tests check this), with URLs pointing at
 //! the sandbox: API objects under `{base}/repos/...`, web pages under `{base}/{o}/{r}`.
 
 use chrono::{DateTime, Utc};

@@ -15,7 +15,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! REST endpoints (JSON shaped like `shared/fixtures/github/`; `Authorization: token X`
+//! REST endpoints (JSON shaped like `fixtures/github/`; `Authorization: token X`
 //! or `Bearer X`; every response has `x-ratelimit-*` and `x-github-request-id`; every
 //! 200 GET has a strong `ETag`, and a matching `If-None-Match` gets a free 304):
 //!

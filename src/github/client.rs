@@ -490,7 +490,7 @@ mod tests {
 
     fn fixture(path: &str) -> String {
         std::fs::read_to_string(format!(
-            "{}/../shared/fixtures/github/rest/{path}",
+            "{}/fixtures/github/rest/{path}",
             env!("CARGO_MANIFEST_DIR")
         ))
         .unwrap()

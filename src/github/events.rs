@@ -1,5 +1,5 @@
 //! Webhook events the bot acts on, parsed from GitHub's delivery bodies (every example
-//! under `../shared/fixtures/github/webhooks/` parses), and the signature check.
+//! under `fixtures/github/webhooks/` parses), and the signature check.
 
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
@@ -109,7 +109,7 @@ mod tests {
     use super::*;
 
     fn webhooks() -> std::path::PathBuf {
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/github/webhooks")
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/github/webhooks")
     }
 
     #[test]

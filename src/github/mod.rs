@@ -2,7 +2,7 @@
 //!
 //! [`GitHub`] is the trait the core depends on; [`client::HttpGitHub`] implements it
 //! over REST (GitHub.com or Enterprise, any base URL). Types parse every example under
-//! `../shared/fixtures/github/rest/`. Outcomes GitHub documents for creating a
+//! `fixtures/github/rest/`. Outcomes GitHub documents for creating a
 //! deployment (202, the two kinds of 409, 422) are values of [`CreateOutcome`], not
 //! errors: the deploy flow answers each differently. [`GitHubError`] is for
 //! everything that stops a request (credentials, rate limits, the network).

@@ -4,7 +4,7 @@ use super::*;
 
 fn dir(sub: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/fixtures/github/rest")
+        .join("fixtures/github/rest")
         .join(sub)
 }
 

@@ -12,7 +12,7 @@ use reqwest::header::HeaderMap as ReqHeaders;
 use sandbox::Sandbox;
 use serde_json::Value;
 
-pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/github/");
+pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/github/");
 
 pub fn fixture(rel: &str) -> Value {
     let path = format!("{FIXTURES}{rel}");

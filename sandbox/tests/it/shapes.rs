@@ -1,4 +1,4 @@
-//! The sandbox's JSON has every key of GitHub's own examples (shared/fixtures/github).
+//! The sandbox's JSON has every key of GitHub's own examples (fixtures/github).
 
 use serde_json::json;
 
