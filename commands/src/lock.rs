@@ -243,7 +243,8 @@ pub(crate) fn deploy_lock_parts<'a>(
     help: &'static CommandHelp,
     verb: &str,
 ) -> Result<DeployLockParts<'a>, ParseError> {
-    let keyword = |w: &str| is_env_prep(w) || is(w, "force") || is_dash(w);
+    // `for` too: `lock for` would read it as a duration, not an environment.
+    let keyword = |w: &str| is_env_prep(w) || is(w, "for") || is(w, "force") || is_dash(w);
     let (words, reason) = split_reason(args);
     let reason_tail: Vec<&str> = match reason {
         Some(r) => splice(r, 0..0, &["--"]),

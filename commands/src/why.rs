@@ -58,11 +58,7 @@ pub(crate) fn parse(head: &Head<'_>, args: &[&str]) -> Result<Command, ParseErro
             head.retry(head.first, &splice(&words, 0..0, &["ENV"])),
         ));
     };
-    let lower = env.to_lowercase().replace('’', "'");
-    if matches!(
-        lower.as_str(),
-        "can't" | "cant" | "cannot" | "can" | "couldn't" | "won't" | "isn't" | "is"
-    ) {
+    if is_question_word(env) {
         return Err(question(&words));
     }
     Name::Environment
@@ -103,14 +99,25 @@ pub(crate) fn parse(head: &Head<'_>, args: &[&str]) -> Result<Command, ParseErro
     Ok(Command::Why(why))
 }
 
+/// The words that make `why …` a question in English rather than `why ENV`.
+fn is_question_word(word: &str) -> bool {
+    let lower = word.to_lowercase().replace('’', "'");
+    matches!(
+        lower.as_str(),
+        "can't" | "cant" | "cannot" | "can" | "couldn't" | "won't" | "isn't" | "is"
+    )
+}
+
 /// `why can't I deploy api to production`: answer with the short form, keeping the
 /// app and environment if they were named.
 fn question(words: &[&str]) -> ParseError {
     let after = |pred: &dyn Fn(&str) -> bool| words.windows(2).find(|w| pred(w[0])).map(|w| w[1]);
+    // A keyword in the place of a name (`why can't to on`) is no name.
+    let keyword = |w: &str| is_env_prep(w) || is_app_prep(w) || is_question_word(w);
     let env = after(&|w| is_env_prep(w))
-        .filter(|e| Name::Environment.is_valid(e))
+        .filter(|e| Name::Environment.is_valid(e) && !keyword(e))
         .unwrap_or("ENV");
-    let app = after(&|w| is(w, "deploy")).filter(|a| !is_env_prep(a) && Name::App.is_valid(a));
+    let app = after(&|w| is(w, "deploy")).filter(|a| !keyword(a) && Name::App.is_valid(a));
     let why = Why {
         environment: env.to_string(),
         app: app.map(str::to_string),
