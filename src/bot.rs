@@ -10,15 +10,18 @@ use chrono::{DateTime, Utc};
 use commands::{Command, ParseError};
 use dashmap::DashMap;
 
-use crate::chat::{Addressing, Chat, Conversation, Message, MessageId, Request};
+use crate::chat::{Addressing, Chat, Conversation, Message, MessageId, MeteredChat, Request};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::flow::{self, Decision, Outcome};
 use crate::github::{GitHub, GitHubError, Repository};
+use crate::metrics::{Metrics, Readiness, Status};
 use crate::model::RepoName;
 use crate::store::{AuditEntry, Store};
 use crate::tracker::Tracker;
 
+/// How long `/readyz` waits for the store to take a write.
+const STORAGE_PROBE: Duration = Duration::from_secs(2);
 /// Repository facts (default branch, html URL) change rarely; ask GitHub at most this often.
 const REPOSITORY_TTL: Duration = Duration::from_secs(300);
 /// Branch names, for autocompletion: briefly cached, as people type several letters.
@@ -48,16 +51,23 @@ struct Inner {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     tracker: Tracker,
+    metrics: Arc<Metrics>,
     repositories: DashMap<RepoName, (Repository, DateTime<Utc>)>,
     branches: DashMap<RepoName, (Vec<String>, DateTime<Utc>)>,
 }
 
 impl Bot {
     pub fn new(parts: Parts) -> Bot {
+        let metrics = Arc::new(Metrics::new());
+        parts.github.observe(metrics.clone());
+        if parts.chat.connected_at_start() {
+            metrics.health.set_chat(Status::ready());
+        }
+        let chat: Arc<dyn Chat> = Arc::new(MeteredChat::new(parts.chat, metrics.clone()));
         let tracker = Tracker::new(
             parts.config.clone(),
             parts.store.clone(),
-            parts.chat.clone(),
+            chat.clone(),
             parts.github.clone(),
             parts.clock.clone(),
             &parts.adapter,
@@ -66,10 +76,11 @@ impl Bot {
             inner: Arc::new(Inner {
                 config: parts.config,
                 github: parts.github,
-                chat: parts.chat,
+                chat,
                 store: parts.store,
                 clock: parts.clock,
                 tracker,
+                metrics,
                 repositories: DashMap::new(),
                 branches: DashMap::new(),
             }),
@@ -90,6 +101,38 @@ impl Bot {
 
     pub fn tracker(&self) -> &Tracker {
         &self.inner.tracker
+    }
+
+    /// The counters behind `/metrics` and the readiness behind `/readyz`.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.inner.metrics
+    }
+
+    /// Whether the bot can do its job now: storage takes a write (probed now, within
+    /// `STORAGE_PROBE`), chat is connected, GitHub accepted the credentials.
+    pub async fn readiness(&self) -> Readiness {
+        let health = &self.inner.metrics.health;
+        let probe = tokio::time::timeout(STORAGE_PROBE, self.inner.store.ping()).await;
+        health.set_storage(match probe {
+            Ok(Ok(())) => Status::ready(),
+            Ok(Err(e)) => Status::not_ready(e.to_string()),
+            Err(_) => Status::not_ready(format!(
+                "storage did not answer within {}s",
+                STORAGE_PROBE.as_secs()
+            )),
+        });
+        Readiness::from_health(health)
+    }
+
+    /// Refreshes the store's gauges, then encodes every metric.
+    pub async fn metrics_text(&self) -> String {
+        match self.inner.store.gauges(self.now()).await {
+            Ok(g) => self.inner.metrics.store_gauges(&g),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot count locks and confirmations for /metrics")
+            }
+        }
+        self.inner.metrics.encode()
     }
 
     pub fn now(&self) -> DateTime<Utc> {
@@ -178,6 +221,18 @@ impl Bot {
             deployment_id: outcome.deployment.map(|d| d.0),
             detail: outcome.detail.clone(),
         };
+        let metrics = &self.inner.metrics;
+        metrics.command(command, outcome.decision.as_str());
+        if matches!(command, "deploy" | "rollback" | "confirm") {
+            match outcome.decision {
+                Decision::Refused(rule) => metrics.deployment_refused(rule),
+                Decision::Allowed if outcome.deployment.is_some() => metrics.deployment_created(
+                    outcome.app.as_deref().unwrap_or("-"),
+                    outcome.environment.as_deref().unwrap_or("-"),
+                ),
+                _ => {}
+            }
+        }
         if let Err(e) = self.inner.store.audit(&entry).await {
             tracing::error!(error = %e, "could not write the audit log");
         }

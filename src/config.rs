@@ -31,6 +31,10 @@ pub struct Config {
     pub github: GitHubConfig,
     pub discord: Option<DiscordConfig>,
     pub webhook: Option<WebhookConfig>,
+    /// Where `/healthz`, `/readyz` and `/metrics` are served on their own; `None`:
+    /// on the webhook listener (if any).
+    pub metrics: Option<MetricsConfig>,
+    pub log: LogConfig,
     pub storage: StorageConfig,
     /// Lower-cased alias → environment name.
     pub aliases: BTreeMap<String, Environment>,
@@ -72,6 +76,32 @@ pub struct WebhookConfig {
     pub path: String,
     pub secret: SecretString,
 }
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricsConfig {
+    pub listen: SocketAddr,
+}
+
+/// How log lines look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Human lines (with colours) on a terminal, JSON lines otherwise.
+    #[default]
+    Auto,
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogConfig {
+    /// A `tracing` filter: `info`, or `deploybot=debug,serenity=warn`. `None`: the
+    /// command's default. `DEPLOYBOT_LOG`, then `RUST_LOG`, override it.
+    pub level: Option<String>,
+    pub format: LogFormat,
+}
+
+/// Paths the operator's endpoints take on a listener they share with the webhook.
+pub const OPS_PATHS: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
 
 #[derive(Debug, Clone)]
 pub struct StorageConfig {
@@ -374,6 +404,8 @@ struct RawConfig {
     github: S<RawGitHub>,
     discord: Option<S<RawDiscord>>,
     webhook: Option<S<RawWebhook>>,
+    metrics: Option<S<RawMetrics>>,
+    log: Option<S<RawLog>>,
     storage: Option<RawStorage>,
     #[serde(default)]
     aliases: IndexMap<String, S<String>>,
@@ -415,6 +447,19 @@ struct RawWebhook {
     listen: S<String>,
     path: Option<S<String>>,
     secret: S<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    listen: S<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    level: Option<S<String>>,
+    format: Option<S<String>>,
 }
 
 #[derive(Deserialize)]
@@ -591,6 +636,16 @@ impl Cx<'_> {
         let github = self.github(&raw.github)?;
         let discord = raw.discord.as_ref().map(|d| self.discord(d)).transpose()?;
         let webhook = raw.webhook.as_ref().map(|w| self.webhook(w)).transpose()?;
+        let metrics = match &raw.metrics {
+            Some(m) => Some(MetricsConfig {
+                listen: self.address(&m.get_ref().listen, "metrics.listen", "127.0.0.1:9187")?,
+            }),
+            None => None,
+        };
+        let log = match &raw.log {
+            Some(l) => self.log(l.get_ref())?,
+            None => LogConfig::default(),
+        };
         let storage = match &raw.storage {
             Some(s) => {
                 let url = self.non_empty(&s.url, "storage.url")?;
@@ -698,6 +753,8 @@ impl Cx<'_> {
             github,
             discord,
             webhook,
+            metrics,
+            log,
             storage,
             aliases,
             defaults,
@@ -791,12 +848,51 @@ impl Cx<'_> {
         })
     }
 
+    /// An `IP:PORT` to listen on.
+    fn address(&self, v: &S<String>, key: &str, example: &str) -> Result<SocketAddr, ConfigError> {
+        let s = self.non_empty(v, key)?;
+        s.trim().parse::<SocketAddr>().map_err(|_| {
+            self.at(
+                v,
+                format!("{key}: `{s}` is not an address; write IP:PORT, e.g. \"{example}\""),
+            )
+        })
+    }
+
+    fn log(&self, l: &RawLog) -> Result<LogConfig, ConfigError> {
+        let level = match &l.level {
+            Some(v) => {
+                let level = self.non_empty(v, "log.level")?;
+                if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&level) {
+                    return Err(self.at(
+                        v,
+                        format!("log.level: `{level}` is not a level or filter ({e}); write \"info\", \"debug\" or e.g. \"deploybot=debug,serenity=warn\""),
+                    ));
+                }
+                Some(level)
+            }
+            None => None,
+        };
+        let format = match &l.format {
+            Some(v) => match self.non_empty(v, "log.format")?.to_ascii_lowercase().as_str() {
+                "auto" => LogFormat::Auto,
+                "human" | "text" | "pretty" => LogFormat::Human,
+                "json" => LogFormat::Json,
+                other => {
+                    return Err(self.at(
+                        v,
+                        format!("log.format: `{other}` is not a format; write \"auto\" (human on a terminal, JSON otherwise), \"human\" or \"json\""),
+                    ))
+                }
+            },
+            None => LogFormat::Auto,
+        };
+        Ok(LogConfig { level, format })
+    }
+
     fn webhook(&self, raw: &S<RawWebhook>) -> Result<WebhookConfig, ConfigError> {
         let w = raw.get_ref();
-        let listen_s = self.non_empty(&w.listen, "webhook.listen")?;
-        let listen = listen_s.parse::<SocketAddr>().map_err(|_| {
-            self.at(&w.listen, format!("webhook.listen: `{listen_s}` is not an address; write IP:PORT, e.g. \"0.0.0.0:8787\""))
-        })?;
+        let listen = self.address(&w.listen, "webhook.listen", "0.0.0.0:8787")?;
         let path = match &w.path {
             Some(p) => {
                 let p = self.non_empty(p, "webhook.path")?;
@@ -804,6 +900,12 @@ impl Cx<'_> {
                     return Err(self.at(
                         w.path.as_ref().unwrap_or(&w.listen),
                         format!("webhook.path must start with `/`, e.g. \"/webhook\" (got `{p}`)"),
+                    ));
+                }
+                if OPS_PATHS.contains(&p.as_str()) {
+                    return Err(self.at(
+                        w.path.as_ref().unwrap_or(&w.listen),
+                        format!("webhook.path `{p}` is taken by the operator's endpoints ({}); use e.g. \"/webhook\"", OPS_PATHS.join(", ")),
                     ));
                 }
                 p

@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use deploybot::chat::discord::DiscordBot;
 use deploybot::chat::shell::{self, Identity, ShellChat};
 use deploybot::clock::SystemClock;
-use deploybot::config::Config;
+use deploybot::config::{Config, LogConfig, LogFormat};
 use deploybot::service::Service;
 
 #[derive(Parser)]
@@ -66,13 +66,44 @@ fn default_user() -> String {
     std::env::var("USER").unwrap_or_else(|_| "me".to_string())
 }
 
-fn init_logging(default: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("DEPLOYBOT_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
+/// Logs go to stderr. The filter: `DEPLOYBOT_LOG`, else `RUST_LOG`, else `[log] level`,
+/// else the command's default. The format: `[log] format`; `auto` is human lines on a
+/// terminal and JSON lines otherwise (systemd, Docker, Kubernetes). No colours unless
+/// stderr is a terminal.
+fn init_logging(log: &LogConfig, default: &str) {
+    use std::io::IsTerminal;
+    let from_env = ["DEPLOYBOT_LOG", "RUST_LOG"].iter().find_map(|var| {
+        let value = std::env::var(var).ok().filter(|v| !v.trim().is_empty())?;
+        match tracing_subscriber::EnvFilter::builder().parse(&value) {
+            Ok(filter) => Some(filter),
+            Err(e) => {
+                eprintln!("deploybot: ignoring {var}={value:?}: {e}");
+                None
+            }
+        }
+    });
+    let filter = from_env.unwrap_or_else(|| {
+        tracing_subscriber::EnvFilter::new(log.level.as_deref().unwrap_or(default))
+    });
+    let terminal = std::io::stderr().is_terminal();
+    let json = match log.format {
+        LogFormat::Json => true,
+        LogFormat::Human => false,
+        LogFormat::Auto => !terminal,
+    };
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .init();
+        .with_ansi(terminal);
+    if json {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init();
+    } else {
+        builder.init();
+    }
 }
 
 fn load(config: Option<PathBuf>) -> Result<Config, ExitCode> {
@@ -124,11 +155,11 @@ async fn main() -> ExitCode {
             roles,
             channel,
         } => {
-            init_logging("warn");
             let config = match load(config) {
                 Ok(c) => Arc::new(c),
                 Err(code) => return code,
             };
+            init_logging(&config.log, "warn");
             let prefix = config
                 .discord
                 .as_ref()
@@ -163,7 +194,7 @@ async fn main() -> ExitCode {
             roles,
             channel,
         } => {
-            init_logging("warn");
+            init_logging(&LogConfig::default(), "warn");
             let identity = Identity {
                 user,
                 roles,
@@ -178,11 +209,11 @@ async fn main() -> ExitCode {
             }
         }
         Cmd::Run { config } => {
-            init_logging("info");
             let config = match load(config) {
                 Ok(c) => Arc::new(c),
                 Err(code) => return code,
             };
+            init_logging(&config.log, "info");
             let bot = match DiscordBot::new(config, Arc::new(SystemClock)).await {
                 Ok(bot) => bot,
                 Err(e) => {

@@ -16,12 +16,14 @@ use crate::github::client::HttpGitHub;
 use crate::github::{token, GitHub};
 use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
-use crate::webhook;
+use crate::{ops, server, webhook};
 
 pub struct Service {
     pub bot: Bot,
     stop: watch::Sender<bool>,
     webhook: Option<webhook::Running>,
+    /// The operator's endpoints on their own listener (`[metrics] listen`).
+    ops: Option<(SocketAddr, tokio::task::JoinHandle<()>)>,
     background: tokio::task::JoinHandle<()>,
 }
 
@@ -48,6 +50,7 @@ impl Service {
         let config = parts.config.clone();
         let store = parts.store.clone();
         let clock: Arc<dyn Clock> = parts.clock.clone();
+        let parts_adapter = parts.adapter.clone();
         let bot = Bot::new(parts);
         let (stop, stopped) = watch::channel(false);
         // In the background: a slow GitHub must not keep the bot offline at start.
@@ -59,7 +62,35 @@ impl Service {
                 Err(e) => tracing::warn!(error = %e, "catch-up failed"),
             }
         });
+        // Whether GitHub takes the credentials, for `/readyz`, without waiting for the
+        // first command.
+        let checking = bot.clone();
+        tokio::spawn(async move {
+            let health = &checking.metrics().health;
+            match checking.github().check_credentials().await {
+                Ok(()) => health.set_github(crate::metrics::Status::ready()),
+                Err(e) => {
+                    tracing::error!(error = %e, "GitHub did not accept the credentials in [github]; check the token or the GitHub App settings (`deploybot doctor` says more)");
+                    health.set_github(crate::metrics::Status::not_ready(e.to_string()));
+                }
+            }
+        });
         let background = spawn_background(bot.clone(), stopped.clone());
+        let separate_ops = config.metrics.map(|m| m.listen);
+        let ops = match separate_ops {
+            Some(listen) => {
+                let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+                    format!(
+                        "{}: [metrics] cannot listen on {listen}: {e}",
+                        config.source.display()
+                    )
+                })?;
+                let addr = listener.local_addr().map_err(|e| e.to_string())?;
+                let served = server::serve(listener, ops::router(bot.clone()), stopped.clone());
+                Some((addr, served))
+            }
+            None => None,
+        };
         let webhook = match &config.webhook {
             Some(w) => Some(
                 webhook::start(
@@ -69,6 +100,12 @@ impl Service {
                     store,
                     clock,
                     bot.tracker().clone(),
+                    bot.metrics().clone(),
+                    if separate_ops.is_some() {
+                        axum::Router::new()
+                    } else {
+                        ops::router(bot.clone())
+                    },
                     stopped,
                 )
                 .await
@@ -82,12 +119,15 @@ impl Service {
             ),
             None => None,
         };
-        Ok(Service {
+        let service = Service {
             bot,
             stop,
             webhook,
+            ops,
             background,
-        })
+        };
+        service.log_summary(&parts_adapter);
+        Ok(service)
     }
 
     /// Everything from the config, with `chat` as the adapter.
@@ -110,9 +150,49 @@ impl Service {
         .await
     }
 
+    /// One line at info that says what runs: an operator reads it first.
+    fn log_summary(&self, adapter: &str) {
+        let config = self.bot.config();
+        let environments: usize = config.apps.iter().map(|a| a.environments.len()).sum();
+        let webhook = match (&config.webhook, self.webhook_addr()) {
+            (Some(w), Some(addr)) => format!("http://{addr}{}", w.path),
+            _ => "off (no [webhook])".to_string(),
+        };
+        let ops = match self.ops_addr() {
+            Some(addr) => format!("http://{addr}/metrics, /healthz, /readyz"),
+            None => "off (no [webhook] or [metrics] listen)".to_string(),
+        };
+        let poll = config
+            .github
+            .poll_interval
+            .map_or("off".to_string(), |p| format!("every {}s", p.as_secs()));
+        tracing::info!(
+            version = env!("CARGO_PKG_VERSION"),
+            config = %config.source.display(),
+            apps = config.apps.len(),
+            environments,
+            storage = %redact_url(&config.storage.url),
+            github = %config.github.api_url,
+            %webhook,
+            metrics = %ops,
+            polling = %poll,
+            chat = adapter,
+            "deploybot started"
+        );
+    }
+
     /// Where the webhook server listens (useful with port 0).
     pub fn webhook_addr(&self) -> Option<SocketAddr> {
         self.webhook.as_ref().map(|w| w.addr)
+    }
+
+    /// Where `/healthz`, `/readyz` and `/metrics` are served: their own listener, else
+    /// the webhook's.
+    pub fn ops_addr(&self) -> Option<SocketAddr> {
+        self.ops
+            .as_ref()
+            .map(|(addr, _)| *addr)
+            .or_else(|| self.webhook_addr())
     }
 
     /// Stops at once, as if the process died: nothing is settled or flushed, and
@@ -123,6 +203,9 @@ impl Service {
         self.background.abort();
         if let Some(w) = self.webhook {
             w.abort();
+        }
+        if let Some((_, ops)) = self.ops {
+            ops.abort();
         }
     }
 
@@ -140,8 +223,22 @@ impl Service {
         if let Some(w) = self.webhook {
             w.finished().await;
         }
+        if let Some((_, ops)) = self.ops {
+            let _ = ops.await;
+        }
         let _ = self.background.await;
         tracker.flush(Duration::from_secs(5)).await;
+    }
+}
+
+/// A URL with any password replaced by `***`, for logs.
+pub fn redact_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_string(),
     }
 }
 
@@ -171,4 +268,18 @@ fn spawn_background(bot: Bot, mut stop: watch::Receiver<bool>) -> tokio::task::J
             bot.tick().await;
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_in_storage_urls_are_not_logged() {
+        assert_eq!(
+            redact_url("postgres://bot:s3cret@db:5432/deploybot"),
+            "postgres://bot:***@db:5432/deploybot"
+        );
+        assert_eq!(redact_url("sqlite://deploybot.db"), "sqlite://deploybot.db");
+    }
 }

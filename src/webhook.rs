@@ -20,6 +20,8 @@ use tokio::sync::{mpsc, watch};
 
 use crate::clock::Clock;
 use crate::github::events::{verify_signature, Event};
+use crate::metrics::{Delivery, Metrics};
+use crate::server;
 use crate::store::Store;
 use crate::tracker::Tracker;
 
@@ -35,6 +37,7 @@ struct AppState {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     queue: mpsc::Sender<Queued>,
+    metrics: Arc<Metrics>,
 }
 
 /// An event waiting for the tracker, with the delivery id to forget if it fails.
@@ -73,6 +76,10 @@ impl FromRequest<AppState> for Verified {
                 .and_then(|v| v.to_str().ok()),
         ) {
             tracing::warn!(why, "rejected a webhook delivery");
+            // The event name of an unsigned request is anyone's word: not a label.
+            state
+                .metrics
+                .webhook_delivery("unverified", Delivery::BadSignature);
             return Err((StatusCode::UNAUTHORIZED, format!("{why}\n")));
         }
         let event = header(&headers, "x-github-event").ok_or((
@@ -88,21 +95,35 @@ impl FromRequest<AppState> for Verified {
 }
 
 async fn receive(State(state): State<AppState>, delivery: Verified) -> (StatusCode, String) {
+    let (answer, outcome) = handle(&state, &delivery).await;
+    state.metrics.webhook_delivery(&delivery.event, outcome);
+    answer
+}
+
+async fn handle(state: &AppState, delivery: &Verified) -> ((StatusCode, String), Delivery) {
     let event = match Event::parse(&delivery.event, &delivery.body) {
         Ok(e) => e,
-        Err(why) => return (StatusCode::BAD_REQUEST, format!("{why}\n")),
+        Err(why) => {
+            return (
+                (StatusCode::BAD_REQUEST, format!("{why}\n")),
+                Delivery::BadPayload,
+            )
+        }
     };
     match event {
         Event::Ping(ping) => (
-            StatusCode::OK,
-            format!(
-                "pong: deploybot is listening{}\n",
-                ping.zen.map(|z| format!(" ({z})")).unwrap_or_default()
+            (
+                StatusCode::OK,
+                format!(
+                    "pong: deploybot is listening{}\n",
+                    ping.zen.map(|z| format!(" ({z})")).unwrap_or_default()
+                ),
             ),
+            Delivery::Ignored,
         ),
         Event::Ignored(name) => {
             tracing::debug!(event = %name, "ignoring an event deploybot does not use");
-            (StatusCode::NO_CONTENT, String::new())
+            ((StatusCode::NO_CONTENT, String::new()), Delivery::Ignored)
         }
         event => {
             if let Some(id) = &delivery.delivery {
@@ -114,15 +135,21 @@ async fn receive(State(state): State<AppState>, delivery: Verified) -> (StatusCo
                     Ok(true) => {}
                     Ok(false) => {
                         return (
-                            StatusCode::OK,
-                            "duplicate delivery, already processed\n".into(),
+                            (
+                                StatusCode::OK,
+                                "duplicate delivery, already processed\n".into(),
+                            ),
+                            Delivery::Duplicate,
                         )
                     }
                     Err(e) => {
                         tracing::error!(error = %e, "cannot record a delivery");
                         return (
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            "storage unavailable; redeliver later\n".into(),
+                            (
+                                StatusCode::SERVICE_UNAVAILABLE,
+                                "storage unavailable; redeliver later\n".into(),
+                            ),
+                            Delivery::Unavailable,
                         );
                     }
                 }
@@ -133,19 +160,28 @@ async fn receive(State(state): State<AppState>, delivery: Verified) -> (StatusCo
                 delivery: delivery.delivery.clone(),
                 event,
             };
+            // Counted before it is sent, so the worker can never take it off first.
+            state.metrics.tracker_queued();
             match state
                 .queue
                 .send_timeout(queued, Duration::from_secs(2))
                 .await
             {
-                Ok(()) => (StatusCode::ACCEPTED, "accepted\n".into()),
+                Ok(()) => (
+                    (StatusCode::ACCEPTED, "accepted\n".into()),
+                    Delivery::Accepted,
+                ),
                 Err(_) => {
+                    state.metrics.tracker_unqueued();
                     if let Some(id) = &delivery.delivery {
                         let _ = state.store.forget_delivery(id).await;
                     }
                     (
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "busy; redeliver later\n".into(),
+                        (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "busy; redeliver later\n".into(),
+                        ),
+                        Delivery::Unavailable,
                     )
                 }
             }
@@ -156,8 +192,14 @@ async fn receive(State(state): State<AppState>, delivery: Verified) -> (StatusCo
 /// Feeds queued events to the tracker, one at a time, in arrival order. An event that
 /// fails (storage trouble) has its delivery id forgotten: GitHub's "Redeliver" then
 /// works, and the restart catch-up covers the rest.
-async fn work(tracker: Tracker, store: Arc<dyn Store>, mut queue: mpsc::Receiver<Queued>) {
+async fn work(
+    tracker: Tracker,
+    store: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
+    mut queue: mpsc::Receiver<Queued>,
+) {
     while let Some(Queued { delivery, event }) = queue.recv().await {
+        let started = std::time::Instant::now();
         let result = match &event {
             Event::DeploymentStatus(e) => match e.repository.name() {
                 Some(repo) => tracker
@@ -174,6 +216,7 @@ async fn work(tracker: Tracker, store: Arc<dyn Store>, mut queue: mpsc::Receiver
             },
             Event::Ping(_) | Event::Ignored(_) => Ok(()),
         };
+        metrics.tracker_applied(started.elapsed());
         if let Err(e) = result {
             tracing::error!(error = %e, ?delivery, "could not apply a webhook event; it can be redelivered");
             if let Some(id) = &delivery {
@@ -189,12 +232,14 @@ pub fn router(
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     queue: mpsc::Sender<Queued>,
+    metrics: Arc<Metrics>,
 ) -> Router {
     let state = AppState {
         secret: Arc::new(secret),
         store,
         clock,
         queue,
+        metrics,
     };
     Router::new()
         .route(path, post(receive))
@@ -223,7 +268,10 @@ impl Running {
     }
 }
 
-/// Binds `listen` and serves until `stop` becomes true.
+/// Binds `listen` and serves GitHub's deliveries on `path`, plus `extra` routes (the
+/// operator's `/healthz`, `/readyz`, `/metrics` when they share this listener), until
+/// `stop` becomes true.
+#[allow(clippy::too_many_arguments)]
 pub async fn start(
     listen: SocketAddr,
     path: &str,
@@ -231,23 +279,16 @@ pub async fn start(
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     tracker: Tracker,
-    mut stop: watch::Receiver<bool>,
+    metrics: Arc<Metrics>,
+    extra: Router,
+    stop: watch::Receiver<bool>,
 ) -> std::io::Result<Running> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     let (tx, rx) = mpsc::channel(QUEUE);
-    let app = router(path, secret, store.clone(), clock, tx);
-    let server = tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|s| *s).await;
-            })
-            .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "webhook server stopped");
-        }
-    });
-    let worker = tokio::spawn(work(tracker, store, rx));
+    let app = router(path, secret, store.clone(), clock, tx, metrics.clone()).merge(extra);
+    let server = server::serve(listener, app, stop);
+    let worker = tokio::spawn(work(tracker, store, metrics, rx));
     Ok(Running {
         addr,
         server,

@@ -226,6 +226,7 @@ async fn a_delivery_answered_busy_can_be_redelivered() {
         store,
         Arc::new(SystemClock),
         tx,
+        Arc::new(deploybot::metrics::Metrics::new()),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -9,9 +9,11 @@ pub mod discord;
 pub mod shell;
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::metrics::{ChatResult, Metrics};
 use crate::model::DeploymentState;
 
 /// Who is talking, as the chat platform knows them.
@@ -296,6 +298,53 @@ pub trait Chat: Send + Sync {
         id: &MessageId,
         message: &Message,
     ) -> Result<(), ChatError>;
+
+    /// `false` for an adapter that must first connect (Discord's gateway): the bot is
+    /// not ready until the adapter says it is. A terminal is there from the start.
+    fn connected_at_start(&self) -> bool {
+        true
+    }
+}
+
+/// A [`Chat`] that counts every send and edit in the bot's metrics.
+pub struct MeteredChat {
+    inner: Arc<dyn Chat>,
+    metrics: Arc<Metrics>,
+}
+
+impl MeteredChat {
+    pub fn new(inner: Arc<dyn Chat>, metrics: Arc<Metrics>) -> MeteredChat {
+        MeteredChat { inner, metrics }
+    }
+}
+
+fn counted<T>(metrics: &Metrics, operation: &'static str, r: &Result<T, ChatError>) {
+    let result = if r.is_ok() {
+        ChatResult::Ok
+    } else {
+        ChatResult::Error
+    };
+    metrics.chat_request(operation, result);
+}
+
+#[async_trait]
+impl Chat for MeteredChat {
+    async fn send(&self, to: &Conversation, message: &Message) -> Result<MessageId, ChatError> {
+        let r = self.inner.send(to, message).await;
+        counted(&self.metrics, "send", &r);
+        r
+    }
+
+    async fn edit(
+        &self,
+        to: &Conversation,
+        id: &MessageId,
+        message: &Message,
+    ) -> Result<(), ChatError> {
+        let r = self.inner.edit(to, id, message).await;
+        counted(&self.metrics, "edit", &r);
+        r
+    }
 }
 
 /// Strips the prefix (`!deploy …`) or a leading mention (`@deploybot deploy …`,

@@ -5,7 +5,7 @@
 //! `retry-after` or `x-ratelimit-remaining: 0`), every request until T fails fast
 //! without reaching GitHub, so a busy channel cannot dig the hole deeper.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -20,6 +20,7 @@ use super::{
     Comparison, Conditional, ContextState, CreateOutcome, Deployment, DeploymentFilter,
     DeploymentStatus, ErrorBody, GitHub, GitHubError, NewDeployment, Repository,
 };
+use crate::metrics::{Metrics, Status};
 use crate::model::{DeploymentId, RepoName};
 
 pub const USER_AGENT: &str = concat!("deploybot/", env!("CARGO_PKG_VERSION"));
@@ -30,6 +31,7 @@ pub struct HttpGitHub {
     base: String,
     tokens: Arc<dyn TokenSource>,
     blocked_until: Mutex<Option<(DateTime<Utc>, String)>>,
+    metrics: OnceLock<Arc<Metrics>>,
 }
 
 /// A raw answer: status, headers, body bytes.
@@ -64,6 +66,7 @@ impl HttpGitHub {
             base: api_url.trim_end_matches('/').to_string(),
             tokens,
             blocked_until: Mutex::new(None),
+            metrics: OnceLock::new(),
         })
     }
 
@@ -97,7 +100,21 @@ impl HttpGitHub {
                 });
             }
         }
-        let token = self.tokens.token().await?;
+        let token = match self.tokens.token().await {
+            Ok(token) => token,
+            Err(e) => {
+                if let (
+                    Some(m),
+                    GitHubError::Unauthorized { .. } | GitHubError::Credentials { .. },
+                ) = (self.metrics.get(), &e)
+                {
+                    m.health.set_github(Status::not_ready(e.to_string()));
+                }
+                return Err(e);
+            }
+        };
+        let endpoint = endpoint(path);
+        let method_name = method.to_string();
         let mut request = self
             .http
             .request(method, format!("{}{}", self.base, path))
@@ -113,9 +130,20 @@ impl HttpGitHub {
         if let Some(etag) = if_none_match {
             request = request.header("if-none-match", etag);
         }
-        let response = request.send().await.map_err(transport_error)?;
+        let response = match request.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                if let Some(m) = self.metrics.get() {
+                    m.github_request(&method_name, &endpoint, None);
+                }
+                return Err(transport_error(e));
+            }
+        };
         let status = response.status();
         let headers = response.headers().clone();
+        if let Some(m) = self.metrics.get() {
+            self.observe_answer(m, &method_name, &endpoint, status, &headers);
+        }
         let body = response.bytes().await.map_err(transport_error)?;
         let answer = Answer {
             status,
@@ -135,6 +163,32 @@ impl HttpGitHub {
         Ok(answer)
     }
 
+    /// Counts the answer, keeps the rate-limit gauge, and tells readiness whether the
+    /// credentials are accepted: a 401 says they are not, any other answer from GitHub
+    /// proves they are.
+    fn observe_answer(
+        &self,
+        metrics: &Metrics,
+        method: &str,
+        endpoint: &str,
+        status: StatusCode,
+        headers: &HeaderMap,
+    ) {
+        metrics.github_request(method, endpoint, Some(status.as_u16()));
+        if let Some(remaining) =
+            header(headers, "x-ratelimit-remaining").and_then(|v| v.trim().parse::<i64>().ok())
+        {
+            metrics.github_rate_limit_remaining(remaining);
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            metrics.health.set_github(Status::not_ready(
+                "GitHub answers 401: the token or GitHub App credentials in [github] are refused",
+            ));
+        } else if status.is_success() || status == StatusCode::NOT_MODIFIED {
+            metrics.health.set_github(Status::ready());
+        }
+    }
+
     async fn get_json<T: DeserializeOwned>(
         &self,
         path: &str,
@@ -145,6 +199,68 @@ impl HttpGitHub {
             return Err(error_for(&answer));
         }
         decode(&answer)
+    }
+}
+
+/// The endpoint template of a path, for metrics: owner, repository, ids and refs are
+/// replaced by placeholders, so the series stay few whatever the repositories and refs.
+fn endpoint(path: &str) -> String {
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match parts.as_slice() {
+        ["repos", _, _, rest @ ..] => {
+            let mut out = String::from("/repos/{owner}/{repo}");
+            let mut i = 0;
+            while i < rest.len() {
+                let part = rest[i];
+                out.push('/');
+                match part {
+                    "commits" | "compare" | "git" => {
+                        out.push_str(part);
+                        // A ref may hold slashes: everything up to a known tail is the ref.
+                        let tail = rest[i + 1..]
+                            .iter()
+                            .position(|p| matches!(*p, "status" | "statuses" | "check-runs"));
+                        let placeholder = if part == "compare" {
+                            "{basehead}"
+                        } else {
+                            "{ref}"
+                        };
+                        if i + 1 < rest.len() {
+                            out.push('/');
+                            out.push_str(placeholder);
+                        }
+                        match tail {
+                            Some(t) => i += 1 + t,
+                            None => break,
+                        }
+                        continue;
+                    }
+                    _ if part.bytes().all(|b| b.is_ascii_digit()) && !part.is_empty() => {
+                        out.push_str("{id}")
+                    }
+                    _ => out.push_str(part),
+                }
+                i += 1;
+            }
+            out
+        }
+        ["app", "installations", _, rest @ ..] => {
+            let mut out = String::from("/app/installations/{id}");
+            for part in rest {
+                out.push('/');
+                out.push_str(part);
+            }
+            out
+        }
+        _ => {
+            // Other paths (`/rate_limit`, `/user`, `/app`) carry no names.
+            let mut out = String::new();
+            for part in parts.iter().take(4) {
+                out.push('/');
+                out.push_str(part);
+            }
+            out
+        }
     }
 }
 
@@ -467,11 +583,60 @@ impl GitHub for HttpGitHub {
             etag: header(&answer.headers, "etag").map(str::to_string),
         })
     }
+
+    fn observe(&self, metrics: Arc<Metrics>) {
+        let _ = self.metrics.set(metrics);
+    }
+
+    async fn check_credentials(&self) -> Result<(), GitHubError> {
+        // `GET /rate_limit` does not count against the rate limit, and answers 401 to
+        // credentials GitHub refuses.
+        let answer = self.send(Method::GET, "/rate_limit", &[], None).await?;
+        if answer.status.is_success() {
+            Ok(())
+        } else {
+            Err(error_for(&answer))
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn endpoints_are_templates_without_names() {
+        for (path, expected) in [
+            ("/repos/acme/api", "/repos/{owner}/{repo}"),
+            (
+                "/repos/acme/api/deployments",
+                "/repos/{owner}/{repo}/deployments",
+            ),
+            (
+                "/repos/acme/api/deployments/4711/statuses",
+                "/repos/{owner}/{repo}/deployments/{id}/statuses",
+            ),
+            (
+                "/repos/acme/api/commits/feature/login/check-runs",
+                "/repos/{owner}/{repo}/commits/{ref}/check-runs",
+            ),
+            (
+                "/repos/acme/api/commits/main/status",
+                "/repos/{owner}/{repo}/commits/{ref}/status",
+            ),
+            (
+                "/repos/acme/api/compare/abc...feature/x",
+                "/repos/{owner}/{repo}/compare/{basehead}",
+            ),
+            (
+                "/app/installations/42/access_tokens",
+                "/app/installations/{id}/access_tokens",
+            ),
+            ("/rate_limit", "/rate_limit"),
+        ] {
+            assert_eq!(endpoint(path), expected, "{path}");
+        }
+    }
 
     fn answer(status: u16, headers: &[(&str, &str)], body: &str) -> Answer {
         let mut map = HeaderMap::new();

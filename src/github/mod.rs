@@ -75,6 +75,13 @@ pub trait GitHub: Send + Sync {
         id: DeploymentId,
         etag: Option<&str>,
     ) -> Result<Conditional<Option<DeploymentStatus>>, GitHubError>;
+
+    /// Hands the client the bot's metrics: it counts its requests there and reports
+    /// whether GitHub accepts its credentials. (Nothing to count by default.)
+    fn observe(&self, _metrics: std::sync::Arc<crate::metrics::Metrics>) {}
+
+    /// Proves the credentials work, at no rate-limit cost where GitHub allows it.
+    async fn check_credentials(&self) -> Result<(), GitHubError>;
 }
 
 /// How `head` relates to `base`.

@@ -124,6 +124,14 @@ impl Tracked {
     }
 }
 
+/// Counts for `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Gauges {
+    pub locks: u64,
+    pub confirmations: u64,
+    pub tracked: u64,
+}
+
 /// A lock on an app's environment: only its holder may deploy there.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lock {
@@ -326,5 +334,12 @@ pub trait Store: Send + Sync {
     async fn prune_audit(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
     /// Deletes what no longer matters: settled tracked deployments and answered or
     /// expired confirmations last touched before `before`. Returns how many rows.
+    /// Proves the store can take a write now (`/readyz`): fails when the database is
+    /// unreachable, locked by another process, or read-only.
+    async fn ping(&self) -> Result<(), StoreError>;
+    /// What `/metrics` shows of the store: unexpired locks, pending unexpired
+    /// confirmations, deployments still followed.
+    async fn gauges(&self, now: DateTime<Utc>) -> Result<Gauges, StoreError>;
+
     async fn prune_settled(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 }

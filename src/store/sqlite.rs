@@ -9,8 +9,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use super::{
-    AuditEntry, Confirmation, ConfirmationState, Lock, LockTaken, Store, StoreError, Tracked,
-    Unconfirmable,
+    AuditEntry, Confirmation, ConfirmationState, Gauges, Lock, LockTaken, Store, StoreError,
+    Tracked, Unconfirmable,
 };
 use crate::model::DeploymentId;
 
@@ -435,6 +435,35 @@ impl Store for SqliteStore {
                 })
             })
             .collect()
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        // A write lock, taken and given back at once: proves the file is there,
+        // writable and not held by another process, without changing anything.
+        // (A `Transaction` rolls back even when the caller gives up waiting.)
+        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        tx.rollback().await?;
+        Ok(())
+    }
+
+    async fn gauges(&self, now: DateTime<Utc>) -> Result<Gauges, StoreError> {
+        let now = ts(now);
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM locks WHERE expires_at > ?1), \
+                    (SELECT COUNT(*) FROM confirmations WHERE state = 'pending' AND expires_at > ?1), \
+                    (SELECT COUNT(*) FROM tracked WHERE settled = 0)",
+        )
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        let count = |i: usize| -> Result<u64, StoreError> {
+            Ok(u64::try_from(row.try_get::<i64, _>(i)?).unwrap_or(0))
+        };
+        Ok(Gauges {
+            locks: count(0)?,
+            confirmations: count(1)?,
+            tracked: count(2)?,
+        })
     }
 
     async fn prune_settled(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {

@@ -208,6 +208,11 @@ fn followup(r: &Rendered) -> CreateInteractionResponseFollowup {
 
 #[async_trait]
 impl Chat for DiscordChat {
+    /// Not ready until the gateway says `READY` (the handler tells the health).
+    fn connected_at_start(&self) -> bool {
+        false
+    }
+
     async fn send(&self, to: &Conversation, message: &Message) -> Result<MessageId, ChatError> {
         let rendered = render(message, &self.shared.buttons);
         let pending = to

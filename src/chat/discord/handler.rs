@@ -13,6 +13,9 @@ use serenity::all::{
     CreateInteractionResponseMessage, CreateModal, EventHandler, GuildId, InputTextStyle,
     Interaction, Member, ModalInteraction, Ready, ResumedEvent, User,
 };
+use serenity::gateway::ConnectionStage;
+use serenity::gateway::ShardStageUpdateEvent;
+use serenity::http::RatelimitInfo;
 use serenity::model::application::ActionRowComponent;
 use serenity::model::channel::Message as DiscordMessage;
 use serenity::model::guild::Guild;
@@ -23,6 +26,7 @@ use super::chat::{Ack, Shared};
 use super::{people, slash};
 use crate::bot::Bot;
 use crate::chat::{addressed, Addressing, ChatUser, Message, Request};
+use crate::metrics::Status;
 use crate::resolve;
 
 /// How long autocompletion may wait for GitHub's branch list: Discord gives 3 s.
@@ -414,7 +418,31 @@ impl EventHandler for Handler {
             %apps,
             "connected to Discord"
         );
+        if let Some(bot) = self.bot.get() {
+            bot.metrics().health.set_chat(Status::ready());
+        }
         self.register(&ctx).await;
+    }
+
+    async fn shard_stage_update(&self, _ctx: Context, event: ShardStageUpdateEvent) {
+        let Some(bot) = self.bot.get() else { return };
+        let health = &bot.metrics().health;
+        if event.new == ConnectionStage::Connected {
+            health.set_chat(Status::ready());
+        } else if event.old == ConnectionStage::Connected {
+            tracing::warn!(stage = %event.new, "lost the Discord gateway connection; reconnecting");
+            health.set_chat(Status::not_ready(format!(
+                "Discord gateway connection lost ({}); reconnecting",
+                event.new
+            )));
+        }
+    }
+
+    async fn ratelimit(&self, data: RatelimitInfo) {
+        tracing::debug!(path = %data.path, wait = ?data.timeout, "Discord rate limit");
+        if let Some(bot) = self.bot.get() {
+            bot.metrics().chat_rate_limited();
+        }
     }
 
     async fn guild_create(&self, _ctx: Context, guild: Guild, _is_new: Option<bool>) {
@@ -446,6 +474,9 @@ impl EventHandler for Handler {
 
     async fn resume(&self, _ctx: Context, _event: ResumedEvent) {
         tracing::info!("Discord gateway session resumed");
+        if let Some(bot) = self.bot.get() {
+            bot.metrics().health.set_chat(Status::ready());
+        }
     }
 
     async fn message(&self, ctx: Context, msg: DiscordMessage) {

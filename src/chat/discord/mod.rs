@@ -41,6 +41,22 @@ pub const ADAPTER: &str = "discord";
 /// How long shutdown waits for commands being handled, and for the gateway to close.
 const DRAIN: Duration = Duration::from_secs(30);
 const CLOSE: Duration = Duration::from_secs(10);
+/// How long the first REST call to Discord may take at start.
+const PROBE: Duration = Duration::from_secs(10);
+/// How often, while the gateway is not connected, deploybot says so at error level.
+const NOT_CONNECTED: Duration = Duration::from_secs(30);
+
+fn unreachable_discord(bot: &Bot, why: &str) {
+    tracing::error!(
+        why,
+        "cannot reach Discord; check the network, a firewall or [discord] proxy_url. deploybot keeps trying; /readyz answers 503 until it connects"
+    );
+    bot.metrics()
+        .health
+        .set_chat(crate::metrics::Status::not_ready(format!(
+            "cannot reach Discord: {why}"
+        )));
+}
 
 /// What deploybot asks the gateway for. Message Content is privileged: it must be
 /// switched on in the Developer Portal.
@@ -188,6 +204,40 @@ impl DiscordBot {
     /// Then: closes the gateway (no new commands), lets the commands being handled
     /// finish, lets deployments started by this process settle, flushes their messages.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
+        let health_bot = self.service.bot.clone();
+        // Ask Discord's REST API who we are first: a refused token is fatal and said
+        // plainly; an unreachable Discord is said at error level, and retried.
+        match tokio::time::timeout(PROBE, self.client.http.get_current_user()).await {
+            Ok(Ok(me)) => {
+                tracing::info!(user = %me.name, id = %me.id, "Discord accepted the bot token")
+            }
+            Ok(Err(e)) => match explain(e, &self.config_path) {
+                token @ RunError::Token { .. } => {
+                    self.service.stop(Duration::ZERO).await;
+                    return Err(token);
+                }
+                other => unreachable_discord(&health_bot, &other.to_string()),
+            },
+            Err(_) => unreachable_discord(
+                &health_bot,
+                &format!("Discord's API did not answer within {}s", PROBE.as_secs()),
+            ),
+        }
+        let watchdog = tokio::spawn(async move {
+            let started = tokio::time::Instant::now();
+            let mut every = tokio::time::interval_at(started + NOT_CONNECTED, NOT_CONNECTED);
+            loop {
+                every.tick().await;
+                let chat = health_bot.metrics().health.chat();
+                if !chat.ready {
+                    tracing::error!(
+                        for_s = started.elapsed().as_secs(),
+                        why = chat.reason.as_deref().unwrap_or("unknown"),
+                        "still not connected to Discord; check the network (and [discord] proxy_url), the token and the bot's intents (`deploybot doctor` checks them); /readyz answers 503 until then"
+                    );
+                }
+            }
+        });
         let manager = self.client.shard_manager.clone();
         let ended = {
             let start = self.client.start();
@@ -214,6 +264,7 @@ impl DiscordBot {
                 "gave up waiting for commands in flight"
             );
         }
+        watchdog.abort();
         let result = match ended {
             Some(Err(e)) => Err(explain(e, &self.config_path)),
             Some(Ok(())) | None => Ok(()),

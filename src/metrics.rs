@@ -1,0 +1,541 @@
+//! What an operator watches: the counters and gauges behind `GET /metrics`
+//! (Prometheus text format, with `prometheus-client`), and the readiness of each
+//! dependency behind `GET /readyz`.
+//!
+//! One [`Metrics`] per running bot (not a process-wide global), so that tests running
+//! several bots in one process each see their own figures. The core and the adapters
+//! record into it through the narrow methods below; label values are bounded sets
+//! (event names GitHub sends, endpoint templates, command names, rule names), never
+//! user input, so a stranger cannot grow the series without bound.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use serde::Serialize;
+
+/// The `Content-Type` of [`Metrics::encode`]'s output.
+pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EventOutcome {
+    event: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Request {
+    method: String,
+    endpoint: String,
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ChatOp {
+    operation: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CommandLabels {
+    command: String,
+    decision: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AppEnv {
+    app: String,
+    environment: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Reason {
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Component {
+    component: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Version {
+    version: String,
+}
+
+/// What became of one webhook delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Queued for the tracker (202).
+    Accepted,
+    /// A redelivery of one already processed.
+    Duplicate,
+    /// Missing or wrong `X-Hub-Signature-256`.
+    BadSignature,
+    /// Signed, but not an event deploybot can read.
+    BadPayload,
+    /// An event deploybot does not use (204), or `ping`.
+    Ignored,
+    /// Storage or the tracker's queue could not take it (503; GitHub can redeliver).
+    Unavailable,
+}
+
+impl Delivery {
+    fn as_str(self) -> &'static str {
+        match self {
+            Delivery::Accepted => "accepted",
+            Delivery::Duplicate => "duplicate",
+            Delivery::BadSignature => "bad_signature",
+            Delivery::BadPayload => "bad_payload",
+            Delivery::Ignored => "ignored",
+            Delivery::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// A chat call's result, as counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChatResult {
+    Ok,
+    Error,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    webhook_deliveries: Family<EventOutcome, Counter>,
+    tracker_queue_depth: Gauge,
+    tracker_apply_seconds: Histogram,
+    github_requests: Family<Request, Counter>,
+    github_rate_limit_remaining: Gauge,
+    chat_requests: Family<ChatOp, Counter>,
+    chat_rate_limited: Counter,
+    commands: Family<CommandLabels, Counter>,
+    deployments_created: Family<AppEnv, Counter>,
+    deployments_refused: Family<Reason, Counter>,
+    locks_active: Gauge,
+    confirmations_pending: Gauge,
+    deployments_tracked: Gauge,
+    background_failures: Family<Component, Counter>,
+    ready: Family<Component, Gauge>,
+    /// Readiness of storage, chat and GitHub, for `/readyz`.
+    pub health: Health,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("deploybot");
+        let webhook_deliveries = Family::<EventOutcome, Counter>::default();
+        registry.register(
+            "webhook_deliveries",
+            "GitHub webhook deliveries received, by event and what became of them",
+            webhook_deliveries.clone(),
+        );
+        let tracker_queue_depth = Gauge::default();
+        registry.register(
+            "tracker_queue_depth",
+            "Webhook events accepted and waiting for the tracker",
+            tracker_queue_depth.clone(),
+        );
+        // 100 µs … ~6.5 s: an apply is a store read and write, plus a render schedule.
+        let tracker_apply_seconds = Histogram::new(exponential_buckets(0.0001, 2.0, 17));
+        registry.register(
+            "tracker_apply_seconds",
+            "Time to apply one deployment event to its tracked deployment",
+            tracker_apply_seconds.clone(),
+        );
+        let github_requests = Family::<Request, Counter>::default();
+        registry.register(
+            "github_requests",
+            "Requests sent to GitHub's REST API, by endpoint template and HTTP status (`error` when no answer came)",
+            github_requests.clone(),
+        );
+        let github_rate_limit_remaining = Gauge::default();
+        registry.register(
+            "github_rate_limit_remaining",
+            "GitHub's x-ratelimit-remaining on the latest answer (-1 until one is seen)",
+            github_rate_limit_remaining.clone(),
+        );
+        github_rate_limit_remaining.set(-1);
+        let chat_requests = Family::<ChatOp, Counter>::default();
+        registry.register(
+            "chat_requests",
+            "Chat messages posted and edited, by outcome",
+            chat_requests.clone(),
+        );
+        let chat_rate_limited = Counter::default();
+        registry.register(
+            "chat_rate_limited",
+            "Times the chat platform made the bot wait (HTTP 429 or a known bucket running out)",
+            chat_rate_limited.clone(),
+        );
+        let commands = Family::<CommandLabels, Counter>::default();
+        registry.register(
+            "commands",
+            "Chat commands handled, by command and decision (allowed, refused, pending, failed)",
+            commands.clone(),
+        );
+        let deployments_created = Family::<AppEnv, Counter>::default();
+        registry.register(
+            "deployments_created",
+            "GitHub deployments created from chat",
+            deployments_created.clone(),
+        );
+        let deployments_refused = Family::<Reason, Counter>::default();
+        registry.register(
+            "deployments_refused",
+            "Deploys and rollbacks refused, by the rule that refused them",
+            deployments_refused.clone(),
+        );
+        let locks_active = Gauge::default();
+        registry.register(
+            "locks_active",
+            "Environment locks currently held",
+            locks_active.clone(),
+        );
+        let confirmations_pending = Gauge::default();
+        registry.register(
+            "confirmations_pending",
+            "Deploys waiting for their requester to confirm",
+            confirmations_pending.clone(),
+        );
+        let deployments_tracked = Gauge::default();
+        registry.register(
+            "deployments_tracked",
+            "Deployments whose message the bot is still keeping up to date",
+            deployments_tracked.clone(),
+        );
+        let background_failures = Family::<Component, Counter>::default();
+        registry.register(
+            "background_failures",
+            "Failed rounds of background work (housekeeping, polling, catch-up), by task",
+            background_failures.clone(),
+        );
+        let ready = Family::<Component, Gauge>::default();
+        registry.register(
+            "ready",
+            "1 when the component is ready (storage, chat, github), else 0",
+            ready.clone(),
+        );
+        let build_info = Family::<Version, Gauge>::default();
+        registry.register(
+            "build_info",
+            "Always 1; the version label says which deploybot runs",
+            build_info.clone(),
+        );
+        build_info
+            .get_or_create(&Version {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+            })
+            .set(1);
+        Metrics {
+            registry,
+            webhook_deliveries,
+            tracker_queue_depth,
+            tracker_apply_seconds,
+            github_requests,
+            github_rate_limit_remaining,
+            chat_requests,
+            chat_rate_limited,
+            commands,
+            deployments_created,
+            deployments_refused,
+            locks_active,
+            confirmations_pending,
+            deployments_tracked,
+            background_failures,
+            ready,
+            health: Health::default(),
+        }
+    }
+
+    /// Everything, in Prometheus' text exposition format (version 0.0.4).
+    pub fn encode(&self) -> String {
+        for (component, status) in self.health.components() {
+            self.ready
+                .get_or_create(&Component {
+                    component: component.to_string(),
+                })
+                .set(i64::from(status.ready));
+        }
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry);
+        out
+    }
+
+    pub fn webhook_delivery(&self, event: &str, outcome: Delivery) {
+        // GitHub's event names are a known, small set; anything else (a forged header
+        // on an unsigned request is never counted by name) is folded into `other`.
+        let event =
+            if event.len() <= 40 && event.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+                event
+            } else {
+                "other"
+            };
+        self.webhook_deliveries
+            .get_or_create(&EventOutcome {
+                event: event.to_string(),
+                outcome: outcome.as_str().to_string(),
+            })
+            .inc();
+    }
+
+    pub fn tracker_queued(&self) {
+        self.tracker_queue_depth.inc();
+    }
+
+    /// An event counted as queued that could not be queued after all.
+    pub fn tracker_unqueued(&self) {
+        self.tracker_queue_depth.dec();
+    }
+
+    pub fn tracker_applied(&self, took: Duration) {
+        self.tracker_queue_depth.dec();
+        self.tracker_apply_seconds.observe(took.as_secs_f64());
+    }
+
+    /// `endpoint` is a template (`/repos/{owner}/{repo}/deployments`), `status` the HTTP
+    /// status, or `None` when no answer came.
+    pub fn github_request(&self, method: &str, endpoint: &str, status: Option<u16>) {
+        self.github_requests
+            .get_or_create(&Request {
+                method: method.to_string(),
+                endpoint: endpoint.to_string(),
+                status: status.map_or("error".to_string(), |s| s.to_string()),
+            })
+            .inc();
+    }
+
+    pub fn github_rate_limit_remaining(&self, remaining: i64) {
+        self.github_rate_limit_remaining.set(remaining);
+    }
+
+    pub fn chat_request(&self, operation: &'static str, result: ChatResult) {
+        self.chat_requests
+            .get_or_create(&ChatOp {
+                operation: operation.to_string(),
+                outcome: match result {
+                    ChatResult::Ok => "ok",
+                    ChatResult::Error => "error",
+                }
+                .to_string(),
+            })
+            .inc();
+    }
+
+    pub fn chat_rate_limited(&self) {
+        self.chat_rate_limited.inc();
+    }
+
+    pub fn command(&self, command: &str, decision: &str) {
+        self.commands
+            .get_or_create(&CommandLabels {
+                command: command.to_string(),
+                decision: decision.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn deployment_created(&self, app: &str, environment: &str) {
+        self.deployments_created
+            .get_or_create(&AppEnv {
+                app: app.to_string(),
+                environment: environment.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn deployment_refused(&self, reason: &str) {
+        self.deployments_refused
+            .get_or_create(&Reason {
+                reason: reason.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn background_failure(&self, task: &'static str) {
+        self.background_failures
+            .get_or_create(&Component {
+                component: task.to_string(),
+            })
+            .inc();
+    }
+
+    /// The store's counts, refreshed before each scrape.
+    pub fn store_gauges(&self, gauges: &crate::store::Gauges) {
+        self.locks_active.set(gauges.locks as i64);
+        self.confirmations_pending.set(gauges.confirmations as i64);
+        self.deployments_tracked.set(gauges.tracked as i64);
+    }
+}
+
+/// One dependency's readiness.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Status {
+    pub ready: bool,
+    /// What is wrong, or what is being waited for, when not ready.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl Status {
+    pub fn ready() -> Status {
+        Status {
+            ready: true,
+            reason: None,
+        }
+    }
+
+    pub fn not_ready(reason: impl Into<String>) -> Status {
+        Status {
+            ready: false,
+            reason: Some(reason.into()),
+        }
+    }
+}
+
+/// Readiness of what the bot depends on. Storage is probed when asked
+/// ([`crate::bot::Bot::readiness`]); chat and GitHub are set by whoever learns of a
+/// change: the chat adapter when it connects or loses its connection, the GitHub client
+/// on every answer (401 refuses, any answer after a token was accepted clears it).
+pub struct Health {
+    storage: Mutex<Status>,
+    chat: Mutex<Status>,
+    github: Mutex<Status>,
+    github_checked: std::sync::atomic::AtomicBool,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Health {
+            storage: Mutex::new(Status::not_ready("not checked yet")),
+            chat: Mutex::new(Status::not_ready("not connected yet")),
+            github: Mutex::new(Status::not_ready("credentials not checked yet")),
+            github_checked: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+}
+
+impl Health {
+    pub fn set_storage(&self, status: Status) {
+        *self.storage.lock().expect("health lock") = status;
+    }
+
+    pub fn set_chat(&self, status: Status) {
+        *self.chat.lock().expect("health lock") = status;
+    }
+
+    pub fn set_github(&self, status: Status) {
+        *self.github.lock().expect("health lock") = status;
+        self.github_checked
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// GitHub answered (or failed to) at least once: the verdict is no longer a guess.
+    pub fn github_checked(&self) -> bool {
+        self.github_checked
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    pub fn chat(&self) -> Status {
+        self.chat.lock().expect("health lock").clone()
+    }
+
+    pub fn github(&self) -> Status {
+        self.github.lock().expect("health lock").clone()
+    }
+
+    pub fn storage(&self) -> Status {
+        self.storage.lock().expect("health lock").clone()
+    }
+
+    pub fn components(&self) -> [(&'static str, Status); 3] {
+        [
+            ("storage", self.storage()),
+            ("chat", self.chat()),
+            ("github", self.github()),
+        ]
+    }
+}
+
+/// The answer to `/readyz`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Readiness {
+    pub ready: bool,
+    pub storage: Status,
+    pub chat: Status,
+    pub github: Status,
+}
+
+impl Readiness {
+    pub fn from_health(health: &Health) -> Readiness {
+        let (storage, chat, github) = (health.storage(), health.chat(), health.github());
+        Readiness {
+            ready: storage.ready && chat.ready && github.ready,
+            storage,
+            chat,
+            github,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_prometheus_conventions() {
+        let m = Metrics::new();
+        m.webhook_delivery("deployment_status", Delivery::Accepted);
+        m.github_request("GET", "/repos/{owner}/{repo}", Some(200));
+        m.tracker_queued();
+        m.tracker_applied(Duration::from_millis(3));
+        let text = m.encode();
+        assert!(text.contains(
+            "deploybot_webhook_deliveries_total{event=\"deployment_status\",outcome=\"accepted\"} 1"
+        ));
+        assert!(text.contains("# TYPE deploybot_tracker_apply_seconds histogram"));
+        assert!(text.contains("deploybot_tracker_apply_seconds_count 1"));
+        assert!(text.contains("deploybot_tracker_queue_depth 0"));
+        assert!(text.contains("deploybot_github_rate_limit_remaining -1"));
+        assert!(text.contains("deploybot_ready{component=\"chat\"} 0"));
+        assert!(text.contains(&format!(
+            "deploybot_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        )));
+    }
+
+    #[test]
+    fn event_names_that_are_not_githubs_are_folded() {
+        let m = Metrics::new();
+        m.webhook_delivery("x\"} 1\nevil", Delivery::BadPayload);
+        let text = m.encode();
+        assert!(text.contains("event=\"other\",outcome=\"bad_payload\"} 1"));
+        assert!(!text.contains("evil"));
+    }
+
+    #[test]
+    fn readiness_needs_all_three() {
+        let health = Health::default();
+        health.set_storage(Status::ready());
+        health.set_chat(Status::ready());
+        assert!(!Readiness::from_health(&health).ready);
+        health.set_github(Status::ready());
+        assert!(Readiness::from_health(&health).ready);
+        health.set_chat(Status::not_ready("gateway closed"));
+        let r = Readiness::from_health(&health);
+        assert!(!r.ready);
+        assert_eq!(r.chat.reason.as_deref(), Some("gateway closed"));
+    }
+}
