@@ -60,6 +60,16 @@ enum Cmd {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Checks the config against the real services: GitHub credentials and their
+    /// scopes or App permissions, access to each repository, the webhook's settings,
+    /// and (with [discord]) the bot token, privileged intents, servers, slash commands
+    /// and channel permissions. One line per check: `✓` fine, `✗` wrong (with what to
+    /// do), `!` a warning. Exits 1 if any check failed.
+    Doctor {
+        /// Config file [default: $DEPLOYBOT_CONFIG, else ./bot.toml]
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 fn default_user() -> String {
@@ -117,6 +127,20 @@ async fn main() -> ExitCode {
             };
             print!("{}", config.summary());
             ExitCode::SUCCESS
+        }
+        Cmd::Doctor { config } => {
+            init_logging("warn");
+            let config = match load(config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let report = deploybot::doctor::run(&config).await;
+            print!("{report}");
+            if report.passed() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
         }
         Cmd::Shell {
             config,
