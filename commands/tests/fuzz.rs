@@ -129,11 +129,13 @@ fn command() -> impl Strategy<Value = Command> {
             .prop_map(|(app, environment)| Command::Audit(Audit { app, environment })),
         prop::option::of(id()).prop_map(|id| Command::Confirm(Confirm { id })),
         prop::option::of(id()).prop_map(|id| Command::Cancel(Cancel { id })),
-        prop::option::of(prop::collection::vec("[a-z0-9][a-z0-9_.:!'-]{0,7}", 1..4)).prop_map(|words| {
-            Command::Help(Help {
-                topic: words.map(|w| w.join(" ")),
-            })
-        }),
+        prop::option::of(prop::collection::vec("[a-z0-9][a-z0-9_.:!'-]{0,7}", 1..4)).prop_map(
+            |words| {
+                Command::Help(Help {
+                    topic: words.map(|w| w.join(" ")),
+                })
+            }
+        ),
         Just(Command::Version(Version)),
     ]
 }

@@ -82,7 +82,10 @@ impl Apps {
     }
 
     pub fn registered_at(&self, app_id: u64) -> DateTime<Utc> {
-        self.registered.get(&app_id).copied().unwrap_or_else(Utc::now)
+        self.registered
+            .get(&app_id)
+            .copied()
+            .unwrap_or_else(Utc::now)
     }
 
     pub fn installation_count(&self, app_id: u64) -> usize {

@@ -154,9 +154,7 @@ pub(super) async fn check(config: &Config, report: &mut Report) {
             .push(app.name.as_str());
     }
     let app_hook_ok = match (&credential, &config.webhook) {
-        (Credential::App(app), Some(w)) => {
-            app_hook(&http, app, &web, &w.path, report).await
-        }
+        (Credential::App(app), Some(w)) => app_hook(&http, app, &web, &w.path, report).await,
         _ => false,
     };
     for (repo, apps) in &repos {
@@ -229,24 +227,35 @@ async fn personal(
         scopes.join(", ")
     };
     let mut missing = vec![];
+    let mut needs = vec![];
     if !repo && !has("repo_deployment") {
-        missing.push("repo_deployment (create deployments and their statuses)");
+        missing.push("repo_deployment");
+        needs.push("create deployments and post their statuses");
     }
     if !repo && !has("repo:status") {
-        missing.push("repo:status (read the commit statuses required contexts are checked against)");
+        missing.push("repo:status");
+        needs.push("read the commit statuses that required contexts are checked against");
     }
     if missing.is_empty() {
         report.push(Check::pass(format!(
             "classic token scopes: {listed} (deployments and commit statuses covered)"
         )));
     } else {
+        let (s, them) = if missing.len() > 1 {
+            ("s", "them")
+        } else {
+            ("", "it")
+        };
         report.push(Check::fail(
             format!(
-                "the token lacks the scope{} {} (it has: {listed})",
-                if missing.len() > 1 { "s" } else { "" },
+                "the token lacks the scope{s} {}, which deploybot needs to {} (it has: {listed})",
+                missing.join(" and "),
+                needs.join(" and to ")
+            ),
+            format!(
+                "edit it at {tokens_page} and tick {} (or repo, which includes {them})",
                 missing.join(" and ")
             ),
-            format!("edit it at {tokens_page} and tick those (or repo, which includes them)"),
         ));
     }
     if !repo {
@@ -322,7 +331,9 @@ async fn app_checks(
             app_asks_all &= rank(asked[perm].as_str().unwrap_or("none")) >= rank(level);
         }
     }
-    let accept_at = inst.body["html_url"].as_str().unwrap_or("the installation's settings");
+    let accept_at = inst.body["html_url"]
+        .as_str()
+        .unwrap_or("the installation's settings");
     if missing.is_empty() {
         report.push(Check::pass(format!(
             "installation {iid} has {}",
@@ -406,7 +417,10 @@ async fn repository(
             ),
         };
         report.push(Check::fail(
-            format!("{repo}: the token cannot see this repository ({})", got.status),
+            format!(
+                "{repo}: the token cannot see this repository ({})",
+                got.status
+            ),
             fix,
         ));
         return None;
@@ -457,7 +471,11 @@ async fn repository(
                 Kind::App => "give the App Deployments: Read and write (App settings › Permissions & events) and accept it on the installation".to_string(),
             };
             report.push(Check::fail(
-                format!("{repo}: cannot read deployments ({}: {})", a.status, a.message()),
+                format!(
+                    "{repo}: cannot read deployments ({}: {})",
+                    a.status,
+                    a.message()
+                ),
                 fix,
             ));
         }
@@ -484,7 +502,11 @@ struct Hook {
 
 /// Whether a hook URL points at deploybot's `[webhook] path`.
 fn points_at(url: &str, path: &str) -> bool {
-    let url = url.split(['?', '#']).next().unwrap_or("").trim_end_matches('/');
+    let url = url
+        .split(['?', '#'])
+        .next()
+        .unwrap_or("")
+        .trim_end_matches('/');
     let path = path.trim_end_matches('/');
     !url.is_empty() && url.ends_with(path) && (path.is_empty() || url.len() > path.len())
 }
@@ -543,7 +565,7 @@ fn judge(hook: &Hook, report: &mut Report) {
         .any(|c| c.verdict == Verdict::Fail);
     if !failed {
         report.push(Check::pass(format!(
-            "{label} posts deployment_status events to {} as JSON, signed (GitHub never shows the secret: if deliveries get 401, set it again to [webhook] secret)",
+            "{label} posts deployment_status events to {} as JSON, with a secret",
             hook.url
         )));
     }
@@ -562,7 +584,10 @@ async fn repo_hooks(
     let by_hand = format!(
         "check by hand in {html}/settings/hooks that a webhook posts to …{path} with content type application/json, the [webhook] secret, and the events Deployments and Deployment statuses"
     );
-    let hooks = match http.get(&format!("/repos/{repo}/hooks?per_page=100"), token).await {
+    let hooks = match http
+        .get(&format!("/repos/{repo}/hooks?per_page=100"), token)
+        .await
+    {
         Ok(a) if a.status == 200 => a.body.as_array().cloned().unwrap_or_default(),
         Ok(a) => {
             report.push(Check::warn(format!(
@@ -620,7 +645,10 @@ async fn repo_hooks(
                     })
                     .unwrap_or_default(),
             ),
-            content_type: config["content_type"].as_str().unwrap_or("form").to_string(),
+            content_type: config["content_type"]
+                .as_str()
+                .unwrap_or("form")
+                .to_string(),
             secret: config["secret"].as_str().is_some_and(|s| !s.is_empty()),
             insecure_ssl: config["insecure_ssl"].as_str() == Some("1")
                 || config["insecure_ssl"].as_u64() == Some(1),
@@ -698,14 +726,20 @@ mod tests {
     #[test]
     fn web_urls() {
         assert_eq!(web_base("https://api.github.com"), "https://github.com");
-        assert_eq!(web_base("https://ghe.example.com/api/v3/"), "https://ghe.example.com");
+        assert_eq!(
+            web_base("https://ghe.example.com/api/v3/"),
+            "https://ghe.example.com"
+        );
         assert_eq!(web_base("http://127.0.0.1:9"), "http://127.0.0.1:9");
     }
 
     #[test]
     fn hook_urls() {
         assert!(points_at("https://bot.example.com/webhook", "/webhook"));
-        assert!(points_at("https://bot.example.com/webhook/?x=1", "/webhook"));
+        assert!(points_at(
+            "https://bot.example.com/webhook/?x=1",
+            "/webhook"
+        ));
         assert!(!points_at("https://bot.example.com/other", "/webhook"));
         assert!(!points_at("", "/webhook"));
         assert!(!points_at("https://bot.example.com/webhooks", "/webhook"));

@@ -161,7 +161,11 @@ pub async fn check(config: &Config, discord: &DiscordConfig) -> Vec<Check> {
     }
     if me.status != 200 {
         out.push(Check::fail(
-            format!("Discord answered GET /users/@me with {}: {}", me.status, me.message()),
+            format!(
+                "Discord answered GET /users/@me with {}: {}",
+                me.status,
+                me.message()
+            ),
             reach,
         ));
         return out;
@@ -177,7 +181,11 @@ pub async fn check(config: &Config, discord: &DiscordConfig) -> Vec<Check> {
         Ok(a) if a.status == 200 => a.body,
         Ok(a) => {
             out.push(Check::fail(
-                format!("cannot read the bot's application ({}: {})", a.status, a.message()),
+                format!(
+                    "cannot read the bot's application ({}: {})",
+                    a.status,
+                    a.message()
+                ),
                 reach,
             ));
             return out;
@@ -213,7 +221,11 @@ pub async fn check(config: &Config, discord: &DiscordConfig) -> Vec<Check> {
         Ok(a) if a.status == 200 => a.body.as_array().cloned().unwrap_or_default(),
         Ok(a) => {
             out.push(Check::fail(
-                format!("cannot list the bot's servers ({}: {})", a.status, a.message()),
+                format!(
+                    "cannot list the bot's servers ({}: {})",
+                    a.status,
+                    a.message()
+                ),
                 reach,
             ));
             return out;
@@ -256,7 +268,10 @@ pub async fn check(config: &Config, discord: &DiscordConfig) -> Vec<Check> {
     // Slash commands, where `deploybot run` registers them.
     let expected = slash::names();
     let places: Vec<(String, String)> = if discord.guild_ids.is_empty() {
-        vec![(format!("/applications/{app_id}/commands"), "globally".into())]
+        vec![(
+            format!("/applications/{app_id}/commands"),
+            "globally".into(),
+        )]
     } else {
         discord
             .guild_ids
@@ -290,7 +305,11 @@ pub async fn check(config: &Config, discord: &DiscordConfig) -> Vec<Check> {
                 if missing.is_empty() {
                     out.push(Check::pass(format!(
                         "slash commands registered {place}: {}",
-                        expected.iter().map(|n| format!("/{n}")).collect::<Vec<_>>().join(", ")
+                        expected
+                            .iter()
+                            .map(|n| format!("/{n}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     )));
                 } else {
                     out.push(Check::warn(format!(
@@ -350,7 +369,9 @@ pub async fn check(config: &Config, discord: &DiscordConfig) -> Vec<Check> {
                 continue;
             }
             Err(e) => {
-                out.push(Check::warn(format!("cannot list the channels of {gname}: {e}")));
+                out.push(Check::warn(format!(
+                    "cannot list the channels of {gname}: {e}"
+                )));
                 continue;
             }
         };
@@ -362,7 +383,9 @@ pub async fn check(config: &Config, discord: &DiscordConfig) -> Vec<Check> {
                     .iter()
                     .find(|c| {
                         id_of(c) == *w
-                            || c["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(w_name))
+                            || c["name"]
+                                .as_str()
+                                .is_some_and(|n| n.eq_ignore_ascii_case(w_name))
                     })
                     .map(|c| (w, c))
             })
@@ -435,19 +458,30 @@ async fn base_permissions(
     bot_id: &str,
     owner: bool,
 ) -> Option<(u64, Vec<String>)> {
-    let member = rest.get(&format!("/guilds/{guild}/members/{bot_id}")).await.ok()?;
+    let member = rest
+        .get(&format!("/guilds/{guild}/members/{bot_id}"))
+        .await
+        .ok()?;
     let roles = rest.get(&format!("/guilds/{guild}/roles")).await.ok()?;
     if member.status != 200 || roles.status != 200 {
         return None;
     }
     let member_roles: Vec<String> = member.body["roles"]
         .as_array()
-        .map(|a| a.iter().filter_map(|r| r.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|r| r.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     let by_id: BTreeMap<String, u64> = roles
         .body
         .as_array()
-        .map(|a| a.iter().map(|r| (id_of(r), bits(&r["permissions"]))).collect())
+        .map(|a| {
+            a.iter()
+                .map(|r| (id_of(r), bits(&r["permissions"])))
+                .collect()
+        })
         .unwrap_or_default();
     Some((
         guild_permissions(owner, guild, &member_roles, &by_id),
@@ -528,7 +562,10 @@ mod tests {
 
     #[test]
     fn permissions_follow_discords_order() {
-        let roles = BTreeMap::from([("g".to_string(), VIEW_CHANNEL), ("bot".to_string(), SEND_MESSAGES | EMBED_LINKS)]);
+        let roles = BTreeMap::from([
+            ("g".to_string(), VIEW_CHANNEL),
+            ("bot".to_string(), SEND_MESSAGES | EMBED_LINKS),
+        ]);
         let member = vec!["bot".to_string()];
         let base = guild_permissions(false, "g", &member, &roles);
         assert_eq!(base, VIEW_CHANNEL | SEND_MESSAGES | EMBED_LINKS);
@@ -537,15 +574,24 @@ mod tests {
             {"id": "g", "type": 0, "allow": "0", "deny": VIEW_CHANNEL.to_string()},
             {"id": "bot", "type": 0, "allow": VIEW_CHANNEL.to_string(), "deny": "0"},
         ]});
-        assert_ne!(channel_permissions(base, "g", "me", &member, &ch) & VIEW_CHANNEL, 0);
+        assert_ne!(
+            channel_permissions(base, "g", "me", &member, &ch) & VIEW_CHANNEL,
+            0
+        );
         // The member's own overwrite wins.
         let ch = json!({"permission_overwrites": [
             {"id": "me", "type": 1, "allow": "0", "deny": SEND_MESSAGES.to_string()},
         ]});
-        assert_eq!(channel_permissions(base, "g", "me", &member, &ch) & SEND_MESSAGES, 0);
+        assert_eq!(
+            channel_permissions(base, "g", "me", &member, &ch) & SEND_MESSAGES,
+            0
+        );
         // Administrators and owners may do everything.
         let admin = BTreeMap::from([("g".to_string(), ADMINISTRATOR)]);
         assert_eq!(guild_permissions(false, "g", &[], &admin), u64::MAX);
-        assert_eq!(guild_permissions(true, "g", &[], &BTreeMap::new()), u64::MAX);
+        assert_eq!(
+            guild_permissions(true, "g", &[], &BTreeMap::new()),
+            u64::MAX
+        );
     }
 }
