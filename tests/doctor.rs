@@ -121,9 +121,9 @@ async fn doctor(sb: &Sandbox, setup: Setup, github_token: &str) -> Outcome {
         setup.extra,
     );
     std::fs::write(&path, config).unwrap();
-    for key in ["test-app.private-key.pem"] {
-        std::fs::copy(format!("{KEYS}{key}"), dir.path().join(key)).unwrap();
-    }
+    // The App's key, for the configs that use [github.app].
+    let key = "test-app.private-key.pem";
+    std::fs::copy(format!("{KEYS}{key}"), dir.path().join(key)).unwrap();
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_deploybot"))
         .args(["doctor", "--config"])
         .arg(&path)

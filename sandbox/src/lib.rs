@@ -21,7 +21,8 @@
 //!
 //! | endpoint | notes |
 //! | --- | --- |
-//! | `GET /repos/{o}/{r}` | |
+//! | `GET /repos/{o}/{r}` | `permissions` follow the token ([`TokenSpec`]) |
+//! | `GET /repos/{o}/{r}/hooks` | admins only; [`Sandbox::add_repo_hook`]'s and [`Sandbox::add_webhook`]'s hooks, secrets as `********` |
 //! | `GET /repos/{o}/{r}/branches[/{branch}]` | `per_page`/`page`, `Link` |
 //! | `GET /repos/{o}/{r}/commits/{ref}` | `/status` (combined), `/statuses`, `/check-runs` |
 //! | `POST /repos/{o}/{r}/statuses/{sha}` | commit status |
@@ -31,6 +32,13 @@
 //! | `GET /repos/{o}/{r}/compare/{base}...{head}` | ahead / behind / diverged / identical |
 //! | `GET /rate_limit`, `GET /user` | `/rate_limit` is free |
 //! | `POST /app/installations/{id}/access_tokens` | with a GitHub App's JWT (see [`Sandbox::add_app`]) |
+//! | `GET /app`, `GET /app/installations/{id}`, `GET /app/hook/config` | with the JWT; permissions, and [`Sandbox::set_app_hook`] |
+//!
+//! Tokens: [`Sandbox::add_token_with`] makes a classic token with OAuth scopes (named
+//! in `X-OAuth-Scopes` on every response, and enforced as GitHub does on private
+//! repositories — every sandbox repository is private — with a 404 and
+//! `X-Accepted-OAuth-Scopes`) or a fine-grained one (no header), limited to some
+//! repositories (others are 404) and with or without admin rights.
 //!
 //! GitHub Apps: [`Sandbox::add_app`] registers an App's public key and
 //! [`Sandbox::add_installation`] installs it (on every repository). A JWT signed RS256
@@ -504,12 +512,15 @@ pub(crate) struct Run {
     pub lines: Vec<String>,
 }
 
+/// A repository hook as listed: its id, settings and creation time.
+pub(crate) type ListedHook = (u64, RepoHook, DateTime<Utc>);
+
 pub(crate) struct Inner {
     pub base: String,
     pub state: Mutex<State>,
     pub tokens: Mutex<HashMap<String, Grant>>,
     /// Webhooks listed per repository (lowercase `owner/name`), with id and creation time.
-    pub repo_hooks: Mutex<HashMap<String, Vec<(u64, RepoHook, DateTime<Utc>)>>>,
+    pub repo_hooks: Mutex<HashMap<String, Vec<ListedHook>>>,
     pub apps: Mutex<apps::Apps>,
     pub buckets: Mutex<HashMap<String, Bucket>>,
     pub requests: Mutex<Vec<RecordedRequest>>,
