@@ -60,11 +60,12 @@ enum Cmd {
         #[arg(long)]
         config: Option<PathBuf>,
     },
-    /// Checks the config against the real services: GitHub credentials and their
-    /// scopes or App permissions, access to each repository, the webhook's settings,
-    /// and (with [discord]) the bot token, privileged intents, servers, slash commands
-    /// and channel permissions. One line per check: `✓` fine, `✗` wrong (with what to
-    /// do), `!` a warning. Exits 1 if any check failed.
+    /// Checks the config against the real GitHub and Discord; exits 1 if anything is wrong.
+    ///
+    /// GitHub: the credentials and their scopes or App permissions, access to each
+    /// app's repository, the webhook's settings. Discord (with [discord]): the bot
+    /// token, privileged intents, servers, slash commands and channel permissions. One
+    /// line per check: `✓` fine, `✗` wrong (with what to do), `!` a warning.
     Doctor {
         /// Config file [default: $DEPLOYBOT_CONFIG, else ./bot.toml]
         #[arg(long)]

@@ -111,6 +111,11 @@ impl Outcome {
 /// Runs `deploybot doctor --config DIR/bot.toml` with the secrets in the environment;
 /// checks that no secret is printed, whatever happened.
 async fn doctor(sb: &Sandbox, setup: Setup, github_token: &str) -> Outcome {
+    doctor_with(sb, setup, github_token, false).await
+}
+
+/// [`doctor`], the config named by `--config`, or by `$DEPLOYBOT_CONFIG` when `via_env`.
+async fn doctor_with(sb: &Sandbox, setup: Setup, github_token: &str, via_env: bool) -> Outcome {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bot.toml");
     let config = format!(
@@ -124,10 +129,16 @@ async fn doctor(sb: &Sandbox, setup: Setup, github_token: &str) -> Outcome {
     // The App's key, for the configs that use [github.app].
     let key = "test-app.private-key.pem";
     std::fs::copy(format!("{KEYS}{key}"), dir.path().join(key)).unwrap();
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_deploybot"))
-        .args(["doctor", "--config"])
-        .arg(&path)
-        .env_remove("DEPLOYBOT_CONFIG")
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_deploybot"));
+    cmd.arg("doctor").env_remove("DEPLOYBOT_CONFIG");
+    if via_env {
+        // Run elsewhere, so ./bot.toml cannot be what is found.
+        cmd.env("DEPLOYBOT_CONFIG", &path)
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+    } else {
+        cmd.arg("--config").arg(&path);
+    }
+    let out = cmd
         .env("GITHUB_TOKEN", github_token)
         .env("DISCORD_TOKEN", DISCORD_TOKEN)
         .env("DEPLOYBOT_WEBHOOK_SECRET", SECRET)
@@ -195,6 +206,14 @@ async fn everything_fine_is_all_ticks_and_exit_0() {
 }
 
 #[tokio::test]
+async fn the_config_can_come_from_deploybot_config() {
+    let sb = github().await;
+    let out = doctor_with(&sb, Setup::token(), GITHUB_TOKEN, true).await;
+    assert!(out.ok, "{}", out.stdout);
+    out.line('✓', &["acme/web", "deployments can be read"]);
+}
+
+#[tokio::test]
 async fn a_token_with_only_repo_status_is_told_to_add_repo_deployment() {
     let sb = github().await;
     sb.add_token_with("ghp_status_only_1234", TokenSpec::classic(&["repo:status"]));
@@ -258,9 +277,10 @@ async fn a_bad_github_token_is_refused_with_where_to_make_a_new_one() {
 #[tokio::test]
 async fn a_read_only_collaborator_cannot_deploy() {
     let sb = github().await;
-    let mut spec = TokenSpec::fine_grained(Access::ReadOnly);
-    spec.admin = false;
-    sb.add_token_with("github_pat_readonly_1", spec);
+    sb.add_token_with(
+        "github_pat_readonly_1",
+        TokenSpec::fine_grained(Access::ReadOnly),
+    );
     let out = doctor(&sb, Setup::token(), "github_pat_readonly_1").await;
     assert!(!out.ok, "{}", out.stdout);
     out.line('✓', &["fine-grained", "does not list its permissions"]);
