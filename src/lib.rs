@@ -9,6 +9,7 @@ pub mod chat;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod doctor;
 pub mod flow;
 pub mod github;
 pub mod history;

@@ -60,6 +60,17 @@ enum Cmd {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Checks the config against the real GitHub and Discord; exits 1 if anything is wrong.
+    ///
+    /// GitHub: the credentials and their scopes or App permissions, access to each
+    /// app's repository, the webhook's settings. Discord (with [discord]): the bot
+    /// token, privileged intents, servers, slash commands and channel permissions. One
+    /// line per check: `✓` fine, `✗` wrong (with what to do), `!` a warning.
+    Doctor {
+        /// Config file [default: $DEPLOYBOT_CONFIG, else ./bot.toml]
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 fn default_user() -> String {
@@ -148,6 +159,20 @@ async fn main() -> ExitCode {
             };
             print!("{}", config.summary());
             ExitCode::SUCCESS
+        }
+        Cmd::Doctor { config } => {
+            init_logging("warn");
+            let config = match load(config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let report = deploybot::doctor::run(&config).await;
+            print!("{report}");
+            if report.passed() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
         }
         Cmd::Shell {
             config,

@@ -14,7 +14,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 
 use crate::state::User;
-use crate::Access;
+use crate::{Access, AppHook};
 
 /// How long GitHub's installation tokens live.
 pub(crate) const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(3600);
@@ -40,6 +40,8 @@ pub(crate) struct Installation {
 pub(crate) struct Apps {
     keys: HashMap<u64, DecodingKey>,
     installations: HashMap<u64, Installation>,
+    hooks: HashMap<u64, AppHook>,
+    registered: HashMap<u64, DateTime<Utc>>,
     pub ttl: Duration,
 }
 
@@ -48,6 +50,8 @@ impl Apps {
         Apps {
             keys: HashMap::new(),
             installations: HashMap::new(),
+            hooks: HashMap::new(),
+            registered: HashMap::new(),
             ttl: DEFAULT_TOKEN_TTL,
         }
     }
@@ -59,7 +63,36 @@ impl Apps {
         let key = DecodingKey::from_rsa_pem(public_key_pem.as_bytes())
             .map_err(|e| format!("app {app_id}: not an RSA public key in PEM form: {e}"))?;
         self.keys.insert(app_id, key);
+        self.registered.insert(app_id, Utc::now().trunc_subsecs(0));
         Ok(())
+    }
+
+    pub fn set_hook(&mut self, app_id: u64, hook: AppHook) -> Result<(), String> {
+        if !self.keys.contains_key(&app_id) {
+            return Err(format!(
+                "app {app_id} is not registered (Sandbox::add_app first)"
+            ));
+        }
+        self.hooks.insert(app_id, hook);
+        Ok(())
+    }
+
+    pub fn hook(&self, app_id: u64) -> Option<&AppHook> {
+        self.hooks.get(&app_id)
+    }
+
+    pub fn registered_at(&self, app_id: u64) -> DateTime<Utc> {
+        self.registered
+            .get(&app_id)
+            .copied()
+            .unwrap_or_else(Utc::now)
+    }
+
+    pub fn installation_count(&self, app_id: u64) -> usize {
+        self.installations
+            .values()
+            .filter(|i| i.app_id == app_id)
+            .count()
     }
 
     pub fn add_installation(
@@ -167,6 +200,11 @@ pub(crate) fn bot_user(app_id: u64) -> User {
         id: 1_000_000 + app_id,
         kind: "Bot",
     }
+}
+
+/// The App's slug (its URL name): `sandbox-app-{id}`.
+pub(crate) fn slug(app_id: u64) -> String {
+    format!("sandbox-app-{app_id}")
 }
 
 /// What an installation's tokens may do, as GitHub lists it.

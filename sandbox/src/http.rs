@@ -134,7 +134,7 @@ fn bucket_key(inner: &Inner, headers: &HeaderMap) -> (String, Option<Grant>) {
     let now = chrono::Utc::now();
     match bearer(headers) {
         Some(t) => match lock(&inner.tokens).get(&t).filter(|g| g.valid_at(now)) {
-            Some(grant) => (t, Some(*grant)),
+            Some(grant) => (t, Some(grant.clone())),
             None => (ANONYMOUS.into(), None),
         },
         None => (ANONYMOUS.into(), None),
@@ -336,6 +336,7 @@ fn api(
         );
         return finish(inner, method, headers, &key, false, reply);
     }
+    let scopes = grant.scopes.as_ref().map(|s| s.join(", "));
     let ctx = Ctx {
         inner,
         method,
@@ -346,7 +347,11 @@ fn api(
         user,
         key: &key,
     };
-    let reply = route(&ctx);
+    let mut reply = route(&ctx);
+    // Classic tokens: GitHub names their scopes on every response.
+    if let Some(scopes) = scopes {
+        reply = reply.header("x-oauth-scopes", &scopes);
+    }
     finish(inner, method, headers, &key, path != "/rate_limit", reply)
 }
 
@@ -385,9 +390,68 @@ fn app_api(
         ("POST", ["app", "installations", id, "access_tokens"]) => {
             create_installation_token(inner, app_id, id, body, now)
         }
+        ("GET", ["app"]) => get_app(inner, app_id),
+        ("GET", ["app", "installations", id]) => get_installation(inner, app_id, id),
+        ("GET", ["app", "hook", "config"]) => {
+            let apps = lock(&inner.apps);
+            Reply::ok(match apps.hook(app_id) {
+                Some(h) => json::hook_config(
+                    &h.url,
+                    &h.content_type,
+                    h.secret.as_deref().is_some_and(|s| !s.is_empty()),
+                    h.insecure_ssl,
+                ),
+                // An App without a webhook URL.
+                None => json::hook_config("", "form", false, false),
+            })
+        }
         _ => Reply::not_found(DOCS),
     };
     finish(inner, method, headers, &key, true, reply)
+}
+
+/// The account Apps and their installations belong to: the owner of the first
+/// repository, else the API user.
+fn account(inner: &Inner) -> User {
+    lock(&inner.state)
+        .repos()
+        .next()
+        .map(|r| r.owner.clone())
+        .unwrap_or_else(api_user)
+}
+
+fn get_app(inner: &Inner, app_id: u64) -> Reply {
+    let owner = account(inner);
+    let apps = lock(&inner.apps);
+    Reply::ok(json::app(
+        &inner.base,
+        app_id,
+        &apps::slug(app_id),
+        &owner,
+        apps::permissions(Access::Full),
+        apps.installation_count(app_id),
+        &apps.registered_at(app_id),
+    ))
+}
+
+fn get_installation(inner: &Inner, app_id: u64, installation_id: &str) -> Reply {
+    let owner = account(inner);
+    let apps = lock(&inner.apps);
+    let found = parse_id(installation_id)
+        .and_then(|id| Some((id, apps.installation(id)?)))
+        .filter(|(_, i)| i.app_id == app_id);
+    match found {
+        Some((id, i)) => Reply::ok(json::installation(
+            &inner.base,
+            id,
+            app_id,
+            &apps::slug(app_id),
+            &owner,
+            apps::permissions(i.access),
+            &apps.registered_at(app_id),
+        )),
+        None => Reply::not_found(DOC_GET_INSTALLATION),
+    }
 }
 
 fn create_installation_token(
@@ -418,6 +482,9 @@ fn create_installation_token(
             access: installation.access,
             installation: Some((app_id, installation_id)),
             expires_at: Some(expires_at),
+            scopes: None,
+            repositories: None,
+            admin: false,
         },
     );
     let st = lock(&inner.state);
@@ -584,9 +651,35 @@ fn route(ctx: &Ctx) -> Reply {
     }
 }
 
+/// The classic-token scope a repository endpoint needs on a private repository.
+fn needed_scope(rest: &[&str]) -> &'static str {
+    match rest {
+        ["deployments", ..] => "repo_deployment",
+        ["statuses", ..] => "repo:status",
+        ["commits", .., "status" | "statuses"] => "repo:status",
+        ["hooks", ..] => "read:repo_hook",
+        _ => "repo",
+    }
+}
+
 fn repo_route(ctx: &Ctx, repo: &str, rest: &[&str]) -> Reply {
+    // GitHub answers 404 for a repository the credential cannot reach, and for a
+    // private one its scopes do not cover (naming the scopes it would accept).
+    if !ctx.grant.sees(repo) {
+        return Reply::not_found(DOCS);
+    }
+    let scope = needed_scope(rest);
+    if !ctx.grant.has_scope(scope) {
+        let accepted = match scope {
+            "repo" => "repo".to_string(),
+            "read:repo_hook" => "admin:repo_hook, read:repo_hook, repo, write:repo_hook".into(),
+            other => format!("{other}, repo"),
+        };
+        return Reply::not_found(DOCS).header("x-accepted-oauth-scopes", &accepted);
+    }
     match (ctx.method, rest) {
         ("GET", []) => get_repo(ctx, repo),
+        ("GET", ["hooks"]) => list_hooks(ctx, repo),
         ("GET", ["branches"]) => list_branches(ctx, repo),
         ("GET", ["branches", branch @ ..]) if !branch.is_empty() => {
             get_branch(ctx, repo, &branch.join("/"))
@@ -624,9 +717,50 @@ fn get_repo(ctx: &Ctx, repo: &str) -> Reply {
     };
     let mut body = json::repository(&ctx.inner.base, r);
     let write = ctx.grant.access == Access::Full;
-    body["permissions"] =
-        json!({ "admin": false, "maintain": write, "push": write, "triage": write, "pull": true });
+    let admin = ctx.grant.admin;
+    body["permissions"] = json!({
+        "admin": admin, "maintain": write || admin, "push": write || admin,
+        "triage": write || admin, "pull": true,
+    });
     Reply::ok(body)
+}
+
+/// `GET /repos/{o}/{r}/hooks`: needs admin on the repository. The hooks of
+/// [`crate::Sandbox::add_webhook`] (every repository) first, then the repository's own.
+fn list_hooks(ctx: &Ctx, repo: &str) -> Reply {
+    if !ctx.grant.admin {
+        return match (ctx.grant.installation, &ctx.grant.scopes) {
+            // A classic token without admin rights: the hooks do not exist for it.
+            (None, Some(_)) => Reply::not_found(DOC_LIST_HOOKS),
+            _ => Reply::error(403, ctx.not_accessible(), DOC_LIST_HOOKS)
+                .header("x-accepted-github-permissions", "repository_hooks=read"),
+        };
+    }
+    let st = lock(&ctx.inner.state);
+    let Some(r) = st.repo(repo) else {
+        return Reply::not_found(DOC_LIST_HOOKS);
+    };
+    let base = &ctx.inner.base;
+    let now = chrono::Utc::now();
+    let standard = vec!["deployment".to_string(), "deployment_status".to_string()];
+    let mut items: Vec<Value> = ctx
+        .inner
+        .hub
+        .hooks()
+        .into_iter()
+        .map(|(id, url, secret)| {
+            let config = json::hook_config(&url, "json", secret, false);
+            json::repo_hook(base, r, id, true, &standard, config, &now)
+        })
+        .collect();
+    if let Some(hooks) = lock(&ctx.inner.repo_hooks).get(&repo.to_ascii_lowercase()) {
+        items.extend(hooks.iter().map(|(id, h, created)| {
+            let secret = h.secret.as_deref().is_some_and(|s| !s.is_empty());
+            let config = json::hook_config(&h.url, &h.content_type, secret, h.insecure_ssl);
+            json::repo_hook(base, r, *id, h.active, &h.events, config, created)
+        }));
+    }
+    ctx.paginate(items)
 }
 
 fn list_branches(ctx: &Ctx, repo: &str) -> Reply {

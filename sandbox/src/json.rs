@@ -39,6 +39,10 @@ pub const DOC_CREATE_INSTALLATION_TOKEN: &str =
     "https://docs.github.com/rest/apps/apps#create-an-installation-access-token-for-an-app";
 pub const DOC_GET_AUTHENTICATED_USER: &str =
     "https://docs.github.com/rest/users/users#get-the-authenticated-user";
+pub const DOC_LIST_HOOKS: &str =
+    "https://docs.github.com/rest/repos/webhooks#list-repository-webhooks";
+pub const DOC_GET_INSTALLATION: &str =
+    "https://docs.github.com/rest/apps/apps#get-an-installation-for-the-authenticated-app";
 pub const DOC_RATE_LIMIT: &str =
     "https://docs.github.com/rest/overview/resources-in-the-rest-api#rate-limiting";
 pub const DOC_SECONDARY_RATE_LIMIT: &str =
@@ -204,6 +208,112 @@ pub fn repository(base: &str, r: &Repo) -> Value {
         "visibility": "private",
         "web_commit_signoff_required": false,
         "custom_properties": {},
+    })
+}
+
+/// The `secret` GitHub shows for a hook that has one.
+const MASKED: &str = "********";
+
+/// A webhook's `config` (`GET /repos/{o}/{r}/hooks`, `GET /app/hook/config`): the
+/// secret masked, `insecure_ssl` as the string `"0"`/`"1"`.
+pub fn hook_config(url: &str, content_type: &str, secret: bool, insecure_ssl: bool) -> Value {
+    let mut config = json!({
+        "content_type": content_type,
+        "insecure_ssl": if insecure_ssl { "1" } else { "0" },
+        "url": url,
+    });
+    if secret {
+        config["secret"] = json!(MASKED);
+    }
+    config
+}
+
+/// One repository webhook, as `GET /repos/{o}/{r}/hooks` lists it.
+pub fn repo_hook(
+    base: &str,
+    r: &Repo,
+    id: u64,
+    active: bool,
+    events: &[String],
+    config: Value,
+    created_at: &DateTime<Utc>,
+) -> Value {
+    let api = format!("{}/hooks/{id}", repo_api_url(base, r));
+    json!({
+        "type": "Repository",
+        "id": id,
+        "name": "web",
+        "active": active,
+        "events": events,
+        "config": config,
+        "updated_at": ts(created_at),
+        "created_at": ts(created_at),
+        "url": api,
+        "test_url": format!("{api}/test"),
+        "ping_url": format!("{api}/pings"),
+        "deliveries_url": format!("{api}/deliveries"),
+        "last_response": { "code": null, "status": "unused", "message": null },
+    })
+}
+
+/// `GET /app`: the App the JWT authenticates.
+pub fn app(
+    base: &str,
+    app_id: u64,
+    slug: &str,
+    owner: &User,
+    permissions: Value,
+    installations_count: usize,
+    created_at: &DateTime<Utc>,
+) -> Value {
+    json!({
+        "id": app_id,
+        "slug": slug,
+        "client_id": format!("Iv1.{app_id:016x}"),
+        "node_id": node_id("Integration", app_id),
+        "owner": user(base, owner),
+        "name": format!("Sandbox App {app_id}"),
+        "description": "",
+        "external_url": base,
+        "html_url": format!("{base}/apps/{slug}"),
+        "created_at": ts(created_at),
+        "updated_at": ts(created_at),
+        "permissions": permissions,
+        "events": ["deployment", "deployment_status"],
+        "installations_count": installations_count,
+    })
+}
+
+/// `GET /app/installations/{id}`: an installation (on every repository of `account`).
+pub fn installation(
+    base: &str,
+    installation_id: u64,
+    app_id: u64,
+    slug: &str,
+    account: &User,
+    permissions: Value,
+    created_at: &DateTime<Utc>,
+) -> Value {
+    json!({
+        "id": installation_id,
+        "account": user(base, account),
+        "access_tokens_url": format!("{base}/app/installations/{installation_id}/access_tokens"),
+        "repositories_url": format!("{base}/installation/repositories"),
+        "html_url": format!("{base}/organizations/{}/settings/installations/{installation_id}", account.login),
+        "app_id": app_id,
+        "target_id": account.id,
+        "target_type": account.kind,
+        "permissions": permissions,
+        "events": ["deployment", "deployment_status"],
+        "single_file_name": null,
+        "has_multiple_single_files": false,
+        "single_file_paths": [],
+        "repository_selection": "all",
+        "created_at": ts(created_at),
+        "updated_at": ts(created_at),
+        "app_slug": slug,
+        "suspended_at": null,
+        "suspended_by": null,
     })
 }
 

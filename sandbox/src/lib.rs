@@ -21,7 +21,8 @@
 //!
 //! | endpoint | notes |
 //! | --- | --- |
-//! | `GET /repos/{o}/{r}` | |
+//! | `GET /repos/{o}/{r}` | `permissions` follow the token ([`TokenSpec`]) |
+//! | `GET /repos/{o}/{r}/hooks` | admins only; [`Sandbox::add_repo_hook`]'s and [`Sandbox::add_webhook`]'s hooks, secrets as `********` |
 //! | `GET /repos/{o}/{r}/branches[/{branch}]` | `per_page`/`page`, `Link` |
 //! | `GET /repos/{o}/{r}/commits/{ref}` | `/status` (combined), `/statuses`, `/check-runs` |
 //! | `POST /repos/{o}/{r}/statuses/{sha}` | commit status |
@@ -31,6 +32,13 @@
 //! | `GET /repos/{o}/{r}/compare/{base}...{head}` | ahead / behind / diverged / identical |
 //! | `GET /rate_limit`, `GET /user` | `/rate_limit` is free |
 //! | `POST /app/installations/{id}/access_tokens` | with a GitHub App's JWT (see [`Sandbox::add_app`]) |
+//! | `GET /app`, `GET /app/installations/{id}`, `GET /app/hook/config` | with the JWT; permissions, and [`Sandbox::set_app_hook`] |
+//!
+//! Tokens: [`Sandbox::add_token_with`] makes a classic token with OAuth scopes (named
+//! in `X-OAuth-Scopes` on every response, and enforced as GitHub does on private
+//! repositories — every sandbox repository is private — with a 404 and
+//! `X-Accepted-OAuth-Scopes`) or a fine-grained one (no header), limited to some
+//! repositories (others are 404) and with or without admin rights.
 //!
 //! GitHub Apps: [`Sandbox::add_app`] registers an App's public key and
 //! [`Sandbox::add_installation`] installs it (on every repository). A JWT signed RS256
@@ -83,24 +91,185 @@ pub enum Access {
     ReadOnly,
 }
 
+/// A personal access token as [`Sandbox::add_token_with`] registers it: what it may do,
+/// its kind (classic, with OAuth scopes, or fine-grained) and which repositories it
+/// reaches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenSpec {
+    pub access: Access,
+    /// A classic token's scopes, sent back in `X-OAuth-Scopes` on every response and
+    /// enforced the way GitHub does on private repositories (a missing scope is a 404
+    /// with `X-Accepted-OAuth-Scopes`): `repo` covers everything; `repo_deployment`
+    /// the deployments and their statuses; `repo:status` commit statuses;
+    /// `read:repo_hook` (or `write:`/`admin:repo_hook`) webhooks. `None` is a
+    /// fine-grained token: no `X-OAuth-Scopes` header, no scope checks.
+    pub scopes: Option<Vec<String>>,
+    /// The repositories (`owner/name`) it can see; others are 404. `None` = every one.
+    pub repositories: Option<Vec<String>>,
+    /// Whether it acts as an admin of the repositories (`permissions.admin`; needed to
+    /// list webhooks).
+    pub admin: bool,
+}
+
+impl TokenSpec {
+    /// A classic personal access token with these scopes, full access, not an admin.
+    pub fn classic(scopes: &[&str]) -> TokenSpec {
+        TokenSpec {
+            access: Access::Full,
+            scopes: Some(scopes.iter().map(|s| s.to_string()).collect()),
+            repositories: None,
+            admin: false,
+        }
+    }
+
+    /// A fine-grained personal access token (no `X-OAuth-Scopes`).
+    pub fn fine_grained(access: Access) -> TokenSpec {
+        TokenSpec {
+            access,
+            scopes: None,
+            repositories: None,
+            admin: false,
+        }
+    }
+
+    /// Only these repositories are visible to it.
+    pub fn repositories(mut self, repos: &[&str]) -> TokenSpec {
+        self.repositories = Some(repos.iter().map(|r| r.to_string()).collect());
+        self
+    }
+
+    pub fn admin(mut self, admin: bool) -> TokenSpec {
+        self.admin = admin;
+        self
+    }
+}
+
+/// A repository webhook as `GET /repos/{o}/{r}/hooks` lists it (see
+/// [`Sandbox::add_repo_hook`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoHook {
+    pub url: String,
+    /// `X-GitHub-Event` names it subscribes to.
+    pub events: Vec<String>,
+    /// GitHub's API values: `json` (application/json) or `form`
+    /// (application/x-www-form-urlencoded).
+    pub content_type: String,
+    /// Listed as `"********"` when set, absent when not.
+    pub secret: Option<String>,
+    pub active: bool,
+    pub insecure_ssl: bool,
+}
+
+impl RepoHook {
+    /// Active, JSON, `deployment` and `deployment_status`, no secret.
+    pub fn new(url: &str) -> RepoHook {
+        RepoHook {
+            url: url.to_string(),
+            events: vec!["deployment".into(), "deployment_status".into()],
+            content_type: "json".into(),
+            secret: None,
+            active: true,
+            insecure_ssl: false,
+        }
+    }
+
+    pub fn secret(mut self, secret: &str) -> RepoHook {
+        self.secret = Some(secret.to_string());
+        self
+    }
+
+    pub fn content_type(mut self, content_type: &str) -> RepoHook {
+        self.content_type = content_type.to_string();
+        self
+    }
+
+    pub fn events(mut self, events: &[&str]) -> RepoHook {
+        self.events = events.iter().map(|e| e.to_string()).collect();
+        self
+    }
+}
+
+/// A GitHub App's own webhook configuration (`GET /app/hook/config`, see
+/// [`Sandbox::set_app_hook`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppHook {
+    pub url: String,
+    pub content_type: String,
+    pub secret: Option<String>,
+    pub insecure_ssl: bool,
+}
+
+impl AppHook {
+    /// JSON, TLS checked, no secret.
+    pub fn new(url: &str) -> AppHook {
+        AppHook {
+            url: url.to_string(),
+            content_type: "json".into(),
+            secret: None,
+            insecure_ssl: false,
+        }
+    }
+
+    pub fn secret(mut self, secret: &str) -> AppHook {
+        self.secret = Some(secret.to_string());
+        self
+    }
+
+    pub fn content_type(mut self, content_type: &str) -> AppHook {
+        self.content_type = content_type.to_string();
+        self
+    }
+}
+
 /// A credential the REST API accepts: a token added with [`Sandbox::add_token`], or an
 /// installation token the sandbox issued.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Grant {
     pub access: Access,
     /// `Some((app_id, installation_id))` for an installation token.
     pub installation: Option<(u64, u64)>,
     /// Installation tokens expire; personal tokens do not.
     pub expires_at: Option<DateTime<Utc>>,
+    /// A classic token's scopes (`None`: fine-grained, or an installation token).
+    pub scopes: Option<Vec<String>>,
+    /// The repositories it can see (`None`: every one).
+    pub repositories: Option<Vec<String>>,
+    pub admin: bool,
 }
 
 impl Grant {
-    fn personal(access: Access) -> Grant {
+    fn personal(spec: TokenSpec) -> Grant {
         Grant {
-            access,
+            access: spec.access,
             installation: None,
             expires_at: None,
+            scopes: spec.scopes,
+            repositories: spec.repositories,
+            admin: spec.admin,
         }
+    }
+
+    /// Whether a classic token's scopes include `needed` (`repo` includes every
+    /// `repo…` scope; `admin:repo_hook` ⊃ `write:repo_hook` ⊃ `read:repo_hook`, and
+    /// `repo` covers hooks too). Fine-grained and installation tokens have no scopes
+    /// to check.
+    pub fn has_scope(&self, needed: &str) -> bool {
+        let Some(scopes) = &self.scopes else {
+            return true;
+        };
+        scopes.iter().any(|s| {
+            s == needed
+                || (s == "repo" && (needed.starts_with("repo") || needed.ends_with(":repo_hook")))
+                || (s == "admin:repo_hook" && needed.ends_with(":repo_hook"))
+                || (s == "write:repo_hook" && needed == "read:repo_hook")
+        })
+    }
+
+    /// Whether it reaches `repo` (`owner/name`, case-insensitive like GitHub).
+    pub fn sees(&self, repo: &str) -> bool {
+        self.repositories
+            .as_ref()
+            .is_none_or(|rs| rs.iter().any(|r| r.eq_ignore_ascii_case(repo)))
     }
 
     pub fn valid_at(&self, now: DateTime<Utc>) -> bool {
@@ -343,10 +512,15 @@ pub(crate) struct Run {
     pub lines: Vec<String>,
 }
 
+/// A repository hook as listed: its id, settings and creation time.
+pub(crate) type ListedHook = (u64, RepoHook, DateTime<Utc>);
+
 pub(crate) struct Inner {
     pub base: String,
     pub state: Mutex<State>,
     pub tokens: Mutex<HashMap<String, Grant>>,
+    /// Webhooks listed per repository (lowercase `owner/name`), with id and creation time.
+    pub repo_hooks: Mutex<HashMap<String, Vec<ListedHook>>>,
     pub apps: Mutex<apps::Apps>,
     pub buckets: Mutex<HashMap<String, Bucket>>,
     pub requests: Mutex<Vec<RecordedRequest>>,
@@ -412,8 +586,9 @@ impl Sandbox {
             state: Mutex::new(State::new()),
             tokens: Mutex::new(HashMap::from([(
                 DEFAULT_TOKEN.to_string(),
-                Grant::personal(Access::Full),
+                Grant::personal(TokenSpec::classic(&["repo"]).admin(true)),
             )])),
+            repo_hooks: Mutex::new(HashMap::new()),
             apps: Mutex::new(apps::Apps::new()),
             buckets: Mutex::new(HashMap::new()),
             requests: Mutex::new(vec![]),
@@ -445,13 +620,48 @@ impl Sandbox {
         self.inner.base.clone()
     }
 
-    /// A token with full access.
+    /// A token with full access: a classic token with the `repo` scope, admin of every
+    /// repository.
     pub fn token(&self) -> String {
         DEFAULT_TOKEN.to_string()
     }
 
+    /// A token that sees every repository: with [`Access::Full`] a classic token with
+    /// the `repo` scope, with [`Access::ReadOnly`] a fine-grained one.
     pub fn add_token(&self, token: &str, access: Access) {
-        lock(&self.inner.tokens).insert(token.to_string(), Grant::personal(access));
+        let spec = match access {
+            Access::Full => TokenSpec::classic(&["repo"]),
+            Access::ReadOnly => TokenSpec::fine_grained(Access::ReadOnly),
+        };
+        self.add_token_with(token, spec);
+    }
+
+    /// A token with these scopes, reach and rights (see [`TokenSpec`]).
+    pub fn add_token_with(&self, token: &str, spec: TokenSpec) {
+        lock(&self.inner.tokens).insert(token.to_string(), Grant::personal(spec));
+    }
+
+    /// Adds a webhook to `repo`'s settings, as `GET /repos/{o}/{r}/hooks` lists it;
+    /// returns its id. (Listing only: deliveries come from [`Sandbox::add_webhook`]'s
+    /// hooks, which are listed in every repository too.)
+    pub fn add_repo_hook(&self, repo: &str, hook: RepoHook) -> u64 {
+        let mut hooks = lock(&self.inner.repo_hooks);
+        let id = 100_000_000 + hooks.values().map(Vec::len).sum::<usize>() as u64 + 1;
+        hooks
+            .entry(repo.to_ascii_lowercase())
+            .or_default()
+            .push((id, hook, Utc::now()));
+        id
+    }
+
+    /// The GitHub App's webhook settings (`GET /app/hook/config`).
+    ///
+    /// # Panics
+    /// If the App is not registered.
+    pub fn set_app_hook(&self, app_id: u64, hook: AppHook) {
+        if let Err(e) = lock(&self.inner.apps).set_hook(app_id, hook) {
+            panic!("sandbox: {e}");
+        }
     }
 
     /// Registers a GitHub App: JWTs with `iss` = `app_id` must be signed (RS256) with the

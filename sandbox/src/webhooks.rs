@@ -102,6 +102,15 @@ impl Hub {
         id
     }
 
+    /// Every hook: (id, url, whether it has a secret).
+    pub fn hooks(&self) -> Vec<(u64, String, bool)> {
+        lock(&self.state)
+            .hooks
+            .iter()
+            .map(|h| (h.id, h.url.clone(), !h.secret.is_empty()))
+            .collect()
+    }
+
     /// Builds one signed delivery per hook (or for `only_hook`) and queues or sends it.
     pub fn emit(&self, event: &str, body: &[u8], only_hook: Option<u64>) {
         let mut st = lock(&self.state);

@@ -96,8 +96,22 @@ impl AppInstallation {
         })
     }
 
-    /// What to fix when GitHub will not issue an installation token.
-    fn refusal(&self, status: reqwest::StatusCode, message: &str) -> String {
+    pub fn app_id(&self) -> u64 {
+        self.app_id
+    }
+
+    pub fn installation_id(&self) -> u64 {
+        self.installation_id
+    }
+
+    /// A JWT that authenticates as the App itself (for `/app/...` endpoints), valid for
+    /// nine minutes.
+    pub fn app_jwt(&self) -> Result<SecretString, GitHubError> {
+        self.jwt(Utc::now()).map(SecretString::from)
+    }
+
+    /// What to fix when GitHub refuses the App's JWT or knows no such installation.
+    pub fn refusal(&self, status: reqwest::StatusCode, message: &str) -> String {
         let (app, installation) = (self.app_id, self.installation_id);
         let said = if message.is_empty() || Some(message) == status.canonical_reason() {
             status.to_string()
@@ -238,8 +252,24 @@ fn not_a_key(path: &Path, e: &dyn std::fmt::Display) -> GitHubError {
     }
 }
 
-/// The token source the configuration asks for.
-pub fn from_config(api_url: &str, auth: &GitHubAuth) -> Result<Arc<dyn TokenSource>, GitHubError> {
+/// The credential the configuration names, by kind, for callers that must tell a
+/// personal token from an App (`deploybot doctor`).
+pub enum Credential {
+    Token(Arc<StaticToken>),
+    App(Arc<AppInstallation>),
+}
+
+impl Credential {
+    pub fn source(&self) -> Arc<dyn TokenSource> {
+        match self {
+            Credential::Token(t) => t.clone(),
+            Credential::App(a) => a.clone(),
+        }
+    }
+}
+
+/// The credential the configuration asks for.
+pub fn credential_from_config(api_url: &str, auth: &GitHubAuth) -> Result<Credential, GitHubError> {
     Ok(match auth {
         GitHubAuth::Token(t) => {
             if t.expose_secret().trim().is_empty() {
@@ -247,17 +277,22 @@ pub fn from_config(api_url: &str, auth: &GitHubAuth) -> Result<Arc<dyn TokenSour
                     message: "[github] token is empty".into(),
                 });
             }
-            Arc::new(StaticToken::new(t.clone()))
+            Credential::Token(Arc::new(StaticToken::new(t.clone())))
         }
         GitHubAuth::App {
             app_id,
             private_key_path,
             installation_id,
-        } => Arc::new(AppInstallation::new(
+        } => Credential::App(Arc::new(AppInstallation::new(
             api_url,
             *app_id,
             *installation_id,
             private_key_path,
-        )?),
+        )?)),
     })
+}
+
+/// The token source the configuration asks for.
+pub fn from_config(api_url: &str, auth: &GitHubAuth) -> Result<Arc<dyn TokenSource>, GitHubError> {
+    credential_from_config(api_url, auth).map(|c| c.source())
 }

@@ -4,8 +4,17 @@
 //! gateway events, force a reconnect, or refuse IDENTIFY with a close code.
 //!
 //! One guild ("Acme") with channels #deploys, #ops and #random, the roles release,
-//! oncall and dev, and a thread in #deploys that the gateway never announces (so it is
-//! only known through REST).
+//! oncall and dev (and the bot's own role, "deploybot", with the invite's permissions),
+//! and a thread in #deploys that the gateway never announces (so it is only known
+//! through REST).
+//!
+//! For `deploybot doctor`: `GET /users/@me`, `/oauth2/applications/@me` (its `flags`
+//! say which privileged intents are on: [`FakeDiscord::set_application_flags`]),
+//! `/users/@me/guilds` ([`FakeDiscord::leave_guild`]), the commands registered with
+//! `PUT` (`GET /applications/{app}/commands`, `.../guilds/{g}/commands`), and
+//! `/guilds/{g}/channels` (with [`FakeDiscord::set_overwrites`]), `/roles`,
+//! `/members/{bot}`. [`FakeDiscord::require_token`] makes every REST call check the
+//! `Authorization: Bot …` header (401 otherwise, as Discord answers).
 
 #![allow(dead_code)]
 
@@ -16,7 +25,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::body::Bytes;
 use axum::extract::State as AxumState;
-use axum::http::{Method, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::{SinkExt, StreamExt};
@@ -39,6 +48,19 @@ pub const THREAD: u64 = 700_000_000_000_000_004;
 pub const RELEASE: u64 = 600_000_000_000_000_001;
 pub const ONCALL: u64 = 600_000_000_000_000_002;
 pub const DEV: u64 = 600_000_000_000_000_003;
+/// The bot's managed role (added when it was invited).
+pub const BOT_ROLE: u64 = 600_000_000_000_000_004;
+
+/// Application flags: GATEWAY_MESSAGE_CONTENT_LIMITED (the Message Content switch of a
+/// bot in fewer than 100 servers), GATEWAY_GUILD_MEMBERS_LIMITED.
+pub const FLAG_MESSAGE_CONTENT_LIMITED: u64 = 1 << 19;
+pub const FLAG_GUILD_MEMBERS_LIMITED: u64 = 1 << 15;
+/// Permission bits.
+pub const VIEW_CHANNEL: u64 = 1 << 10;
+pub const SEND_MESSAGES: u64 = 1 << 11;
+pub const EMBED_LINKS: u64 = 1 << 14;
+/// What the README's invite asks for.
+pub const INVITE_PERMISSIONS: u64 = 274_877_991_936;
 
 const TIMESTAMP: &str = "2024-05-01T12:00:00.000000+00:00";
 
@@ -66,6 +88,16 @@ struct State {
     resumes: AtomicUsize,
     /// Close IDENTIFY with this code (4004 bad token, 4014 disallowed intents).
     refuse_identify: Mutex<Option<u16>>,
+    /// When set, REST calls must carry `Authorization: Bot <token>`.
+    token: Mutex<Option<String>>,
+    /// `flags` of `GET /oauth2/applications/@me`.
+    app_flags: AtomicU64,
+    /// The bot left the guild (`GET /users/@me/guilds` is empty).
+    left_guild: std::sync::atomic::AtomicBool,
+    /// Registered commands: by "global" or guild id, as the last PUT set them.
+    commands: Mutex<HashMap<String, Vec<Value>>>,
+    /// Permission overwrites per channel id.
+    overwrites: Mutex<HashMap<u64, Vec<Value>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -83,6 +115,7 @@ impl FakeDiscord {
     pub async fn start() -> FakeDiscord {
         let state = Arc::new(State {
             next_id: AtomicU64::new(1_000_000_000_000_000_000),
+            app_flags: AtomicU64::new(FLAG_MESSAGE_CONTENT_LIMITED),
             ..State::default()
         });
         let gw = TcpListener::bind("127.0.0.1:0")
@@ -156,6 +189,43 @@ impl FakeDiscord {
 
     pub fn refuse_identify(&self, close_code: u16) {
         *lock(&self.state.refuse_identify) = Some(close_code);
+    }
+
+    /// From now on REST calls need `Authorization: Bot {token}`; others get 401.
+    pub fn require_token(&self, token: &str) {
+        *lock(&self.state.token) = Some(token.to_string());
+    }
+
+    /// The application's `flags` (default: [`FLAG_MESSAGE_CONTENT_LIMITED`]); 0 is
+    /// "every privileged intent switched off in the Developer Portal".
+    pub fn set_application_flags(&self, flags: u64) {
+        self.state.app_flags.store(flags, Ordering::SeqCst);
+    }
+
+    /// The bot is in no guild any more (for `GET /users/@me/guilds`).
+    pub fn leave_guild(&self) {
+        self.state.left_guild.store(true, Ordering::SeqCst);
+    }
+
+    /// Registers commands by name, as a `PUT` would (`guild` `None`: globally).
+    pub fn set_commands(&self, guild: Option<u64>, names: &[&str]) {
+        let key = guild.map_or("global".to_string(), |g| g.to_string());
+        let commands = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| command(json!({"name": n, "description": n}), i, APP_ID, guild))
+            .collect();
+        lock(&self.state.commands).insert(key, commands);
+    }
+
+    /// A channel's permission overwrites, e.g. [`FakeDiscord::overwrite`]s.
+    pub fn set_overwrites(&self, channel: u64, overwrites: Vec<Value>) {
+        lock(&self.state.overwrites).insert(channel, overwrites);
+    }
+
+    /// A role (`kind` 0) or member (1) overwrite, as Discord shapes it.
+    pub fn overwrite(id: u64, kind: u8, allow: u64, deny: u64) -> Value {
+        json!({"id": id.to_string(), "type": kind, "allow": allow.to_string(), "deny": deny.to_string()})
     }
 
     pub fn next_id(&self) -> u64 {
@@ -339,12 +409,58 @@ fn role(id: u64, name: &str, position: u16) -> Value {
 }
 
 fn roles() -> Vec<Value> {
+    let mut bot = role(BOT_ROLE, "deploybot", 4);
+    bot["managed"] = json!(true);
+    bot["permissions"] = json!(INVITE_PERMISSIONS.to_string());
     vec![
         role(GUILD, "@everyone", 0),
         role(RELEASE, "release", 1),
         role(ONCALL, "oncall", 2),
         role(DEV, "dev", 3),
+        bot,
     ]
+}
+
+/// A registered application command, as Discord answers a PUT or a GET.
+fn command(mut c: Value, i: usize, app: u64, guild: Option<u64>) -> Value {
+    c["id"] = json!((510_000_000_000_000_000u64 + i as u64).to_string());
+    c["application_id"] = json!(app.to_string());
+    c["version"] = json!("1");
+    c["type"] = json!(1);
+    c["default_member_permissions"] = Value::Null;
+    if let Some(g) = guild {
+        c["guild_id"] = json!(g.to_string());
+    }
+    c
+}
+
+fn bot_user() -> Value {
+    json!({
+        "id": BOT_ID.to_string(), "username": "deploybot", "discriminator": "0",
+        "global_name": null, "avatar": null, "bot": true, "system": false,
+        "mfa_enabled": false, "banner": null, "accent_color": null, "locale": "en-US",
+        "verified": true, "email": null, "flags": 0, "premium_type": 0, "public_flags": 0,
+    })
+}
+
+/// `GET /oauth2/applications/@me`.
+fn application(flags: u64) -> Value {
+    json!({
+        "id": APP_ID.to_string(), "name": "deploybot", "icon": null, "description": "",
+        "summary": "", "type": null, "bot_public": true, "bot_require_code_grant": false,
+        "verify_key": "1e0a356058d627ca38a5c8c9648818061d49e49bd9da9e3ab17d98ad4d6bg2u8",
+        "flags": flags, "team": null, "redirect_uris": [], "interactions_endpoint_url": null,
+        "owner": FakeDiscord::user(1, "owner"), "bot": bot_user(),
+        "approximate_guild_count": 1,
+    })
+}
+
+/// `GET /users/@me/guilds`: partial guilds, with the bot's permissions there.
+fn partial_guild() -> Value {
+    json!({
+        "id": GUILD.to_string(), "name": "Acme", "icon": null, "banner": null,
+        "owner": false, "permissions": INVITE_PERMISSIONS.to_string(), "features": [],
+    })
 }
 
 fn text_channel(id: u64, name: &str) -> Value {
@@ -514,6 +630,7 @@ async fn rest_call(
     AxumState(state): AxumState<Arc<State>>,
     method: Method,
     uri: Uri,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let path = uri
@@ -538,7 +655,68 @@ async fn rest_call(
         return Json(m).into_response();
     }
     record(None);
+    if let Some(token) = lock(&state.token).clone() {
+        let sent = headers.get("authorization").and_then(|v| v.to_str().ok());
+        if sent != Some(format!("Bot {token}").as_str()) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                Json(json!({"message": "401: Unauthorized", "code": 0})),
+            )
+                .into_response();
+        }
+    }
     match (method.as_str(), seg.as_slice()) {
+        ("GET", ["users", "@me"]) => Json(bot_user()).into_response(),
+        ("GET", ["oauth2", "applications", "@me"]) => {
+            Json(application(state.app_flags.load(Ordering::SeqCst))).into_response()
+        }
+        ("GET", ["users", "@me", "guilds"]) => {
+            if state.left_guild.load(Ordering::SeqCst) {
+                Json(json!([])).into_response()
+            } else {
+                Json(json!([partial_guild()])).into_response()
+            }
+        }
+        ("GET", ["applications", _, "commands"]) => {
+            let c = lock(&state.commands)
+                .get("global")
+                .cloned()
+                .unwrap_or_default();
+            Json(json!(c)).into_response()
+        }
+        ("GET", ["applications", _, "guilds", g, "commands"]) => {
+            if *g != GUILD.to_string() || state.left_guild.load(Ordering::SeqCst) {
+                return (
+                    StatusCode::FORBIDDEN,
+                    Json(json!({"message": "Missing Access", "code": 50001})),
+                )
+                    .into_response();
+            }
+            let c = lock(&state.commands).get(*g).cloned().unwrap_or_default();
+            Json(json!(c)).into_response()
+        }
+        ("GET", ["guilds", g, "channels"]) if *g == GUILD.to_string() => {
+            let overwrites = lock(&state.overwrites).clone();
+            let channels: Vec<Value> = guild()["channels"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|mut c| {
+                    let id: u64 = c["id"].as_str().and_then(|i| i.parse().ok()).unwrap_or(0);
+                    if let Some(o) = overwrites.get(&id) {
+                        c["permission_overwrites"] = json!(o);
+                    }
+                    c
+                })
+                .collect();
+            Json(json!(channels)).into_response()
+        }
+        ("GET", ["guilds", _, "members", u]) if *u == BOT_ID.to_string() => {
+            let mut m = FakeDiscord::member(BOT_ID, "deploybot", &[BOT_ROLE], None);
+            m["user"] = bot_user();
+            Json(m).into_response()
+        }
         ("GET", ["gateway"]) => Json(json!({"url": *lock(&state.gateway_url)})).into_response(),
         ("POST", ["channels", c, "messages"]) => {
             Json(new_message(&state, c, &body)).into_response()
@@ -569,21 +747,18 @@ async fn rest_call(
         .into_response(),
         ("PUT", ["applications", app, "commands"])
         | ("PUT", ["applications", app, "guilds", _, "commands"]) => {
+            let guild = seg.get(3).and_then(|g| g.parse::<u64>().ok());
+            let app: u64 = app.parse().unwrap_or(APP_ID);
             let commands: Vec<Value> = body
                 .as_array()
                 .cloned()
                 .unwrap_or_default()
                 .into_iter()
                 .enumerate()
-                .map(|(i, mut c)| {
-                    c["id"] = json!((510_000_000_000_000_000u64 + i as u64).to_string());
-                    c["application_id"] = json!(app);
-                    c["version"] = json!("1");
-                    c["type"] = json!(1);
-                    c["default_member_permissions"] = Value::Null;
-                    c
-                })
+                .map(|(i, c)| command(c, i, app, guild))
                 .collect();
+            let key = guild.map_or("global".to_string(), |g| g.to_string());
+            lock(&state.commands).insert(key, commands.clone());
             Json(json!(commands)).into_response()
         }
         ("POST", ["interactions", _, _, "callback"]) => StatusCode::NO_CONTENT.into_response(),
@@ -614,5 +789,33 @@ mod fixtures {
         assert!(matches!(r, Event::Ready(_)), "{r:?}");
         let t: serenity::model::channel::GuildChannel = serde_json::from_value(thread()).unwrap();
         assert_eq!(t.parent_id.map(|p| p.get()), Some(DEPLOYS));
+    }
+
+    #[test]
+    fn every_rest_fixture_reads_as_discords_type() {
+        use serenity::model::prelude::*;
+        let me: CurrentUser = serde_json::from_value(bot_user()).unwrap();
+        assert!(me.bot);
+        let app: CurrentApplicationInfo =
+            serde_json::from_value(application(FLAG_MESSAGE_CONTENT_LIMITED)).unwrap();
+        assert_eq!(
+            app.flags.map(|f| f.bits()),
+            Some(FLAG_MESSAGE_CONTENT_LIMITED)
+        );
+        let g: GuildInfo = serde_json::from_value(partial_guild()).unwrap();
+        assert_eq!(g.id.get(), GUILD);
+        let roles: Vec<Role> = serde_json::from_value(json!(roles())).unwrap();
+        assert!(roles.iter().any(|r| r.id.get() == BOT_ROLE));
+        let c: Command = serde_json::from_value(command(
+            json!({"name": "deploy", "description": "d"}),
+            0,
+            APP_ID,
+            Some(GUILD),
+        ))
+        .unwrap();
+        assert_eq!(c.name, "deploy");
+        let o: PermissionOverwrite =
+            serde_json::from_value(FakeDiscord::overwrite(BOT_ROLE, 0, 0, SEND_MESSAGES)).unwrap();
+        assert_eq!(o.deny.bits(), SEND_MESSAGES);
     }
 }

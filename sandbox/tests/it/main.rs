@@ -2,6 +2,7 @@
 
 mod common;
 
+mod access;
 mod api;
 mod apps;
 mod deployer;

@@ -11,6 +11,7 @@
 
 mod buttons;
 mod chat;
+pub mod doctor;
 mod handler;
 mod people;
 mod render;
@@ -62,6 +63,13 @@ fn unreachable_discord(bot: &Bot, why: &str) {
 /// switched on in the Developer Portal.
 pub fn intents() -> GatewayIntents {
     GatewayIntents::GUILDS | GatewayIntents::GUILD_MESSAGES | GatewayIntents::MESSAGE_CONTENT
+}
+
+/// Discord's REST API base: `https://discord.com/api/v10`, or the same path on
+/// `[discord] proxy_url` (which replaces the host, as serenity's proxy does).
+pub(crate) fn rest_base(proxy_url: Option<&str>) -> String {
+    let host = proxy_url.map_or("https://discord.com", |p| p.trim_end_matches('/'));
+    format!("{host}/api/v10")
 }
 
 /// Why the bot could not run, said so that the reader knows what to change.

@@ -76,6 +76,15 @@ fn flag(name: &str, description: &str) -> CreateCommandOption {
     CreateCommandOption::new(CommandOptionType::Boolean, name, description)
 }
 
+/// The names of [`definitions`], as Discord lists them.
+pub fn names() -> Vec<String> {
+    definitions()
+        .iter()
+        .filter_map(|c| serde_json::to_value(c).ok())
+        .filter_map(|v| v["name"].as_str().map(str::to_string))
+        .collect()
+}
+
 /// The definitions registered at startup (a bulk overwrite: removed ones disappear).
 pub fn definitions() -> Vec<CreateCommand> {
     let app = |required: bool| {
