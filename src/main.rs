@@ -161,11 +161,11 @@ async fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Cmd::Doctor { config } => {
-            init_logging("warn");
             let config = match load(config) {
                 Ok(c) => c,
                 Err(code) => return code,
             };
+            init_logging(&config.log, "warn");
             let report = deploybot::doctor::run(&config).await;
             print!("{report}");
             if report.passed() {
