@@ -112,10 +112,14 @@ impl Bot {
     /// `STORAGE_PROBE`), chat is connected, GitHub accepted the credentials.
     pub async fn readiness(&self) -> Readiness {
         let health = &self.inner.metrics.health;
-        let probe = tokio::time::timeout(STORAGE_PROBE, self.inner.store.ping()).await;
-        health.set_storage(match probe {
-            Ok(Ok(())) => Status::ready(),
-            Ok(Err(e)) => Status::not_ready(e.to_string()),
+        // In a task of its own: a caller that gives up (a probe's HTTP client timing out)
+        // never cancels the store in the middle of a statement.
+        let store = self.inner.store.clone();
+        let probe = tokio::spawn(async move { store.ping().await });
+        health.set_storage(match tokio::time::timeout(STORAGE_PROBE, probe).await {
+            Ok(Ok(Ok(()))) => Status::ready(),
+            Ok(Ok(Err(e))) => Status::not_ready(e.to_string()),
+            Ok(Err(e)) => Status::not_ready(format!("storage check failed: {e}")),
             Err(_) => Status::not_ready(format!(
                 "storage did not answer within {}s",
                 STORAGE_PROBE.as_secs()

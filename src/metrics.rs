@@ -305,7 +305,7 @@ impl Metrics {
         self.tracker_apply_seconds.observe(took.as_secs_f64());
     }
 
-    /// `endpoint` is a template (`/repos/{owner}/{repo}/deployments`), `status` the HTTP
+    /// `endpoint` is a template (`/repos/:owner/:repo/deployments`), `status` the HTTP
     /// status, or `None` when no answer came.
     pub fn github_request(&self, method: &str, endpoint: &str, status: Option<u16>) {
         self.github_requests
@@ -498,7 +498,7 @@ mod tests {
     fn names_follow_prometheus_conventions() {
         let m = Metrics::new();
         m.webhook_delivery("deployment_status", Delivery::Accepted);
-        m.github_request("GET", "/repos/{owner}/{repo}", Some(200));
+        m.github_request("GET", "/repos/:owner/:repo", Some(200));
         m.tracker_queued();
         m.tracker_applied(Duration::from_millis(3));
         let text = m.encode();

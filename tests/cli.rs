@@ -143,3 +143,83 @@ fn the_demo_runs_the_whole_loop_without_network_or_tokens() {
         "{stdout}"
     );
 }
+
+/// `deploybot shell` with JSON logs at debug level, a webhook listener and every
+/// secret set: returns (stdout, stderr). (No deployer answers: at EOF the shell waits
+/// `status_timeout` for the deployment to settle.)
+async fn shell_with_json_logs(extra_env: &[(&str, &str)]) -> (String, String, sandbox::Sandbox) {
+    let sb = sandbox::Sandbox::start().await.unwrap();
+    support::seed(&sb);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bot.toml");
+    let config = format!(
+        "{}\n[webhook]\nlisten = \"127.0.0.1:0\"\nsecret = \"${{WEBHOOK_SECRET}}\"\n\n[defaults]\nstatus_timeout = \"5s\"\n\n[log]\nlevel = \"debug\"\nformat = \"json\"\n\n[storage]\nurl = \"sqlite://{}\"\n",
+        support::CONFIG,
+        dir.path().join("state.db").display()
+    );
+    std::fs::write(&path, config).unwrap();
+    let mut cmd = deploybot();
+    cmd.args(["shell", "--user", "carol", "--role", "release"])
+        .args(["--channel", "deploys", "--config"])
+        .arg(&path)
+        .env("SANDBOX_URL", sb.url())
+        .env("SANDBOX_TOKEN", sb.token())
+        .env("WEBHOOK_SECRET", "whsec-do-not-print-me-0123456789")
+        .env_remove("DEPLOYBOT_LOG")
+        .env_remove("RUST_LOG");
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    let (ok, stdout, stderr) =
+        tokio::task::spawn_blocking(move || run(cmd, "deploy api/topic to staging\n"))
+            .await
+            .unwrap();
+    assert!(ok, "{stderr}");
+    (stdout, stderr, sb)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_logs_are_one_object_a_line_with_a_startup_summary_and_no_secret() {
+    let (stdout, stderr, sb) = shell_with_json_logs(&[]).await;
+    assert!(stdout.contains("Created deployment #"), "{stdout}");
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let summary = lines
+        .iter()
+        .find(|l| l["message"] == "deploybot started")
+        .unwrap_or_else(|| panic!("no startup summary in {stderr}"));
+    assert_eq!(summary["level"], "INFO");
+    assert_eq!(summary["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(summary["apps"], 3);
+    assert_eq!(summary["environments"], 5);
+    assert_eq!(summary["chat"], "shell");
+    assert!(
+        summary["webhook"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1:"),
+        "{summary}"
+    );
+    assert!(summary["storage"].as_str().unwrap().contains("state.db"));
+    assert!(
+        lines.iter().any(|l| l["message"] == "command"),
+        "the command is logged: {stderr}"
+    );
+    for secret in [sb.token().as_str(), "whsec-do-not-print-me-0123456789"] {
+        assert!(!stderr.contains(secret), "a secret in the logs: {stderr}");
+        assert!(!stdout.contains(secret), "a secret in the output: {stdout}");
+    }
+    assert!(!stderr.contains('\u{1b}'), "no colours when not a terminal");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rust_log_and_deploybot_log_override_the_configured_level() {
+    let (_, stderr, _) = shell_with_json_logs(&[("RUST_LOG", "error")]).await;
+    assert!(!stderr.contains("deploybot started"), "{stderr}");
+    let (_, stderr, _) =
+        shell_with_json_logs(&[("RUST_LOG", "error"), ("DEPLOYBOT_LOG", "info")]).await;
+    assert!(stderr.contains("deploybot started"), "{stderr}");
+    assert!(!stderr.contains("\"DEBUG\""), "{stderr}");
+}

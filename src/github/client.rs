@@ -203,12 +203,12 @@ impl HttpGitHub {
 }
 
 /// The endpoint template of a path, for metrics: owner, repository, ids and refs are
-/// replaced by placeholders, so the series stay few whatever the repositories and refs.
+/// replaced by placeholders (`:owner`, `:id`; braces trip some Prometheus parsers), so the series stay few whatever the repositories and refs.
 fn endpoint(path: &str) -> String {
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match parts.as_slice() {
         ["repos", _, _, rest @ ..] => {
-            let mut out = String::from("/repos/{owner}/{repo}");
+            let mut out = String::from("/repos/:owner/:repo");
             let mut i = 0;
             while i < rest.len() {
                 let part = rest[i];
@@ -221,9 +221,9 @@ fn endpoint(path: &str) -> String {
                             .iter()
                             .position(|p| matches!(*p, "status" | "statuses" | "check-runs"));
                         let placeholder = if part == "compare" {
-                            "{basehead}"
+                            ":basehead"
                         } else {
-                            "{ref}"
+                            ":ref"
                         };
                         if i + 1 < rest.len() {
                             out.push('/');
@@ -236,7 +236,7 @@ fn endpoint(path: &str) -> String {
                         continue;
                     }
                     _ if part.bytes().all(|b| b.is_ascii_digit()) && !part.is_empty() => {
-                        out.push_str("{id}")
+                        out.push_str(":id")
                     }
                     _ => out.push_str(part),
                 }
@@ -245,7 +245,7 @@ fn endpoint(path: &str) -> String {
             out
         }
         ["app", "installations", _, rest @ ..] => {
-            let mut out = String::from("/app/installations/{id}");
+            let mut out = String::from("/app/installations/:id");
             for part in rest {
                 out.push('/');
                 out.push_str(part);
@@ -607,30 +607,30 @@ mod tests {
     #[test]
     fn endpoints_are_templates_without_names() {
         for (path, expected) in [
-            ("/repos/acme/api", "/repos/{owner}/{repo}"),
+            ("/repos/acme/api", "/repos/:owner/:repo"),
             (
                 "/repos/acme/api/deployments",
-                "/repos/{owner}/{repo}/deployments",
+                "/repos/:owner/:repo/deployments",
             ),
             (
                 "/repos/acme/api/deployments/4711/statuses",
-                "/repos/{owner}/{repo}/deployments/{id}/statuses",
+                "/repos/:owner/:repo/deployments/:id/statuses",
             ),
             (
                 "/repos/acme/api/commits/feature/login/check-runs",
-                "/repos/{owner}/{repo}/commits/{ref}/check-runs",
+                "/repos/:owner/:repo/commits/:ref/check-runs",
             ),
             (
                 "/repos/acme/api/commits/main/status",
-                "/repos/{owner}/{repo}/commits/{ref}/status",
+                "/repos/:owner/:repo/commits/:ref/status",
             ),
             (
                 "/repos/acme/api/compare/abc...feature/x",
-                "/repos/{owner}/{repo}/compare/{basehead}",
+                "/repos/:owner/:repo/compare/:basehead",
             ),
             (
                 "/app/installations/42/access_tokens",
-                "/app/installations/{id}/access_tokens",
+                "/app/installations/:id/access_tokens",
             ),
             ("/rate_limit", "/rate_limit"),
         ] {

@@ -14,6 +14,10 @@ use super::{
 };
 use crate::model::DeploymentId;
 
+/// How long a statement waits for another writer before failing with "database is locked".
+const BUSY_TIMEOUT_SECS: u64 = 5;
+const BUSY_TIMEOUT: &str = "PRAGMA busy_timeout = 5000";
+
 pub struct SqliteStore {
     pool: SqlitePool,
 }
@@ -26,7 +30,7 @@ impl SqliteStore {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| StoreError(format!("storage.url `{url}`: {e}")))?
             .create_if_missing(true)
-            .busy_timeout(Duration::from_secs(5))
+            .busy_timeout(Duration::from_secs(BUSY_TIMEOUT_SECS))
             .foreign_keys(true);
         // WAL lets readers and the writer work at once; a memory database has one
         // connection, or each connection would see its own empty database.
@@ -439,10 +443,24 @@ impl Store for SqliteStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         // A write lock, taken and given back at once: proves the file is there,
-        // writable and not held by another process, without changing anything.
-        // (A `Transaction` rolls back even when the caller gives up waiting.)
-        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        tx.rollback().await?;
+        // writable and not held by another process, without changing anything. The
+        // busy timeout is short here, so a held lock is reported instead of waited out.
+        let mut conn = self.pool.acquire().await?;
+        sqlx::query("PRAGMA busy_timeout = 500")
+            .execute(&mut *conn)
+            .await?;
+        let began = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await;
+        let ended = match &began {
+            Ok(_) => sqlx::query("ROLLBACK").execute(&mut *conn).await.map(drop),
+            Err(_) => Ok(()),
+        };
+        let restored = sqlx::query(BUSY_TIMEOUT).execute(&mut *conn).await;
+        if ended.is_err() || restored.is_err() {
+            // Never hand back a connection in an unknown state.
+            conn.close_on_drop();
+        }
+        began?;
+        ended?;
         Ok(())
     }
 
