@@ -414,7 +414,13 @@ pub struct Health {
     chat: Mutex<Status>,
     github: Mutex<Status>,
     github_checked: std::sync::atomic::AtomicBool,
+    /// Asked on every readiness check when set: the chat adapter's own view of its
+    /// connection (Discord: the gateway shards' stage).
+    chat_probe: std::sync::OnceLock<ChatProbe>,
 }
+
+/// See [`Health::set_chat_probe`].
+pub type ChatProbe = Box<dyn Fn() -> Option<Status> + Send + Sync>;
 
 impl Default for Health {
     fn default() -> Self {
@@ -423,6 +429,7 @@ impl Default for Health {
             chat: Mutex::new(Status::not_ready("not connected yet")),
             github: Mutex::new(Status::not_ready("credentials not checked yet")),
             github_checked: std::sync::atomic::AtomicBool::new(false),
+            chat_probe: std::sync::OnceLock::new(),
         }
     }
 }
@@ -448,7 +455,17 @@ impl Health {
             .load(std::sync::atomic::Ordering::SeqCst)
     }
 
+    /// Lets the chat adapter answer for itself: `probe` returns the connection's state
+    /// now, or `None` when it cannot tell (then the last state set stands).
+    pub fn set_chat_probe(&self, probe: ChatProbe) {
+        let _ = self.chat_probe.set(probe);
+    }
+
     pub fn chat(&self) -> Status {
+        if let Some(status) = self.chat_probe.get().and_then(|probe| probe()) {
+            self.set_chat(status.clone());
+            return status;
+        }
         self.chat.lock().expect("health lock").clone()
     }
 

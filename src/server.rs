@@ -24,3 +24,19 @@ pub fn serve(
         }
     })
 }
+
+/// How long a stopping listener waits for its open connections.
+pub const CLOSE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Waits for a listener started by [`serve`] to finish after its `stop` fired; cuts the
+/// connections still open after [`CLOSE`] (a client that never finishes its request
+/// must not keep the process from stopping).
+pub async fn finish(mut server: tokio::task::JoinHandle<()>) {
+    if tokio::time::timeout(CLOSE, &mut server).await.is_err() {
+        tracing::warn!(
+            "HTTP connections still open {}s after the stop; closing them",
+            CLOSE.as_secs()
+        );
+        server.abort();
+    }
+}

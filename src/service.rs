@@ -18,6 +18,10 @@ use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
 use crate::{ops, server, webhook};
 
+/// The longest a stop waits for deployments to finish, whatever `status_timeout` says,
+/// so that a stop always ends within about a minute (CLOSE + DRAIN + this + flushes).
+pub const MAX_SETTLE: Duration = Duration::from_secs(20);
+
 pub struct Service {
     pub bot: Bot,
     stop: watch::Sender<bool>,
@@ -216,7 +220,16 @@ impl Service {
         let statuses_can_arrive = self.webhook.is_some() || config.github.poll_interval.is_some();
         let tracker = self.bot.tracker();
         if statuses_can_arrive {
-            tracker.settle(&tracker.session_deployments(), settle).await;
+            let unsettled = tracker
+                .settle(&tracker.session_deployments(), settle.min(MAX_SETTLE))
+                .await;
+            if !unsettled.is_empty() {
+                let ids: Vec<String> = unsettled.iter().map(|id| format!("#{id}")).collect();
+                tracing::warn!(
+                    deployments = %ids.join(", "),
+                    "stopping before these deployments finished; their messages catch up when deploybot starts again"
+                );
+            }
         }
         tracker.flush(Duration::from_secs(5)).await;
         self.stop.send_replace(true);
@@ -224,7 +237,7 @@ impl Service {
             w.finished().await;
         }
         if let Some((_, ops)) = self.ops {
-            let _ = ops.await;
+            server::finish(ops).await;
         }
         let _ = self.background.await;
         tracker.flush(Duration::from_secs(5)).await;

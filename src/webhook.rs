@@ -261,9 +261,10 @@ impl Running {
         self.worker.abort();
     }
 
-    /// Waits for the server to stop (after `stop` fired) and the queue to drain.
+    /// Waits for the server to stop (after `stop` fired) and the queue to drain. A
+    /// connection that does not finish within [`server::CLOSE`] is cut.
     pub async fn finished(self) {
-        let _ = self.server.await;
+        server::finish(self.server).await;
         let _ = self.worker.await;
     }
 }

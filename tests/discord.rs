@@ -973,3 +973,47 @@ async fn run_shuts_down_cleanly_on_sigterm() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Polls `url` until it answers `status`, within `bound`; returns the JSON body.
+async fn wait_http(url: &str, status: u16, bound: Duration) -> Value {
+    let deadline = Instant::now() + bound;
+    loop {
+        let r = reqwest::get(url).await.expect("GET");
+        let got = r.status().as_u16();
+        let body: Value = r.json().await.expect("a JSON body");
+        if got == status {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{url} still answers {got} (not {status}): {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn readyz_follows_the_gateway_connection() {
+    let mut h = Harness::start().await;
+    let readyz = h.webhook.replace("/webhook", "/readyz");
+    let ready = wait_http(&readyz, 200, BOUND).await;
+    assert_eq!(ready["chat"]["ready"], true, "{ready}");
+
+    h.fake.go_offline();
+    let down = wait_http(&readyz, 503, BOUND).await;
+    assert_eq!(down["chat"]["ready"], false, "{down}");
+    assert!(
+        down["chat"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("Discord gateway connection lost"),
+        "{down}"
+    );
+    assert_eq!(down["storage"]["ready"], true, "only chat is down: {down}");
+
+    h.fake.come_back();
+    // serenity waits a few seconds between reconnection attempts.
+    let back = wait_http(&readyz, 200, Duration::from_secs(40)).await;
+    assert_eq!(back["ready"], true, "{back}");
+    h.stop().await.expect("a clean stop");
+}

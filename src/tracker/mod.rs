@@ -409,22 +409,26 @@ impl Tracker {
     }
 
     /// Waits (bounded) until the given deployments have settled: final state rendered.
-    pub async fn settle(&self, ids: &[DeploymentId], bound: Duration) {
+    /// Returns those that had not.
+    pub async fn settle(&self, ids: &[DeploymentId], bound: Duration) -> Vec<DeploymentId> {
         let deadline = tokio::time::Instant::now() + bound;
-        loop {
-            let mut pending = false;
+        let pending = loop {
+            let mut pending = Vec::new();
             for id in ids {
                 if let Ok(Some(t)) = self.inner.store.tracked(*id).await {
-                    pending |= !t.is_settled();
+                    if !t.is_settled() {
+                        pending.push(*id);
+                    }
                 }
             }
-            if !pending || tokio::time::Instant::now() >= deadline {
-                break;
+            if pending.is_empty() || tokio::time::Instant::now() >= deadline {
+                break pending;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        };
         self.flush(deadline.saturating_duration_since(tokio::time::Instant::now()))
             .await;
+        pending
     }
 
     /// Warns on messages of deployments with no status after `status_timeout`, or

@@ -88,6 +88,8 @@ struct State {
     resumes: AtomicUsize,
     /// Close IDENTIFY with this code (4004 bad token, 4014 disallowed intents).
     refuse_identify: Mutex<Option<u16>>,
+    /// The gateway is unreachable: new connections are closed at once.
+    offline: std::sync::atomic::AtomicBool,
     /// When set, REST calls must carry `Authorization: Bot <token>`.
     token: Mutex<Option<String>>,
     /// `flags` of `GET /oauth2/applications/@me`.
@@ -134,6 +136,10 @@ impl FakeDiscord {
         let s = state.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = gw.accept().await {
+                if s.offline.load(Ordering::SeqCst) {
+                    drop(stream);
+                    continue;
+                }
                 tokio::spawn(connection(stream, s.clone()));
             }
         });
@@ -249,6 +255,17 @@ impl FakeDiscord {
         if let Some(tx) = lock(&self.state.conn).as_ref() {
             let _ = tx.send(Ws::text(json!({"op": 7, "d": null}).to_string()));
         }
+    }
+
+    /// The gateway goes away: the live connection is closed and new ones are refused
+    /// until [`FakeDiscord::come_back`].
+    pub fn go_offline(&self) {
+        self.state.offline.store(true, Ordering::SeqCst);
+        self.drop_connection();
+    }
+
+    pub fn come_back(&self) {
+        self.state.offline.store(false, Ordering::SeqCst);
     }
 
     /// Closes the live connection as a network hiccup would (resumable code).

@@ -27,7 +27,7 @@ use std::time::Duration;
 use secrecy::ExposeSecret;
 use serenity::all::{Client, ClientBuilder};
 use serenity::all::{GatewayIntents, HttpBuilder, ShardManager};
-use serenity::gateway::GatewayError;
+use serenity::gateway::{ConnectionStage, GatewayError};
 
 pub use chat::DiscordChat;
 
@@ -40,12 +40,34 @@ use crate::service::Service;
 pub const ADAPTER: &str = "discord";
 
 /// How long shutdown waits for commands being handled, and for the gateway to close.
-const DRAIN: Duration = Duration::from_secs(30);
+const DRAIN: Duration = Duration::from_secs(20);
 const CLOSE: Duration = Duration::from_secs(10);
 /// How long the first REST call to Discord may take at start.
 const PROBE: Duration = Duration::from_secs(10);
 /// How often, while the gateway is not connected, deploybot says so at error level.
 const NOT_CONNECTED: Duration = Duration::from_secs(30);
+
+/// The gateway's state, from the shard runners: ready when a shard is connected.
+/// `None` when the runners are busy (the last known state stands).
+fn gateway_status(manager: &ShardManager) -> Option<crate::metrics::Status> {
+    let runners = manager.runners.try_lock().ok()?;
+    if runners.is_empty() {
+        return Some(crate::metrics::Status::not_ready(
+            "not connected to the Discord gateway",
+        ));
+    }
+    if runners
+        .values()
+        .any(|r| r.stage == ConnectionStage::Connected)
+    {
+        return Some(crate::metrics::Status::ready());
+    }
+    let stages: Vec<String> = runners.values().map(|r| r.stage.to_string()).collect();
+    Some(crate::metrics::Status::not_ready(format!(
+        "Discord gateway connection lost ({}); reconnecting",
+        stages.join(", ")
+    )))
+}
 
 fn unreachable_discord(bot: &Bot, why: &str) {
     tracing::error!(
@@ -185,6 +207,12 @@ impl DiscordBot {
             .map_err(RunError::Service)?;
         // Events flow only once the client starts, so no event finds the cell empty.
         let _ = bot_cell.set(service.bot.clone());
+        let manager = client.shard_manager.clone();
+        service
+            .bot
+            .metrics()
+            .health
+            .set_chat_probe(Box::new(move || gateway_status(&manager)));
         Ok(DiscordBot {
             client,
             service,
@@ -284,6 +312,7 @@ impl DiscordBot {
             Duration::ZERO
         };
         self.service.stop(settle).await;
+        tracing::info!("deploybot stopped");
         result
     }
 }
