@@ -6,7 +6,7 @@
 #   docker run -d --name deploybot --init \
 #     -v "$PWD/bot.toml:/etc/deploybot/bot.toml:ro" -v deploybot-data:/data \
 #     -e GITHUB_TOKEN -e DISCORD_TOKEN -e DEPLOYBOT_WEBHOOK_SECRET \
-#     -p 8787:8787 deploybot
+#     -p 8787:8787 --stop-timeout 90 deploybot
 #
 # The config is read from /etc/deploybot/bot.toml (mount it; secrets stay in the
 # environment through ${VAR}), the SQLite database lives in the /data volume
@@ -106,8 +106,8 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["/bin/sh", "-c", "curl -fsS -o /dev/null --max-time 4 \"$DEPLOYBOT_HEALTHCHECK_URL\" || exit 1"]
 
 # On SIGTERM deploybot closes the Discord gateway, lets commands in flight finish
-# (up to 30 s) and gives running deployments up to `status_timeout` to report:
-# allow `docker stop -t 120` (status_timeout + 60 s).
+# and gives running deployments a bounded time to report (status_timeout, at most
+# 20 s): it is gone within about a minute. Allow 90 s: `docker stop -t 90`.
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["deploybot"]
 CMD ["run"]
