@@ -246,19 +246,22 @@ impl Bot {
     /// status timeouts, lock expiry warnings and expiry, confirmation expiry, audit
     /// retention.
     pub async fn tick(&self) {
+        let failed = |task: &'static str, e: &dyn std::fmt::Display| {
+            self.inner.metrics.background_failure(task);
+            tracing::warn!(error = %e, task, "housekeeping step failed; it runs again in a few seconds");
+        };
         if let Err(e) = self.inner.tracker.check_timeouts().await {
-            tracing::warn!(error = %e, "watchdog failed");
+            failed("watchdog", &e);
         }
         if let Err(e) = flow::lock::sweep(self).await {
-            tracing::warn!(error = %e, "lock housekeeping failed");
+            failed("lock_expiry", &e);
         }
         if let Err(e) = flow::confirm::expire(self).await {
-            tracing::warn!(error = %e, "confirmation housekeeping failed");
+            failed("confirmation_expiry", &e);
         }
-        let retention =
-            chrono::Duration::from_std(self.config().defaults.audit_retention).unwrap_or_default();
-        if let Err(e) = self.inner.store.prune_audit(self.now() - retention).await {
-            tracing::warn!(error = %e, "audit retention failed");
+        let before = crate::clock::earlier(self.now(), self.config().defaults.audit_retention);
+        if let Err(e) = self.inner.store.prune_audit(before).await {
+            failed("audit_retention", &e);
         }
         // Finished deployments and answered questions: kept a week, for restarts and
         // for anyone reading the database; GitHub keeps the history itself.
@@ -268,7 +271,7 @@ impl Bot {
             .prune_settled(self.now() - chrono::Duration::days(7))
             .await
         {
-            tracing::warn!(error = %e, "pruning settled records failed");
+            failed("pruning", &e);
         }
     }
 

@@ -151,6 +151,9 @@ async fn shutdown_signal() {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Before anything opens a file or a socket: idle connections must not exhaust the
+    // common soft limit of 1,024 descriptors.
+    deploybot::server::raise_fd_limit();
     match cli.command {
         Cmd::CheckConfig { config } => {
             let config = match load(config) {

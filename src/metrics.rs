@@ -224,7 +224,7 @@ impl Metrics {
         let ready = Family::<Component, Gauge>::default();
         registry.register(
             "ready",
-            "1 when the component is ready (storage, chat, github), else 0",
+            "1 when the component is ready (storage, chat, github, housekeeping), else 0",
             ready.clone(),
         );
         let build_info = Family::<Version, Gauge>::default();
@@ -417,7 +417,12 @@ pub struct Health {
     /// Asked on every readiness check when set: the chat adapter's own view of its
     /// connection (Discord: the gateway shards' stage).
     chat_probe: std::sync::OnceLock<ChatProbe>,
+    /// When housekeeping last completed a round (or when the bot started).
+    heartbeat: Mutex<std::time::Instant>,
 }
+
+/// Housekeeping runs every few seconds; this long without a round means it is stuck.
+pub const HOUSEKEEPING_STALE: Duration = Duration::from_secs(60);
 
 /// See [`Health::set_chat_probe`].
 pub type ChatProbe = Box<dyn Fn() -> Option<Status> + Send + Sync>;
@@ -430,6 +435,7 @@ impl Default for Health {
             github: Mutex::new(Status::not_ready("credentials not checked yet")),
             github_checked: std::sync::atomic::AtomicBool::new(false),
             chat_probe: std::sync::OnceLock::new(),
+            heartbeat: Mutex::new(std::time::Instant::now()),
         }
     }
 }
@@ -477,11 +483,29 @@ impl Health {
         self.storage.lock().expect("health lock").clone()
     }
 
-    pub fn components(&self) -> [(&'static str, Status); 3] {
+    /// Housekeeping completed a round.
+    pub fn beat(&self) {
+        *self.heartbeat.lock().expect("health lock") = std::time::Instant::now();
+    }
+
+    pub fn housekeeping(&self) -> Status {
+        let since = self.heartbeat.lock().expect("health lock").elapsed();
+        if since < HOUSEKEEPING_STALE {
+            Status::ready()
+        } else {
+            Status::not_ready(format!(
+                "housekeeping (watchdog, lock and confirmation expiry, polling) has not completed a round for {}s; see the logs",
+                since.as_secs()
+            ))
+        }
+    }
+
+    pub fn components(&self) -> [(&'static str, Status); 4] {
         [
             ("storage", self.storage()),
             ("chat", self.chat()),
             ("github", self.github()),
+            ("housekeeping", self.housekeeping()),
         ]
     }
 }
@@ -493,16 +517,23 @@ pub struct Readiness {
     pub storage: Status,
     pub chat: Status,
     pub github: Status,
+    pub housekeeping: Status,
 }
 
 impl Readiness {
     pub fn from_health(health: &Health) -> Readiness {
-        let (storage, chat, github) = (health.storage(), health.chat(), health.github());
+        let (storage, chat, github, housekeeping) = (
+            health.storage(),
+            health.chat(),
+            health.github(),
+            health.housekeeping(),
+        );
         Readiness {
-            ready: storage.ready && chat.ready && github.ready,
+            ready: storage.ready && chat.ready && github.ready && housekeeping.ready,
             storage,
             chat,
             github,
+            housekeeping,
         }
     }
 }

@@ -58,12 +58,15 @@ impl Service {
         let bot = Bot::new(parts);
         let (stop, stopped) = watch::channel(false);
         // In the background: a slow GitHub must not keep the bot offline at start.
-        let catching_up = bot.tracker().clone();
+        let catching_up = bot.clone();
         tokio::spawn(async move {
-            match catching_up.catch_up().await {
+            match catching_up.tracker().catch_up().await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(n, "caught up on unfinished deployments"),
-                Err(e) => tracing::warn!(error = %e, "catch-up failed"),
+                Err(e) => {
+                    catching_up.metrics().background_failure("catch_up");
+                    tracing::warn!(error = %e, "catch-up failed; the watchdog and polling retry later");
+                }
             }
         });
         // Whether GitHub takes the credentials, for `/readyz`, without waiting for the
@@ -180,6 +183,7 @@ impl Service {
             %webhook,
             metrics = %ops,
             polling = %poll,
+            max_connections = server::max_connections(),
             chat = adapter,
             "deploybot started"
         );
@@ -256,7 +260,10 @@ pub fn redact_url(url: &str) -> String {
 }
 
 /// Housekeeping every few seconds ([`Bot::tick`]), and polling when
-/// `[github] poll_interval` is set, until `stop` fires.
+/// `[github] poll_interval` is set, until `stop` fires. Each round runs in a task of
+/// its own: a round that fails or panics is logged and counted
+/// (`deploybot_background_failures_total`), and the next round runs as usual. Each
+/// completed round is a heartbeat that `/readyz` checks, so a loop that stops is seen.
 fn spawn_background(bot: Bot, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let poll = bot.config().github.poll_interval;
@@ -273,12 +280,29 @@ fn spawn_background(bot: Bot, mut stop: watch::Receiver<bool>) -> tokio::task::J
             if let Some(every) = poll {
                 if since_poll >= every {
                     since_poll = Duration::ZERO;
-                    if let Err(e) = bot.tracker().poll_once().await {
-                        tracing::warn!(error = %e, "polling round failed");
+                    let polling = bot.clone();
+                    let round = tokio::spawn(async move { polling.tracker().poll_once().await });
+                    match round.await {
+                        Ok(Ok(_)) => {}
+                        Ok(Err(e)) => {
+                            bot.metrics().background_failure("polling");
+                            tracing::warn!(error = %e, "polling round failed");
+                        }
+                        Err(e) => {
+                            bot.metrics().background_failure("polling");
+                            tracing::error!(error = %e, "polling round panicked; the next round runs as usual");
+                        }
                     }
                 }
             }
-            bot.tick().await;
+            let housekeeping = bot.clone();
+            match tokio::spawn(async move { housekeeping.tick().await }).await {
+                Ok(()) => bot.metrics().health.beat(),
+                Err(e) => {
+                    bot.metrics().background_failure("housekeeping");
+                    tracing::error!(error = %e, "housekeeping panicked; the next round runs as usual");
+                }
+            }
         }
     })
 }

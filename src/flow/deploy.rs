@@ -362,7 +362,7 @@ async fn ask(
         summary: summary.clone(),
         message_id: None,
         created_at: now,
-        expires_at: now + chrono::Duration::from_std(timeout).unwrap_or_default(),
+        expires_at: crate::clock::later(now, timeout),
         state: ConfirmationState::Pending,
         expected_live: plan.live.as_ref().map(|l| l.deployment.id.0),
         expected_target: context.target_sha.clone(),

@@ -64,7 +64,7 @@ async fn lock(bot: &Bot, request: &Request, cmd: &LockCmd) -> Result<Outcome, St
         holder_name: request.user.name.clone(),
         reason: cmd.reason.clone(),
         created_at: now,
-        expires_at: now + chrono::Duration::from_std(ttl).unwrap_or_default(),
+        expires_at: crate::clock::later(now, ttl),
         warned: false,
         conversation: request.conversation.clone(),
     };
@@ -235,7 +235,7 @@ pub async fn sweep(bot: &Bot) -> Result<(), crate::store::StoreError> {
         std::time::Duration::from_secs(300),
         std::time::Duration::from_secs(900),
     );
-    let before = now + chrono::Duration::from_std(ahead).unwrap_or_default();
+    let before = crate::clock::later(now, ahead);
     for l in bot.store().locks_to_warn(now, before).await? {
         let place = format!("{} on {}", l.environment, l.app);
         let mut m = Message::new(

@@ -335,7 +335,11 @@ fn rate_limit(answer: &Answer, now: DateTime<Utc>) -> Option<GitHubError> {
         return None;
     }
     let retry_at = if let Some(secs) = retry_after {
-        Some(now + chrono::Duration::seconds(secs.max(0)))
+        // A huge header must not panic: saturate.
+        Some(crate::clock::later(
+            now,
+            std::time::Duration::from_secs(u64::try_from(secs).unwrap_or(0)),
+        ))
     } else if remaining_zero {
         header(&answer.headers, "x-ratelimit-reset")
             .and_then(|v| v.trim().parse::<i64>().ok())

@@ -278,7 +278,11 @@ impl Tracker {
             }
             slot.scheduled = true;
             slot.last_edit
-                .map(|t| (t + interval).saturating_duration_since(tokio::time::Instant::now()))
+                .map(|t| {
+                    t.checked_add(interval).map_or(interval, |at| {
+                        at.saturating_duration_since(tokio::time::Instant::now())
+                    })
+                })
                 .unwrap_or(Duration::ZERO)
         };
         self.inner.in_flight.fetch_add(1, Ordering::SeqCst);
@@ -438,7 +442,8 @@ impl Tracker {
         let now = self.inner.clock.now();
         let defaults = &self.inner.config.defaults;
         // A deployment no deployer ever finished is not followed (nor polled) forever.
-        let give_up = (defaults.stuck_timeout * 4).max(Duration::from_secs(24 * 3600));
+        let give_up =
+            (defaults.stuck_timeout.saturating_mul(4)).max(Duration::from_secs(24 * 3600));
         for t in self.inner.store.unfinished().await? {
             let id = t.deployment_id;
             if t.state.is_final() {
