@@ -2157,4 +2157,371 @@ stg = "staging"
         assert_eq!(line_col("ab\ncd", 4), (2, 2));
         assert_eq!(line_col("ab", 99), (1, 3));
     }
+
+    /// The README's configuration reference against the keys the code accepts.
+    mod reference {
+        use std::cell::RefCell;
+        use std::collections::{BTreeMap, BTreeSet};
+        use std::fmt;
+
+        use serde::de::value::{BorrowedStrDeserializer, UsizeDeserializer};
+        use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+        use serde::Deserialize;
+
+        use super::super::RawConfig;
+        use super::*;
+
+        #[derive(Debug)]
+        struct Stop(String);
+
+        impl fmt::Display for Stop {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl std::error::Error for Stop {}
+
+        impl de::Error for Stop {
+            fn custom<T: fmt::Display>(msg: T) -> Self {
+                Stop(msg.to_string())
+            }
+        }
+
+        /// What `toml::Spanned` asks a deserializer for (serde_spanned's private name).
+        const SPANNED: &str = "$__serde_spanned_private_Spanned";
+
+        /// Leaf keys seen, and whether each took any value (a free-form TOML value).
+        type Seen = RefCell<BTreeMap<String, bool>>;
+
+        /// A deserializer that answers every struct with all its `fields`, every map
+        /// with one entry named by a placeholder, every list with one element, and
+        /// records the dotted path of every leaf: the keys the `Raw*` structs accept.
+        struct Keys<'a> {
+            path: String,
+            seen: &'a Seen,
+        }
+
+        impl<'a> Keys<'a> {
+            fn at(&self, key: &str) -> Keys<'a> {
+                Keys {
+                    path: if self.path.is_empty() {
+                        key.to_string()
+                    } else {
+                        format!("{}.{key}", self.path)
+                    },
+                    seen: self.seen,
+                }
+            }
+
+            fn leaf(&self, free: bool) {
+                self.seen.borrow_mut().insert(self.path.clone(), free);
+            }
+
+            /// The name the README writes for "any name" under a map.
+            fn placeholder(&self) -> &'static str {
+                match self.path.rsplit('.').next() {
+                    Some("apps") => "NAME",
+                    Some("environments") => "ENV",
+                    Some("aliases") => "ALIAS",
+                    _ => "KEY",
+                }
+            }
+        }
+
+        impl<'de> Deserializer<'de> for Keys<'_> {
+            type Error = Stop;
+
+            fn deserialize_any<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Stop> {
+                self.leaf(true);
+                v.visit_str("x")
+            }
+            fn deserialize_bool<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Stop> {
+                self.leaf(false);
+                v.visit_bool(false)
+            }
+            fn deserialize_u64<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Stop> {
+                self.leaf(false);
+                v.visit_u64(1)
+            }
+            fn deserialize_i64<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Stop> {
+                self.leaf(false);
+                v.visit_i64(1)
+            }
+            fn deserialize_str<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Stop> {
+                self.leaf(false);
+                v.visit_str("x")
+            }
+            fn deserialize_string<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Stop> {
+                self.deserialize_str(v)
+            }
+            fn deserialize_option<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Stop> {
+                v.visit_some(self)
+            }
+            fn deserialize_seq<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Stop> {
+                v.visit_seq(One { keys: Some(self) })
+            }
+            fn deserialize_map<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Stop> {
+                let name = self.placeholder();
+                let entry = self.at(name);
+                let value = v.visit_map(Entries {
+                    entries: vec![(name, entry)],
+                    value: None,
+                })?;
+                // A map of free-form values (`payload`) is one key: the table.
+                let mut seen = self.seen.borrow_mut();
+                let inner = format!("{}.{name}", self.path);
+                if seen.get(&inner) == Some(&true) {
+                    seen.remove(&inner);
+                    seen.insert(self.path.clone(), false);
+                }
+                Ok(value)
+            }
+            fn deserialize_struct<V: Visitor<'de>>(
+                self,
+                name: &'static str,
+                fields: &'static [&'static str],
+                v: V,
+            ) -> Result<V::Value, Stop> {
+                if name == SPANNED {
+                    // start, end, then the value itself at the same path.
+                    return v.visit_map(Spanned {
+                        fields,
+                        next: 0,
+                        keys: Some(self),
+                    });
+                }
+                let entries = fields.iter().map(|f| (*f, self.at(f))).collect();
+                v.visit_map(Entries {
+                    entries,
+                    value: None,
+                })
+            }
+
+            serde::forward_to_deserialize_any! {
+                i8 i16 i32 u8 u16 u32 f32 f64 char bytes byte_buf unit unit_struct
+                newtype_struct tuple tuple_struct enum identifier ignored_any i128 u128
+            }
+        }
+
+        struct One<'a> {
+            keys: Option<Keys<'a>>,
+        }
+
+        impl<'de> SeqAccess<'de> for One<'_> {
+            type Error = Stop;
+            fn next_element_seed<T: DeserializeSeed<'de>>(
+                &mut self,
+                seed: T,
+            ) -> Result<Option<T::Value>, Stop> {
+                self.keys.take().map(|k| seed.deserialize(k)).transpose()
+            }
+        }
+
+        struct Entries<'a> {
+            entries: Vec<(&'static str, Keys<'a>)>,
+            value: Option<Keys<'a>>,
+        }
+
+        impl<'de> MapAccess<'de> for Entries<'_> {
+            type Error = Stop;
+            fn next_key_seed<K: DeserializeSeed<'de>>(
+                &mut self,
+                seed: K,
+            ) -> Result<Option<K::Value>, Stop> {
+                if self.entries.is_empty() {
+                    return Ok(None);
+                }
+                let (key, keys) = self.entries.remove(0);
+                self.value = Some(keys);
+                seed.deserialize(BorrowedStrDeserializer::new(key))
+                    .map(Some)
+            }
+            fn next_value_seed<V: DeserializeSeed<'de>>(
+                &mut self,
+                seed: V,
+            ) -> Result<V::Value, Stop> {
+                seed.deserialize(self.value.take().expect("a key first"))
+            }
+        }
+
+        struct Spanned<'a> {
+            fields: &'static [&'static str],
+            next: usize,
+            keys: Option<Keys<'a>>,
+        }
+
+        impl<'de> MapAccess<'de> for Spanned<'_> {
+            type Error = Stop;
+            fn next_key_seed<K: DeserializeSeed<'de>>(
+                &mut self,
+                seed: K,
+            ) -> Result<Option<K::Value>, Stop> {
+                let Some(field) = self.fields.get(self.next) else {
+                    return Ok(None);
+                };
+                self.next += 1;
+                seed.deserialize(BorrowedStrDeserializer::new(field))
+                    .map(Some)
+            }
+            fn next_value_seed<V: DeserializeSeed<'de>>(
+                &mut self,
+                seed: V,
+            ) -> Result<V::Value, Stop> {
+                if self.next < self.fields.len() {
+                    seed.deserialize(UsizeDeserializer::new(0))
+                } else {
+                    seed.deserialize(self.keys.take().expect("one value"))
+                }
+            }
+        }
+
+        /// Every key the config code accepts, as `apps.NAME.environments.ENV.confirm`.
+        fn accepted() -> BTreeSet<String> {
+            let seen = Seen::default();
+            RawConfig::deserialize(Keys {
+                path: String::new(),
+                seen: &seen,
+            })
+            .unwrap_or_else(|e| panic!("walking the Raw structs: {e}"));
+            seen.into_inner().into_keys().collect()
+        }
+
+        /// A documented key: its dotted path and its example, from the README's
+        /// `#### \`[SECTION]\`` tables under "## Configuration".
+        fn documented() -> Vec<(String, String)> {
+            let readme = include_str!("../README.md");
+            let start = readme
+                .find("\n## Configuration\n")
+                .expect("## Configuration");
+            let section = &readme[start + 1..];
+            let end = section[3..].find("\n## ").map_or(section.len(), |e| e + 3);
+            let mut table = None;
+            let mut out = Vec::new();
+            for line in section[..end].lines() {
+                if let Some(h) = line.strip_prefix("#### `[") {
+                    table = h.strip_suffix("]`").map(str::to_string);
+                    continue;
+                }
+                if line.starts_with('#') {
+                    table = None;
+                }
+                let (Some(table), Some(row)) = (&table, line.strip_prefix("| `")) else {
+                    continue;
+                };
+                let cells: Vec<&str> = row.split(" | ").collect();
+                let key = cells[0].trim_end_matches('`');
+                let example = cells
+                    .get(3)
+                    .map(|c| c.trim().trim_matches('`').to_string())
+                    .unwrap_or_default();
+                out.push((format!("{table}.{key}"), example));
+            }
+            out
+        }
+
+        #[test]
+        fn the_readme_documents_every_accepted_key_and_no_other() {
+            let accepted = accepted();
+            assert!(
+                accepted.contains("apps.NAME.environments.ENV.confirm"),
+                "{accepted:?}"
+            );
+            assert!(accepted.contains("apps.NAME.payload"), "{accepted:?}");
+            assert!(accepted.contains("aliases.ALIAS"), "{accepted:?}");
+            assert!(accepted.contains("github.app.app_id"), "{accepted:?}");
+            let documented: BTreeSet<String> = documented().into_iter().map(|(k, _)| k).collect();
+            let missing: Vec<&String> = accepted.difference(&documented).collect();
+            let unknown: Vec<&String> = documented.difference(&accepted).collect();
+            assert!(
+                missing.is_empty() && unknown.is_empty(),
+                "README.md's configuration reference is out of date.\n  accepted but not documented: {missing:?}\n  documented but not accepted: {unknown:?}"
+            );
+        }
+
+        /// A config made of every documented example: `NAME` is `api`, `ENV` is
+        /// `staging`, `ALIAS` is `stg`.
+        fn example_config(skip: &str) -> String {
+            let mut sections: Vec<(String, Vec<String>)> = Vec::new();
+            for (path, example) in documented() {
+                if path.starts_with(skip) {
+                    continue;
+                }
+                assert!(!example.is_empty(), "{path}: no example in README.md");
+                let (table, key) = path.rsplit_once('.').unwrap();
+                let table = table.replace("NAME", "api").replace("ENV", "staging");
+                let key = if key == "ALIAS" { "stg" } else { key };
+                let line = format!("{key} = {example}");
+                match sections.iter_mut().find(|(t, _)| *t == table) {
+                    Some((_, lines)) => lines.push(line),
+                    None => sections.push((table, vec![line])),
+                }
+            }
+            sections
+                .iter()
+                .map(|(t, lines)| format!("[{t}]\n{}\n", lines.join("\n")))
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
+
+        #[test]
+        fn every_documented_example_is_accepted() {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::copy(
+                concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/sandbox/tests/it/keys/test-app.private-key.pem"
+                ),
+                dir.path().join("deploybot.private-key.pem"),
+            )
+            .unwrap();
+            let path = dir.path().join("bot.toml");
+            // `token` and `[github.app]` exclude each other: one config with each.
+            for skip in ["github.app.", "github.token"] {
+                let text = example_config(skip);
+                let loaded = Config::check(&text, &path, &env)
+                    .unwrap_or_else(|e| panic!("{e}\n--- the config:\n{text}"));
+                assert!(
+                    loaded.warnings.is_empty(),
+                    "{:?}\n--- the config:\n{text}",
+                    loaded.warnings
+                );
+            }
+        }
+
+        #[test]
+        fn the_example_file_has_every_key() {
+            let mut found = BTreeSet::new();
+            let mut table = String::new();
+            for line in include_str!("../bot.toml.example").lines() {
+                let line = line.trim_start_matches(['#', ' ']);
+                if let Some(t) = line.strip_prefix('[') {
+                    let Some((t, _)) = t.split_once(']') else {
+                        continue;
+                    };
+                    let parts: Vec<&str> = t.split('.').collect();
+                    table = match parts.as_slice() {
+                        ["apps", _] => "apps.NAME".to_string(),
+                        ["apps", _, "environments", _] => "apps.NAME.environments.ENV".to_string(),
+                        _ => t.to_string(),
+                    };
+                    continue;
+                }
+                let Some((key, _)) = line.split_once('=') else {
+                    continue;
+                };
+                let key = key.trim();
+                if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    continue;
+                }
+                let key = if table == "aliases" { "ALIAS" } else { key };
+                found.insert(format!("{table}.{key}"));
+            }
+            let missing: Vec<String> = accepted().difference(&found).cloned().collect();
+            assert!(
+                missing.is_empty(),
+                "bot.toml.example lacks (commented or not): {missing:?}"
+            );
+        }
+    }
 }
