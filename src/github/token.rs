@@ -2,7 +2,7 @@
 //! token to use, so switching from a personal token to a GitHub App installation token
 //! (JWT-signed, refreshed before its one-hour expiry) touches only this module.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -65,7 +65,7 @@ impl AppInstallation {
         api_url: &str,
         app_id: u64,
         installation_id: u64,
-        private_key_path: &PathBuf,
+        private_key_path: &Path,
     ) -> Result<Self, GitHubError> {
         let key = read_private_key(private_key_path)?;
         Ok(AppInstallation {
