@@ -2,10 +2,13 @@
 //!
 //! The file is read into "raw" structs that keep each value's byte span, then
 //! checked and turned into [`Config`]. Every error names the file, line, column and
-//! key, because the person reading it is editing that file. Secrets are
-//! [`SecretString`]s from the moment they leave the parser, so `Debug` and logs never
-//! show them.
+//! key, because the person reading it is editing that file, and every error is
+//! reported at once (all missing `${VAR}`s, every bad value), so one round of edits
+//! fixes them all. What works but is probably not meant comes back as warnings
+//! ([`Loaded::warnings`]). Secrets are [`SecretString`]s from the moment they leave
+//! the parser, so `Debug` and logs never show them.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
@@ -180,6 +183,15 @@ pub struct EnvConfig {
     pub rules: Rules,
 }
 
+/// A valid configuration and what is worth saying about it.
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: Config,
+    /// Settings that work but are probably not what was meant, in file order.
+    /// `check-config` prints them; `run` and `shell` log them at warn.
+    pub warnings: Vec<ConfigWarning>,
+}
+
 impl Config {
     /// The path to read: `--config`, else `$DEPLOYBOT_CONFIG`, else `./bot.toml`.
     pub fn path_from(flag: Option<PathBuf>) -> PathBuf {
@@ -188,7 +200,9 @@ impl Config {
     }
 
     /// Reads and validates a file, taking `${VAR}`s from the process environment.
-    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    /// Every error in the file comes back, in file order; warnings come with the
+    /// config.
+    pub fn load(path: &Path) -> Result<Loaded, ConfigErrors> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             file: path.to_path_buf(),
             location: None,
@@ -200,23 +214,55 @@ impl Config {
                 _ => format!("cannot read: {e}"),
             },
         })?;
-        Self::parse(&text, path, &|name| std::env::var(name).ok())
+        Self::check(&text, path, &|name| std::env::var(name).ok())
     }
 
-    /// Parses config text; `env` answers `${VAR}` lookups (injectable for tests).
+    /// Validates config text as [`Config::load`] does; `env` answers `${VAR}` lookups
+    /// (injectable for tests). Files the config names (the GitHub App's private key)
+    /// are read, relative to `path`'s directory.
+    pub fn check(
+        text: &str,
+        path: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Loaded, ConfigErrors> {
+        let cx = Cx {
+            text,
+            path,
+            env,
+            errors: RefCell::default(),
+            warnings: RefCell::default(),
+        };
+        let config = cx.run();
+        let Cx {
+            errors, warnings, ..
+        } = cx;
+        let mut errors = errors.into_inner();
+        let mut warnings = warnings.into_inner();
+        errors.sort_by_key(|e| e.location);
+        errors.dedup();
+        warnings.sort_by_key(|w| w.location);
+        warnings.dedup();
+        match config {
+            Some(config) if errors.is_empty() => Ok(Loaded { config, warnings }),
+            _ if errors.is_empty() => Err(ConfigErrors(vec![ConfigError {
+                file: path.to_path_buf(),
+                location: None,
+                message: "invalid configuration".into(),
+            }])),
+            _ => Err(ConfigErrors(errors)),
+        }
+    }
+
+    /// [`Config::check`] for callers that only want the config (tests, the demo): the
+    /// first error, and no warnings.
     pub fn parse(
         text: &str,
         path: &Path,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
-        let cx = Cx { text, path, env };
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            cx.error(
-                e.span(),
-                e.message().trim_end().replace('\n', " ").to_string(),
-            )
-        })?;
-        cx.build(raw)
+        Self::check(text, path, env)
+            .map(|loaded| loaded.config)
+            .map_err(|mut errors| errors.0.swap_remove(0))
     }
 
     /// Finds an app by name, ignoring case.
@@ -392,6 +438,60 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// Every error in a config file (at least one), in file order. `Display` puts each on
+/// its own line, as `file:line:col: message`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl ConfigErrors {
+    pub fn iter(&self) -> impl Iterator<Item = &ConfigError> {
+        self.0.iter()
+    }
+}
+
+impl From<ConfigError> for ConfigErrors {
+    fn from(e: ConfigError) -> Self {
+        ConfigErrors(vec![e])
+    }
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// Something that works but is probably not what was meant, shown as
+/// `file:line:col: warning: message`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigWarning {
+    pub file: PathBuf,
+    pub location: Option<(usize, usize)>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.location {
+            Some((line, col)) => write!(
+                f,
+                "{}:{line}:{col}: warning: {}",
+                self.file.display(),
+                self.message
+            ),
+            None => write!(f, "{}: warning: {}", self.file.display(), self.message),
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------
 // Raw, spanned shapes of the file. `deny_unknown_fields` turns a typo into an error at
 // the typo, instead of a setting silently ignored.
@@ -512,12 +612,77 @@ struct RawEnv {
     lock: Option<S<Vec<S<String>>>>,
 }
 
-/// The validation context: the text (for line/column), the path and `${VAR}` lookup.
+/// The validation context: the text (for line/column), the path, `${VAR}` lookup, and
+/// what has been found so far.
 struct Cx<'a> {
     text: &'a str,
     path: &'a Path,
     env: &'a dyn Fn(&str) -> Option<String>,
+    errors: RefCell<Vec<ConfigError>>,
+    warnings: RefCell<Vec<ConfigWarning>>,
 }
+
+/// Why a part of the config could not be built: an error to report, or one that has
+/// been reported already (a missing `${VAR}`, found by [`Cx::scan`] up front).
+enum Fail {
+    Error(ConfigError),
+    Reported,
+}
+
+impl From<ConfigError> for Fail {
+    fn from(e: ConfigError) -> Self {
+        Fail::Error(e)
+    }
+}
+
+type R<T> = Result<T, Fail>;
+
+/// Durations each key accepts, so a typo (`100ms` for `100s`) or an absurd value
+/// (`100000000d`, which would overflow a date later) is refused here.
+struct Bounds {
+    min: Duration,
+    max: Duration,
+}
+
+const fn bounds(min_ms: u64, max_secs: u64) -> Bounds {
+    Bounds {
+        min: Duration::from_millis(min_ms),
+        max: Duration::from_secs(max_secs),
+    }
+}
+
+const SEC: u64 = 1000;
+const MIN: u64 = 60;
+const HOUR: u64 = 3600;
+const DAY: u64 = 86_400;
+const POLL_INTERVAL: Bounds = bounds(SEC, HOUR);
+const EDIT_INTERVAL: Bounds = bounds(10, MIN);
+const CONFIRM_TIMEOUT: Bounds = bounds(10 * SEC, DAY);
+const LOCK_TTL: Bounds = bounds(60 * SEC, 30 * DAY);
+const STATUS_TIMEOUT: Bounds = bounds(SEC, DAY);
+const STUCK_TIMEOUT: Bounds = bounds(60 * SEC, 7 * DAY);
+const AUDIT_RETENTION: Bounds = bounds(DAY * SEC, 3650 * DAY);
+
+/// `500ms`, `1s`, `1m30s`, `2h`, `1d`.
+fn show_duration(d: Duration) -> String {
+    if d < Duration::from_secs(1) || d.subsec_millis() != 0 && d < Duration::from_secs(60) {
+        format!("{}ms", d.as_millis())
+    } else {
+        commands::format_duration(d)
+    }
+}
+
+/// Keys whose values are secrets: never echoed, even in part.
+fn is_secret_key(key: &str) -> bool {
+    let last = key.rsplit('.').next().unwrap_or(key).to_ascii_lowercase();
+    ["token", "secret", "password", "key"]
+        .iter()
+        .any(|w| last.contains(w))
+}
+
+/// Keys that hold a credential itself, where an environment variable's *name* is a
+/// likely slip for `${NAME}`.
+const CREDENTIAL_KEYS: [&str; 3] = ["github.token", "discord.token", "webhook.secret"];
 
 impl Cx<'_> {
     fn error(&self, span: Option<Range<usize>>, message: impl Into<String>) -> ConfigError {
@@ -529,25 +694,122 @@ impl Cx<'_> {
         }
     }
 
-    fn at<T>(&self, v: &S<T>, message: impl Into<String>) -> ConfigError {
-        self.error(Some(v.span()), message)
+    fn at<T>(&self, v: &S<T>, message: impl Into<String>) -> Fail {
+        Fail::Error(self.error(Some(v.span()), message))
     }
 
-    /// A string with `${VAR}` replaced; `$${` stays a literal `${`.
-    fn string(&self, v: &S<String>, key: &str) -> Result<String, ConfigError> {
-        interpolate(v.get_ref(), self.env).map_err(|e| match e {
-            InterpolationError::Missing(var) => self.at(
-                v,
+    fn push(&self, e: ConfigError) {
+        self.errors.borrow_mut().push(e);
+    }
+
+    fn warn(&self, span: Range<usize>, message: impl Into<String>) {
+        self.warnings.borrow_mut().push(ConfigWarning {
+            file: self.path.to_path_buf(),
+            location: Some(line_col(self.text, span.start)),
+            message: message.into(),
+        });
+    }
+
+    /// The part, if it could be built; its error is kept for the report otherwise,
+    /// and checking goes on with the next part.
+    fn keep<T>(&self, r: R<T>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(Fail::Error(e)) => {
+                self.push(e);
+                None
+            }
+            Err(Fail::Reported) => None,
+        }
+    }
+
+    /// Parses, scans and builds; errors and warnings are left in `self`.
+    fn run(&self) -> Option<Config> {
+        let doc = match toml::de::DeTable::parse(self.text) {
+            Ok(doc) => doc,
+            Err(e) => {
+                self.push(self.error(e.span(), one_line(e.message())));
+                return None;
+            }
+        };
+        self.scan(doc.get_ref(), "");
+        match toml::from_str::<RawConfig>(self.text) {
+            Ok(raw) => self.build(raw),
+            Err(e) => {
+                self.push(self.error(e.span(), one_line(e.message())));
+                None
+            }
+        }
+    }
+
+    /// Every string in the file, before anything is built: each missing `${VAR}` and
+    /// unclosed `${` is an error (all of them, not just the first), and text that
+    /// looks like a variable written wrong is a warning.
+    fn scan(&self, table: &toml::de::DeTable<'_>, prefix: &str) {
+        for (k, v) in table.iter() {
+            let key = if prefix.is_empty() {
+                k.get_ref().to_string()
+            } else {
+                format!("{prefix}.{}", k.get_ref())
+            };
+            self.scan_value(v, &key);
+        }
+    }
+
+    fn scan_value(&self, v: &S<toml::de::DeValue<'_>>, key: &str) {
+        use toml::de::DeValue;
+        match v.get_ref() {
+            DeValue::String(s) => self.scan_string(s, v.span(), key),
+            DeValue::Array(items) => {
+                for item in items {
+                    self.scan_value(item, key);
+                }
+            }
+            DeValue::Table(t) => self.scan(t, key),
+            _ => {}
+        }
+    }
+
+    fn scan_string(&self, s: &str, span: Range<usize>, key: &str) {
+        let (missing, unclosed) = interpolation_problems(s, self.env);
+        for var in missing {
+            self.push(self.error(
+                Some(span.clone()),
                 format!("{key}: environment variable `{var}` is not set (export it, or write the value here)"),
-            ),
-            InterpolationError::Unclosed => self.at(
-                v,
+            ));
+        }
+        if unclosed {
+            self.push(self.error(
+                Some(span.clone()),
                 format!("{key}: `${{` without a closing `}}` (write `$${{` for a literal `${{`)"),
-            ),
-        })
+            ));
+        }
+        let secret = is_secret_key(key);
+        for var in bare_variables(s) {
+            // In a secret, only a value that is nothing but `$NAME` is named back.
+            if secret && s.trim() != format!("${var}") {
+                continue;
+            }
+            self.warn(
+                span.clone(),
+                format!("{key}: `${var}` is not replaced (only `${{VAR}}` is); write `${{{var}}}`"),
+            );
+        }
+        if CREDENTIAL_KEYS.contains(&key) && looks_like_a_variable_name(s) {
+            self.warn(
+                span.clone(),
+                format!("{key}: `{s}` looks like the name of an environment variable, not its value; did you mean `${{{s}}}`?"),
+            );
+        }
     }
 
-    fn non_empty(&self, v: &S<String>, key: &str) -> Result<String, ConfigError> {
+    /// A string with `${VAR}` replaced; `$${` stays a literal `${`. A missing variable
+    /// was reported by the scan.
+    fn string(&self, v: &S<String>, _key: &str) -> R<String> {
+        interpolate(v.get_ref(), self.env).map_err(|_| Fail::Reported)
+    }
+
+    fn non_empty(&self, v: &S<String>, key: &str) -> R<String> {
         let s = self.string(v, key)?;
         if s.trim().is_empty() {
             return Err(self.at(v, format!("{key} is empty")));
@@ -555,25 +817,38 @@ impl Cx<'_> {
         Ok(s)
     }
 
-    fn duration(&self, v: &Option<S<String>>, key: &str) -> Result<Option<Duration>, ConfigError> {
+    fn duration(&self, v: &Option<S<String>>, key: &str, b: &Bounds) -> R<Option<Duration>> {
         let Some(v) = v else { return Ok(None) };
         let s = self.string(v, key)?;
-        match config_duration(s.trim()) {
-            Some(d) if !d.is_zero() => Ok(Some(d)),
-            _ => Err(self.at(
+        let Some(d) = config_duration(s.trim()) else {
+            return Err(self.at(
                 v,
                 format!(
-                    "{key}: `{s}` is not a duration; write e.g. \"500ms\", \"90s\", \"15m\", \"2h\" or \"1d\""
+                    "{key}: `{s}` is not a duration; write e.g. \"500ms\", \"90s\", \"15m\", \"2h\", \"1h30m\", \"4 hours\" or \"1d\" (at least {}, at most {})",
+                    show_duration(b.min),
+                    show_duration(b.max)
                 ),
-            )),
+            ));
+        };
+        if d < b.min {
+            return Err(self.at(
+                v,
+                format!(
+                    "{key}: `{s}` is too short; at least {}",
+                    show_duration(b.min)
+                ),
+            ));
         }
+        if d > b.max {
+            return Err(self.at(
+                v,
+                format!("{key}: `{s}` is too long; at most {}", show_duration(b.max)),
+            ));
+        }
+        Ok(Some(d))
     }
 
-    fn role_list(
-        &self,
-        v: &Option<S<Vec<S<String>>>>,
-        key: &str,
-    ) -> Result<Option<Vec<String>>, ConfigError> {
+    fn role_list(&self, v: &Option<S<Vec<S<String>>>>, key: &str) -> R<Option<Vec<String>>> {
         let Some(list) = v else { return Ok(None) };
         let mut out = Vec::new();
         for entry in list.get_ref() {
@@ -597,7 +872,7 @@ impl Cx<'_> {
         force: &Option<S<Vec<S<String>>>>,
         lock: &Option<S<Vec<S<String>>>>,
         prefix: &str,
-    ) -> Result<Rules, ConfigError> {
+    ) -> R<Rules> {
         Ok(Rules {
             deploy: self.role_list(deploy, &format!("{prefix}deploy"))?,
             force: self.role_list(force, &format!("{prefix}force"))?,
@@ -609,7 +884,7 @@ impl Cx<'_> {
         &self,
         v: &Option<S<toml::Table>>,
         key: &str,
-    ) -> Result<serde_json::Map<String, serde_json::Value>, ConfigError> {
+    ) -> R<serde_json::Map<String, serde_json::Value>> {
         let Some(table) = v else {
             return Ok(serde_json::Map::new());
         };
@@ -621,171 +896,273 @@ impl Cx<'_> {
         }
         let mut out = serde_json::Map::new();
         for (k, value) in table.get_ref() {
-            let json = toml_to_json(value, self.env).map_err(|var| {
-                self.at(
-                    table,
-                    format!("{key}.{k}: environment variable `{var}` is not set"),
-                )
-            })?;
+            let json = toml_to_json(value, self.env).map_err(|_| Fail::Reported)?;
             out.insert(k.clone(), json);
         }
         Ok(out)
     }
 
-    fn build(&self, raw: RawConfig) -> Result<Config, ConfigError> {
-        let github = self.github(&raw.github)?;
-        let discord = raw.discord.as_ref().map(|d| self.discord(d)).transpose()?;
-        let webhook = raw.webhook.as_ref().map(|w| self.webhook(w)).transpose()?;
-        let metrics = match &raw.metrics {
-            Some(m) => Some(MetricsConfig {
-                listen: self.address(&m.get_ref().listen, "metrics.listen", "127.0.0.1:9187")?,
-            }),
-            None => None,
-        };
+    fn build(&self, raw: RawConfig) -> Option<Config> {
+        let github = self.keep(self.github(&raw.github));
+        if raw.webhook.is_none() && raw.github.get_ref().poll_interval.is_none() {
+            self.warn(
+                raw.github.span(),
+                "no live status: neither [webhook] nor [github] poll_interval is set, so deployments are created but their progress never reaches chat; add a [webhook] table (listen, secret) and point a GitHub webhook at it, or set poll_interval = \"15s\" under [github]",
+            );
+        }
+        let discord = raw.discord.as_ref().map(|d| self.keep(self.discord(d)));
+        let webhook = raw.webhook.as_ref().map(|w| self.keep(self.webhook(w)));
+        let metrics = raw.metrics.as_ref().map(|m| {
+            self.keep(
+                self.address(&m.get_ref().listen, "metrics.listen", "127.0.0.1:9187")
+                    .map(|listen| MetricsConfig { listen }),
+            )
+        });
         let log = match &raw.log {
-            Some(l) => self.log(l.get_ref())?,
-            None => LogConfig::default(),
+            Some(l) => self.keep(self.log(l.get_ref())),
+            None => Some(LogConfig::default()),
         };
         let storage = match &raw.storage {
-            Some(s) => {
-                let url = self.non_empty(&s.url, "storage.url")?;
-                if !url.starts_with("sqlite:") {
-                    return Err(self.at(
-                        &s.url,
-                        format!("storage.url: `{url}` is not supported; use \"sqlite://deploybot.db\" (a file) or \"sqlite::memory:\""),
-                    ));
-                }
-                StorageConfig { url }
-            }
-            None => StorageConfig {
+            Some(s) => self.keep(self.storage(s)),
+            None => Some(StorageConfig {
                 url: "sqlite://deploybot.db".into(),
-            },
+            }),
         };
         let defaults = match &raw.defaults {
-            Some(d) => self.defaults(d)?,
-            None => Defaults::default(),
+            Some(d) => self.keep(self.defaults(d)),
+            None => Some(Defaults::default()),
         };
 
+        // Names are typed in chat, where case does not matter: two that differ only by
+        // case would be one name there.
         let mut apps = Vec::new();
-        for (name, app) in &raw.apps {
-            apps.push(self.app(name, app)?);
+        let mut all_built = true;
+        for (i, (name, app)) in raw.apps.iter().enumerate() {
+            if let Some((first, _)) = raw
+                .apps
+                .iter()
+                .take(i)
+                .find(|(other, _)| other.eq_ignore_ascii_case(name))
+            {
+                self.push(self.error(
+                    Some(app.span()),
+                    format!("apps.{name}: the same name as [apps.{first}] (names ignore case, as chat does); rename one"),
+                ));
+                all_built = false;
+                continue;
+            }
+            match self.keep(self.app(name, app)) {
+                Some(a) => apps.push(a),
+                None => all_built = false,
+            }
         }
-        if apps.is_empty() {
-            return Err(self.error(
+        if raw.apps.is_empty() {
+            self.push(self.error(
                 None,
                 "no apps configured: add an [apps.NAME] table with `repository = \"owner/name\"` and at least one [apps.NAME.environments.ENV]",
             ));
         }
 
+        // Aliases are checked against the environment names in the file, so an app
+        // with an error elsewhere does not make its environments look missing.
+        let env_names: Vec<&str> = raw
+            .apps
+            .values()
+            .flat_map(|a| a.get_ref().environments.keys().map(String::as_str))
+            .collect();
         let mut aliases = BTreeMap::new();
-        for (alias, target) in &raw.aliases {
-            let key = format!("aliases.{alias}");
-            let target_name = self.non_empty(target, &key)?;
-            check_word(alias).map_err(|m| self.at(target, format!("{key}: alias {m}")))?;
-            if !apps.iter().any(|a| {
-                a.environments
-                    .iter()
-                    .any(|e| e.name.as_str() == target_name)
-            }) {
-                let known: Vec<String> = apps
-                    .iter()
-                    .flat_map(|a| a.environments.iter().map(|e| e.name.to_string()))
-                    .collect::<std::collections::BTreeSet<_>>()
-                    .into_iter()
-                    .collect();
-                return Err(self.at(
-                    target,
-                    format!(
-                        "{key}: no app has an environment `{target_name}`; environments: {}",
-                        known.join(", ")
-                    ),
+        for (i, (alias, target)) in raw.aliases.iter().enumerate() {
+            if let Some((first, _)) = raw
+                .aliases
+                .iter()
+                .take(i)
+                .find(|(other, _)| other.eq_ignore_ascii_case(alias))
+            {
+                self.push(self.error(
+                    Some(target.span()),
+                    format!("aliases.{alias}: the same alias as `{first}` (names ignore case); keep one"),
                 ));
+                continue;
             }
-            // An alias named like a real environment would hide it for good.
-            if let Some(app) = apps.iter().find(|a| {
-                a.environments
-                    .iter()
-                    .any(|e| e.name.as_str().eq_ignore_ascii_case(alias))
-            }) {
-                return Err(self.at(
-                    target,
-                    format!(
-                        "{key}: `{alias}` is also an environment of app {} and would hide it; rename the alias",
-                        app.name
-                    ),
-                ));
+            if let Some(e) = self.keep(self.alias(alias, target, &raw, &env_names)) {
+                aliases.insert(alias.to_ascii_lowercase(), e);
             }
-            aliases.insert(alias.to_ascii_lowercase(), Environment::new(target_name));
         }
 
         // Default environments may be aliases; resolve them now so the rest of the bot
         // only ever sees real names.
-        for (app, (_, raw_app)) in apps.iter_mut().zip(&raw.apps) {
-            if let Some(v) = &raw_app.get_ref().default_environment {
-                let wanted =
-                    self.non_empty(v, &format!("apps.{}.default_environment", app.name))?;
-                let real = aliases
-                    .get(&wanted.to_ascii_lowercase())
-                    .map_or(wanted.as_str(), |e| e.as_str())
-                    .to_string();
-                match app
-                    .environments
-                    .iter()
-                    .find(|e| e.name.as_str().eq_ignore_ascii_case(&real))
-                {
-                    Some(e) => app.default_environment = Some(e.name.clone()),
-                    None => {
-                        return Err(self.at(
-                            v,
-                            format!(
-                                "apps.{}.default_environment: `{wanted}` is not one of its environments ({})",
-                                app.name,
-                                app.environment_names().join(", ")
-                            ),
-                        ))
-                    }
+        for app in apps.iter_mut() {
+            let raw_app = raw
+                .apps
+                .iter()
+                .find(|(n, _)| n.as_str() == app.name.as_str())
+                .map(|(_, a)| a.get_ref());
+            if let Some(v) = raw_app.and_then(|a| a.default_environment.as_ref()) {
+                // Naming an alias that has an error of its own: that error says it.
+                let broken_alias = interpolate(v.get_ref(), self.env).is_ok_and(|wanted| {
+                    raw.aliases.keys().any(|a| a.eq_ignore_ascii_case(&wanted))
+                        && !aliases.contains_key(&wanted.to_ascii_lowercase())
+                });
+                if broken_alias {
+                    continue;
                 }
+                app.default_environment = self.keep(self.default_environment(app, v, &aliases));
             }
         }
 
-        Ok(Config {
+        if !all_built {
+            return None;
+        }
+        Some(Config {
             source: self.path.to_path_buf(),
-            github,
-            discord,
-            webhook,
-            metrics,
-            log,
-            storage,
+            github: github?,
+            discord: discord.map(|d| d.ok_or(())).transpose().ok()?,
+            webhook: webhook.map(|w| w.ok_or(())).transpose().ok()?,
+            metrics: metrics.map(|m| m.ok_or(())).transpose().ok()?,
+            log: log?,
+            storage: storage?,
             aliases,
-            defaults,
+            defaults: defaults?,
             apps,
         })
     }
 
-    fn github(&self, raw: &S<RawGitHub>) -> Result<GitHubConfig, ConfigError> {
+    fn storage(&self, s: &RawStorage) -> R<StorageConfig> {
+        let url = self.non_empty(&s.url, "storage.url")?;
+        if !url.starts_with("sqlite:") {
+            return Err(self.at(
+                &s.url,
+                format!("storage.url: `{url}` is not supported; use \"sqlite://deploybot.db\" (a file) or \"sqlite::memory:\""),
+            ));
+        }
+        Ok(StorageConfig { url })
+    }
+
+    fn alias(
+        &self,
+        alias: &str,
+        target: &S<String>,
+        raw: &RawConfig,
+        env_names: &[&str],
+    ) -> R<Environment> {
+        let key = format!("aliases.{alias}");
+        let target_name = self.non_empty(target, &key)?;
+        check_word(alias).map_err(|m| self.at(target, format!("{key}: alias {m}")))?;
+        if !env_names.contains(&target_name.as_str()) {
+            let known: std::collections::BTreeSet<&str> = env_names.iter().copied().collect();
+            return Err(self.at(
+                target,
+                format!(
+                    "{key}: no app has an environment `{target_name}`; environments: {}",
+                    known.into_iter().collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        }
+        // An alias named like a real environment would hide it for good.
+        if let Some((app, _)) = raw.apps.iter().find(|(_, a)| {
+            a.get_ref()
+                .environments
+                .keys()
+                .any(|e| e.eq_ignore_ascii_case(alias))
+        }) {
+            return Err(self.at(
+                target,
+                format!(
+                    "{key}: `{alias}` is also an environment of app {app} and would hide it; rename the alias"
+                ),
+            ));
+        }
+        Ok(Environment::new(target_name))
+    }
+
+    fn default_environment(
+        &self,
+        app: &AppConfig,
+        v: &S<String>,
+        aliases: &BTreeMap<String, Environment>,
+    ) -> R<Environment> {
+        let wanted = self.non_empty(v, &format!("apps.{}.default_environment", app.name))?;
+        let real = aliases
+            .get(&wanted.to_ascii_lowercase())
+            .map_or(wanted.as_str(), |e| e.as_str());
+        match app
+            .environments
+            .iter()
+            .find(|e| e.name.as_str().eq_ignore_ascii_case(real))
+        {
+            Some(e) => Ok(e.name.clone()),
+            None => Err(self.at(
+                v,
+                format!(
+                    "apps.{}.default_environment: `{wanted}` is not one of its environments ({})",
+                    app.name,
+                    app.environment_names().join(", ")
+                ),
+            )),
+        }
+    }
+
+    fn api_url(&self, v: &S<String>) -> R<String> {
+        let url = self.non_empty(v, "github.api_url")?;
+        let parsed = reqwest::Url::parse(&url).map_err(|e| {
+            self.at(v, format!("github.api_url: `{url}` is not a URL ({e}); e.g. \"https://api.github.com\" or \"https://HOST/api/v3\""))
+        })?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(self.at(
+                v,
+                "github.api_url must start with https:// (or http:// for a local sandbox)",
+            ));
+        }
+        let host = parsed.host_str().unwrap_or("").to_ascii_lowercase();
+        if host == "github.com" || host == "www.github.com" {
+            return Err(self.at(
+                v,
+                format!("github.api_url: `{url}` is GitHub's web site, not its API; write \"https://api.github.com\" (or leave api_url out)"),
+            ));
+        }
+        let loopback = host == "localhost"
+            || host
+                .trim_matches(['[', ']'])
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        let api_path = parsed
+            .path_segments()
+            .is_some_and(|mut segments| segments.any(|s| s.eq_ignore_ascii_case("api")));
+        if !loopback && !host.starts_with("api.") && !api_path {
+            let mut fixed = parsed.clone();
+            fixed.set_path("/api/v3");
+            self.warn(
+                v.span(),
+                format!("github.api_url: `{url}` looks like a web address, not an API; GitHub Enterprise Server's API is at \"{}\"", fixed.as_str().trim_end_matches('/')),
+            );
+        }
+        Ok(url.trim_end_matches('/').to_string())
+    }
+
+    fn github(&self, raw: &S<RawGitHub>) -> R<GitHubConfig> {
         let g = raw.get_ref();
         let api_url = match &g.api_url {
-            Some(v) => {
-                let url = self.non_empty(v, "github.api_url")?;
-                let parsed = reqwest::Url::parse(&url).map_err(|e| {
-                    self.at(v, format!("github.api_url: `{url}` is not a URL ({e}); e.g. \"https://api.github.com\" or \"https://HOST/api/v3\""))
-                })?;
-                if !matches!(parsed.scheme(), "http" | "https") {
-                    return Err(self.at(
-                        v,
-                        "github.api_url must start with https:// (or http:// for a local sandbox)",
-                    ));
-                }
-                url.trim_end_matches('/').to_string()
-            }
-            None => "https://api.github.com".to_string(),
+            Some(v) => self.keep(self.api_url(v)),
+            None => Some("https://api.github.com".to_string()),
         };
+        let poll_interval =
+            self.keep(self.duration(&g.poll_interval, "github.poll_interval", &POLL_INTERVAL));
         let auth = match (&g.token, &g.app) {
             (Some(token), None) => GitHubAuth::Token(SecretString::from(self.non_empty(token, "github.token")?)),
             (None, Some(app)) => {
                 let a = app.get_ref();
                 let key = self.non_empty(&a.private_key_path, "github.app.private_key_path")?;
                 let key_path = self.path.parent().unwrap_or(Path::new(".")).join(key);
+                if let Err(e) = crate::github::token::read_private_key(&key_path) {
+                    let message = match e {
+                        crate::github::GitHubError::Credentials { message } => message,
+                        other => other.to_string(),
+                    };
+                    return Err(self.at(
+                        &a.private_key_path,
+                        format!("github.app.private_key_path: {message}"),
+                    ));
+                }
                 GitHubAuth::App {
                     app_id: *a.app_id.get_ref(),
                     private_key_path: key_path,
@@ -806,13 +1183,13 @@ impl Cx<'_> {
             }
         };
         Ok(GitHubConfig {
-            api_url,
+            api_url: api_url.ok_or(Fail::Reported)?,
             auth,
-            poll_interval: self.duration(&g.poll_interval, "github.poll_interval")?,
+            poll_interval: poll_interval.ok_or(Fail::Reported)?,
         })
     }
 
-    fn discord(&self, raw: &S<RawDiscord>) -> Result<DiscordConfig, ConfigError> {
+    fn discord(&self, raw: &S<RawDiscord>) -> R<DiscordConfig> {
         let d = raw.get_ref();
         let token = SecretString::from(self.non_empty(&d.token, "discord.token")?);
         let prefix = match &d.prefix {
@@ -849,7 +1226,7 @@ impl Cx<'_> {
     }
 
     /// An `IP:PORT` to listen on.
-    fn address(&self, v: &S<String>, key: &str, example: &str) -> Result<SocketAddr, ConfigError> {
+    fn address(&self, v: &S<String>, key: &str, example: &str) -> R<SocketAddr> {
         let s = self.non_empty(v, key)?;
         s.trim().parse::<SocketAddr>().map_err(|_| {
             self.at(
@@ -859,7 +1236,7 @@ impl Cx<'_> {
         })
     }
 
-    fn log(&self, l: &RawLog) -> Result<LogConfig, ConfigError> {
+    fn log(&self, l: &RawLog) -> R<LogConfig> {
         let level = match &l.level {
             Some(v) => {
                 let level = self.non_empty(v, "log.level")?;
@@ -890,7 +1267,7 @@ impl Cx<'_> {
         Ok(LogConfig { level, format })
     }
 
-    fn webhook(&self, raw: &S<RawWebhook>) -> Result<WebhookConfig, ConfigError> {
+    fn webhook(&self, raw: &S<RawWebhook>) -> R<WebhookConfig> {
         let w = raw.get_ref();
         let listen = self.address(&w.listen, "webhook.listen", "0.0.0.0:8787")?;
         let path = match &w.path {
@@ -926,32 +1303,58 @@ impl Cx<'_> {
         })
     }
 
-    fn defaults(&self, d: &RawDefaults) -> Result<Defaults, ConfigError> {
+    /// Each key on its own, so every bad one is reported.
+    fn defaults(&self, d: &RawDefaults) -> R<Defaults> {
         let base = Defaults::default();
+        let rules = self.keep(self.rules(&d.deploy, &d.force, &d.lock, "defaults."));
+        let duration = |v: &Option<S<String>>, key: &str, b: &Bounds, default: Duration| {
+            self.keep(self.duration(v, key, b))
+                .map(|d| d.unwrap_or(default))
+        };
+        let lock_ttl = duration(&d.lock_ttl, "defaults.lock_ttl", &LOCK_TTL, base.lock_ttl);
+        let confirm_timeout = duration(
+            &d.confirm_timeout,
+            "defaults.confirm_timeout",
+            &CONFIRM_TIMEOUT,
+            base.confirm_timeout,
+        );
+        let status_timeout = duration(
+            &d.status_timeout,
+            "defaults.status_timeout",
+            &STATUS_TIMEOUT,
+            base.status_timeout,
+        );
+        let stuck_timeout = duration(
+            &d.stuck_timeout,
+            "defaults.stuck_timeout",
+            &STUCK_TIMEOUT,
+            base.stuck_timeout,
+        );
+        let edit_interval = duration(
+            &d.edit_interval,
+            "defaults.edit_interval",
+            &EDIT_INTERVAL,
+            base.edit_interval,
+        );
+        let audit_retention = duration(
+            &d.audit_retention,
+            "defaults.audit_retention",
+            &AUDIT_RETENTION,
+            base.audit_retention,
+        );
+        let reported = || Fail::Reported;
         Ok(Defaults {
-            rules: self.rules(&d.deploy, &d.force, &d.lock, "defaults.")?,
-            lock_ttl: self
-                .duration(&d.lock_ttl, "defaults.lock_ttl")?
-                .unwrap_or(base.lock_ttl),
-            confirm_timeout: self
-                .duration(&d.confirm_timeout, "defaults.confirm_timeout")?
-                .unwrap_or(base.confirm_timeout),
-            status_timeout: self
-                .duration(&d.status_timeout, "defaults.status_timeout")?
-                .unwrap_or(base.status_timeout),
-            stuck_timeout: self
-                .duration(&d.stuck_timeout, "defaults.stuck_timeout")?
-                .unwrap_or(base.stuck_timeout),
-            edit_interval: self
-                .duration(&d.edit_interval, "defaults.edit_interval")?
-                .unwrap_or(base.edit_interval),
-            audit_retention: self
-                .duration(&d.audit_retention, "defaults.audit_retention")?
-                .unwrap_or(base.audit_retention),
+            rules: rules.ok_or_else(reported)?,
+            lock_ttl: lock_ttl.ok_or_else(reported)?,
+            confirm_timeout: confirm_timeout.ok_or_else(reported)?,
+            status_timeout: status_timeout.ok_or_else(reported)?,
+            stuck_timeout: stuck_timeout.ok_or_else(reported)?,
+            edit_interval: edit_interval.ok_or_else(reported)?,
+            audit_retention: audit_retention.ok_or_else(reported)?,
         })
     }
 
-    fn app(&self, name: &str, raw: &S<RawApp>) -> Result<AppConfig, ConfigError> {
+    fn app(&self, name: &str, raw: &S<RawApp>) -> R<AppConfig> {
         let a = raw.get_ref();
         let key = format!("apps.{name}");
         check_word(name).map_err(|m| self.at(raw, format!("{key}: app name {m}")))?;
@@ -982,37 +1385,28 @@ impl Cx<'_> {
         let rules = self.rules(&a.deploy, &a.force, &a.lock, &format!("{key}."))?;
 
         let mut environments: Vec<EnvConfig> = Vec::new();
-        for (env_name, env) in &a.environments {
-            let ekey = format!("{key}.environments.{env_name}");
-            check_word(env_name)
-                .map_err(|m| self.at(env, format!("{ekey}: environment name {m}")))?;
-            if environments
+        let mut all_built = true;
+        for (i, (env_name, env)) in a.environments.iter().enumerate() {
+            if let Some((first, _)) = a
+                .environments
                 .iter()
-                .any(|e| e.name.as_str().eq_ignore_ascii_case(env_name))
+                .take(i)
+                .find(|(other, _)| other.eq_ignore_ascii_case(env_name))
             {
-                return Err(self.at(env, format!("{ekey}: defined twice (names ignore case)")));
+                self.push(self.error(
+                    Some(env.span()),
+                    format!("{key}.environments.{env_name}: the same name as [{key}.environments.{first}] (names ignore case, as chat does); rename one"),
+                ));
+                all_built = false;
+                continue;
             }
-            let e = env.get_ref();
-            let required_contexts = match &e.required_contexts {
-                None => None,
-                Some(list) => {
-                    let mut out = Vec::new();
-                    for c in list.get_ref() {
-                        out.push(self.non_empty(c, &format!("{ekey}.required_contexts"))?);
-                    }
-                    Some(out)
-                }
-            };
-            environments.push(EnvConfig {
-                name: Environment::new(env_name.clone()),
-                required_contexts,
-                auto_merge: e.auto_merge.unwrap_or(false),
-                production: e.production.unwrap_or(false),
-                transient: e.transient.unwrap_or(false),
-                confirm: e.confirm.unwrap_or(false),
-                payload: self.payload(&e.payload, &format!("{ekey}.payload"))?,
-                rules: self.rules(&e.deploy, &e.force, &e.lock, &format!("{ekey}."))?,
-            });
+            match self.keep(self.environment(&key, env_name, env)) {
+                Some(e) => environments.push(e),
+                None => all_built = false,
+            }
+        }
+        if !all_built {
+            return Err(Fail::Reported);
         }
         if environments.is_empty() {
             return Err(self.at(
@@ -1029,6 +1423,32 @@ impl Cx<'_> {
             payload,
             rules,
             environments,
+        })
+    }
+
+    fn environment(&self, key: &str, env_name: &str, env: &S<RawEnv>) -> R<EnvConfig> {
+        let ekey = format!("{key}.environments.{env_name}");
+        check_word(env_name).map_err(|m| self.at(env, format!("{ekey}: environment name {m}")))?;
+        let e = env.get_ref();
+        let required_contexts = match &e.required_contexts {
+            None => None,
+            Some(list) => {
+                let mut out = Vec::new();
+                for c in list.get_ref() {
+                    out.push(self.non_empty(c, &format!("{ekey}.required_contexts"))?);
+                }
+                Some(out)
+            }
+        };
+        Ok(EnvConfig {
+            name: Environment::new(env_name),
+            required_contexts,
+            auto_merge: e.auto_merge.unwrap_or(false),
+            production: e.production.unwrap_or(false),
+            transient: e.transient.unwrap_or(false),
+            confirm: e.confirm.unwrap_or(false),
+            payload: self.payload(&e.payload, &format!("{ekey}.payload"))?,
+            rules: self.rules(&e.deploy, &e.force, &e.lock, &format!("{ekey}."))?,
         })
     }
 }
@@ -1048,13 +1468,80 @@ fn check_word(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Durations in the config: the chat syntax (`90s`, `15m`, `2h`, `1d`, `1h30m`), plus
-/// milliseconds (`500ms`) for short intervals.
+/// Durations in the config: exactly what chat takes ([`commands::parse_duration_phrase`]:
+/// `90s`, `15m`, `2h`, `1d`, `1h30m`, `4 hours`, `90 minutes`), plus milliseconds
+/// (`500ms`) for short intervals.
 fn config_duration(s: &str) -> Option<Duration> {
     match s.strip_suffix("ms") {
-        Some(n) => n.trim().parse::<u64>().ok().map(Duration::from_millis),
-        None => commands::parse_duration(s),
+        Some(n) if n.trim().bytes().all(|b| b.is_ascii_digit()) => {
+            n.trim().parse::<u64>().ok().map(Duration::from_millis)
+        }
+        _ => commands::parse_duration_phrase(s),
     }
+}
+
+/// A parser's message on one line (the report has one line per error).
+fn one_line(message: &str) -> String {
+    message.trim_end().replace('\n', " ")
+}
+
+/// Every `${VAR}` in `s` that `env` does not know, and whether a `${` is unclosed.
+fn interpolation_problems(s: &str, env: &dyn Fn(&str) -> Option<String>) -> (Vec<String>, bool) {
+    let mut missing = Vec::new();
+    let mut rest = s;
+    while let Some(i) = rest.find('$') {
+        let after = &rest[i + 1..];
+        if let Some(lit) = after.strip_prefix("${") {
+            rest = lit;
+        } else if let Some(var) = after.strip_prefix('{') {
+            let Some(end) = var.find('}') else {
+                return (missing, true);
+            };
+            let name = &var[..end];
+            if env(name).is_none() && !missing.iter().any(|m| m == name) {
+                missing.push(name.to_string());
+            }
+            rest = &var[end + 1..];
+        } else {
+            rest = after;
+        }
+    }
+    (missing, false)
+}
+
+/// `$NAME` (capitals, digits, `_`) without braces: a shell habit that is not replaced.
+fn bare_variables(s: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut rest = s;
+    while let Some(i) = rest.find('$') {
+        let after = &rest[i + 1..];
+        if let Some(lit) = after.strip_prefix("${") {
+            rest = lit;
+            continue;
+        }
+        if let Some(var) = after.strip_prefix('{') {
+            rest = var.find('}').map_or("", |end| &var[end + 1..]);
+            continue;
+        }
+        let run = after
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(after.len());
+        let name = &after[..run];
+        if looks_like_a_variable_name(name) && !found.iter().any(|f| f == name) {
+            found.push(name.to_string());
+        }
+        rest = &after[run..];
+    }
+    found
+}
+
+/// `GITHUB_TOKEN`: capitals, digits and at least one `_`, starting with a capital.
+fn looks_like_a_variable_name(s: &str) -> bool {
+    s.len() >= 3
+        && s.starts_with(|c: char| c.is_ascii_uppercase())
+        && s.contains('_')
+        && s.chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
@@ -1365,10 +1852,676 @@ stg = "staging"
         assert_eq!(stg.force, None);
     }
 
+    fn check(text: &str) -> Result<Loaded, ConfigErrors> {
+        Config::check(text, Path::new("bot.toml"), &env)
+    }
+
+    fn warnings(text: &str) -> Vec<String> {
+        check(text)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .warnings
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    const WITH_WEBHOOK: &str =
+        "\n[webhook]\nlisten = \"127.0.0.1:8787\"\nsecret = \"${DEPLOYBOT_WEBHOOK_SECRET}\"\n";
+
+    #[test]
+    fn every_missing_variable_is_reported_at_once() {
+        let text = format!(
+            "{}\n[discord]\ntoken = \"${{NOPE_DISCORD}}\"\nproxy_url = \"http://${{NOPE_HOST}}:${{NOPE_PORT}}\"\n[webhook]\nlisten = \"127.0.0.1:8787\"\nsecret = \"${{NOPE_SECRET}}\"\n",
+            MINIMAL
+                .replace("GITHUB_TOKEN", "NOPE_TOKEN")
+                .replace("production = true", "production = true\npayload = { key = \"${NOPE_PAYLOAD}\" }")
+        );
+        let errors = check(&text).unwrap_err();
+        let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        let expected = [
+            ("bot.toml:3:9: github.token", "NOPE_TOKEN"),
+            (
+                "bot.toml:14:19: apps.api.environments.production.payload.key",
+                "NOPE_PAYLOAD",
+            ),
+            ("bot.toml:20:9: discord.token", "NOPE_DISCORD"),
+            ("bot.toml:21:13: discord.proxy_url", "NOPE_HOST"),
+            ("bot.toml:21:13: discord.proxy_url", "NOPE_PORT"),
+            ("bot.toml:24:10: webhook.secret", "NOPE_SECRET"),
+        ];
+        assert_eq!(lines.len(), expected.len(), "{errors}");
+        for (line, (start, var)) in lines.iter().zip(expected) {
+            assert!(
+                line.starts_with(start) && line.contains(&format!("`{var}` is not set")),
+                "{line} (wanted {start} … {var})"
+            );
+        }
+        // One error a line, in file order.
+        assert_eq!(errors.to_string().lines().count(), expected.len());
+    }
+
+    #[test]
+    fn errors_in_different_places_are_reported_together() {
+        let text = format!(
+            "{}\n[defaults]\nlock_ttl = \"soon\"\nedit_interval = \"2h\"\n",
+            MINIMAL.replace("acme/api", "acme")
+        ) + "\n[webhook]\nlisten = \"nowhere\"\nsecret = \"short\"\n";
+        let errors = check(&text).unwrap_err();
+        let text = errors.to_string();
+        for wanted in [
+            "apps.api.repository: `acme` is not `owner/name`",
+            "defaults.lock_ttl: `soon` is not a duration",
+            "defaults.edit_interval: `2h` is too long; at most 1m",
+            "webhook.listen: `nowhere` is not an address",
+        ] {
+            assert!(text.contains(wanted), "{text} (wanted {wanted})");
+        }
+    }
+
+    #[test]
+    fn variables_written_wrong_are_warnings_with_the_fix() {
+        let w = warnings(&(MINIMAL.replace("${GITHUB_TOKEN}", "$GITHUB_TOKEN") + WITH_WEBHOOK));
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].starts_with(
+                "bot.toml:3:9: warning: github.token: `$GITHUB_TOKEN` is not replaced"
+            ) && w[0].contains("write `${GITHUB_TOKEN}`"),
+            "{w:?}"
+        );
+        let w = warnings(&(MINIMAL.replace("${GITHUB_TOKEN}", "GITHUB_TOKEN") + WITH_WEBHOOK));
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].starts_with("bot.toml:3:9: warning: github.token:")
+                && w[0].contains("did you mean `${GITHUB_TOKEN}`?"),
+            "{w:?}"
+        );
+        let w = warnings(
+            &(MINIMAL.replace(
+                "production = true",
+                "production = true\npayload = { home = \"$HOME_DIR/x\" }",
+            ) + WITH_WEBHOOK),
+        );
+        assert!(w.iter().any(|w| w.contains("write `${HOME_DIR}`")), "{w:?}");
+        // A literal secret that happens to hold `$ABC` is not echoed back.
+        let w = warnings(&(MINIMAL.replace("${GITHUB_TOKEN}", "ghp_a$XYZ_b") + WITH_WEBHOOK));
+        assert!(w.is_empty(), "{w:?}");
+        // Nor are prices, `$${` or lowercase text.
+        let w = warnings(
+            &(MINIMAL.replace("production = true", "production = true\npayload = { a = \"costs $5\", b = \"$${X_Y}\", c = \"$lower\" }")
+                + WITH_WEBHOOK),
+        );
+        assert!(w.is_empty(), "{w:?}");
+    }
+
+    #[test]
+    fn no_webhook_and_no_polling_is_a_warning_naming_both_fixes() {
+        let w = warnings(MINIMAL);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].starts_with("bot.toml:2:1: warning: no live status")
+                && w[0].contains("[webhook]")
+                && w[0].contains("poll_interval"),
+            "{w:?}"
+        );
+        assert!(warnings(&(MINIMAL.to_string() + WITH_WEBHOOK)).is_empty());
+        let polling = MINIMAL.replace(
+            "token = \"${GITHUB_TOKEN}\"",
+            "token = \"${GITHUB_TOKEN}\"\npoll_interval = \"15s\"",
+        );
+        assert!(warnings(&polling).is_empty());
+    }
+
+    fn with_app_key(dir: &Path, key: Option<&str>) -> Result<Loaded, ConfigErrors> {
+        let keys = concat!(env!("CARGO_MANIFEST_DIR"), "/sandbox/tests/it/keys/");
+        if let Some(key) = key {
+            std::fs::copy(format!("{keys}{key}"), dir.join("app.pem")).unwrap();
+        }
+        let text = MINIMAL.replace(
+            "token = \"${GITHUB_TOKEN}\"",
+            "poll_interval = \"15s\"\n[github.app]\napp_id = 1\nprivate_key_path = \"app.pem\"\ninstallation_id = 2",
+        );
+        Config::check(&text, &dir.join("bot.toml"), &env)
+    }
+
+    #[test]
+    fn the_app_private_key_is_read_and_must_be_a_private_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = with_app_key(dir.path(), None).unwrap_err().to_string();
+        assert!(
+            missing.contains(
+                ":6:20: github.app.private_key_path: cannot read the GitHub App private key"
+            ) && missing.contains("app.pem"),
+            "{missing}"
+        );
+        let public = with_app_key(dir.path(), Some("test-app.public.pem"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            public.contains("github.app.private_key_path:")
+                && public.contains("app.pem is not an RSA private key in PEM form"),
+            "{public}"
+        );
+        let loaded = with_app_key(dir.path(), Some("test-app.private-key.pem"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(
+            loaded.config.github.auth,
+            GitHubAuth::App {
+                app_id: 1,
+                installation_id: 2,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn api_url_must_be_the_api_not_the_web_site() {
+        for web in [
+            "https://github.com",
+            "https://www.github.com/",
+            "https://GitHub.com/acme",
+        ] {
+            let text = MINIMAL.replace("token = ", &format!("api_url = \"{web}\"\ntoken = "))
+                + WITH_WEBHOOK;
+            let err = check(&text).unwrap_err().to_string();
+            assert!(
+                err.starts_with("bot.toml:3:11: github.api_url:")
+                    && err.contains("write \"https://api.github.com\""),
+                "{err}"
+            );
+        }
+        let ghe = MINIMAL.replace(
+            "token = ",
+            "api_url = \"https://ghe.example.com\"\ntoken = ",
+        ) + WITH_WEBHOOK;
+        let w = warnings(&ghe);
+        assert!(
+            w.len() == 1 && w[0].contains("\"https://ghe.example.com/api/v3\""),
+            "{w:?}"
+        );
+        for fine in [
+            "https://api.github.com",
+            "https://ghe.example.com/api/v3",
+            "https://api.acme.ghe.com",
+            "http://127.0.0.1:3000",
+            "http://localhost:8080/",
+        ] {
+            let text = MINIMAL.replace("token = ", &format!("api_url = \"{fine}\"\ntoken = "))
+                + WITH_WEBHOOK;
+            assert!(warnings(&text).is_empty(), "{fine}");
+        }
+    }
+
+    #[test]
+    fn durations_take_the_chat_forms_and_are_bounded_per_key() {
+        let with = |key: &str, value: &str| {
+            let text = if key == "poll_interval" {
+                MINIMAL.replace(
+                    "token = \"${GITHUB_TOKEN}\"",
+                    &format!("token = \"${{GITHUB_TOKEN}}\"\npoll_interval = \"{value}\""),
+                )
+            } else {
+                format!("{MINIMAL}\n[defaults]\n{key} = \"{value}\"\n")
+            };
+            check(&text).map(|l| l.config)
+        };
+        let ok = [
+            ("lock_ttl", "4 hours", 4 * 3600),
+            ("lock_ttl", "90 minutes", 5400),
+            ("lock_ttl", "1h 30m", 5400),
+            ("lock_ttl", "1h30m", 5400),
+            ("confirm_timeout", "2m", 120),
+            ("audit_retention", "1w", 7 * 86_400),
+            ("poll_interval", "15s", 15),
+        ];
+        for (key, value, secs) in ok {
+            let config = with(key, value).unwrap_or_else(|e| panic!("{key} = {value}: {e}"));
+            let got = match key {
+                "lock_ttl" => config.defaults.lock_ttl,
+                "confirm_timeout" => config.defaults.confirm_timeout,
+                "audit_retention" => config.defaults.audit_retention,
+                _ => config.github.poll_interval.unwrap(),
+            };
+            assert_eq!(got, Duration::from_secs(secs), "{key} = {value}");
+        }
+        let config = with("edit_interval", "500ms").unwrap();
+        assert_eq!(config.defaults.edit_interval, Duration::from_millis(500));
+
+        let refused = [
+            (
+                "poll_interval",
+                "100ms",
+                "github.poll_interval: `100ms` is too short; at least 1s",
+            ),
+            ("poll_interval", "2h", "at most 1h"),
+            (
+                "confirm_timeout",
+                "100000000d",
+                "defaults.confirm_timeout: `100000000d` is too long; at most 1d",
+            ),
+            (
+                "confirm_timeout",
+                "99999999999999999999d",
+                "is not a duration",
+            ),
+            ("edit_interval", "5ms", "at least 10ms"),
+            ("lock_ttl", "0s", "at least 1m"),
+            ("lock_ttl", "365d", "at most 30d"),
+            ("status_timeout", "2d", "at most 1d"),
+            ("stuck_timeout", "30s", "at least 1m"),
+            ("audit_retention", "1h", "at least 1d"),
+            ("audit_retention", "11000d", "at most 3650d"),
+            ("lock_ttl", "4 hours ago", "is not a duration"),
+        ];
+        for (key, value, wanted) in refused {
+            let err = with(key, value).unwrap_err().to_string();
+            assert!(
+                err.contains(wanted),
+                "{key} = {value}: {err} (wanted {wanted})"
+            );
+        }
+    }
+
+    #[test]
+    fn names_that_differ_only_in_case_are_refused() {
+        let text = format!(
+            "{MINIMAL}\n[apps.API]\nrepository = \"acme/api2\"\n[apps.API.environments.staging]\n"
+        );
+        let err = check(&text).unwrap_err().to_string();
+        assert!(
+            err.contains("apps.API: the same name as [apps.api]"),
+            "{err}"
+        );
+        let text = MINIMAL.replace(
+            "[apps.api.environments.production]",
+            "[apps.api.environments.Staging]\n\n[apps.api.environments.production]",
+        );
+        let err = check(&text).unwrap_err().to_string();
+        assert!(
+            err.contains(
+                "apps.api.environments.Staging: the same name as [apps.api.environments.staging]"
+            ),
+            "{err}"
+        );
+        let err = check(&format!("{MINIMAL}STG = \"production\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("aliases.STG: the same alias as `stg`"),
+            "{err}"
+        );
+    }
+
     #[test]
     fn line_col_counts_from_one() {
         assert_eq!(line_col("ab\ncd", 0), (1, 1));
         assert_eq!(line_col("ab\ncd", 4), (2, 2));
         assert_eq!(line_col("ab", 99), (1, 3));
+    }
+
+    /// The README's configuration reference against the keys the code accepts.
+    mod reference {
+        use std::cell::RefCell;
+        use std::collections::{BTreeMap, BTreeSet};
+        use std::fmt;
+
+        use serde::de::value::{BorrowedStrDeserializer, UsizeDeserializer};
+        use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+        use serde::Deserialize;
+
+        use super::super::RawConfig;
+        use super::*;
+
+        #[derive(Debug)]
+        struct Stop(String);
+
+        impl fmt::Display for Stop {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl std::error::Error for Stop {}
+
+        impl de::Error for Stop {
+            fn custom<T: fmt::Display>(msg: T) -> Self {
+                Stop(msg.to_string())
+            }
+        }
+
+        /// What `toml::Spanned` asks a deserializer for (serde_spanned's private name).
+        const SPANNED: &str = "$__serde_spanned_private_Spanned";
+
+        /// Leaf keys seen, and whether each took any value (a free-form TOML value).
+        type Seen = RefCell<BTreeMap<String, bool>>;
+
+        /// A deserializer that answers every struct with all its `fields`, every map
+        /// with one entry named by a placeholder, every list with one element, and
+        /// records the dotted path of every leaf: the keys the `Raw*` structs accept.
+        struct Keys<'a> {
+            path: String,
+            seen: &'a Seen,
+        }
+
+        impl<'a> Keys<'a> {
+            fn at(&self, key: &str) -> Keys<'a> {
+                Keys {
+                    path: if self.path.is_empty() {
+                        key.to_string()
+                    } else {
+                        format!("{}.{key}", self.path)
+                    },
+                    seen: self.seen,
+                }
+            }
+
+            fn leaf(&self, free: bool) {
+                self.seen.borrow_mut().insert(self.path.clone(), free);
+            }
+
+            /// The name the README writes for "any name" under a map.
+            fn placeholder(&self) -> &'static str {
+                match self.path.rsplit('.').next() {
+                    Some("apps") => "NAME",
+                    Some("environments") => "ENV",
+                    Some("aliases") => "ALIAS",
+                    _ => "KEY",
+                }
+            }
+        }
+
+        impl<'de> Deserializer<'de> for Keys<'_> {
+            type Error = Stop;
+
+            fn deserialize_any<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Stop> {
+                self.leaf(true);
+                v.visit_str("x")
+            }
+            fn deserialize_bool<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Stop> {
+                self.leaf(false);
+                v.visit_bool(false)
+            }
+            fn deserialize_u64<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Stop> {
+                self.leaf(false);
+                v.visit_u64(1)
+            }
+            fn deserialize_i64<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Stop> {
+                self.leaf(false);
+                v.visit_i64(1)
+            }
+            fn deserialize_str<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Stop> {
+                self.leaf(false);
+                v.visit_str("x")
+            }
+            fn deserialize_string<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Stop> {
+                self.deserialize_str(v)
+            }
+            fn deserialize_option<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Stop> {
+                v.visit_some(self)
+            }
+            fn deserialize_seq<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Stop> {
+                v.visit_seq(One { keys: Some(self) })
+            }
+            fn deserialize_map<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Stop> {
+                let name = self.placeholder();
+                let entry = self.at(name);
+                let value = v.visit_map(Entries {
+                    entries: vec![(name, entry)],
+                    value: None,
+                })?;
+                // A map of free-form values (`payload`) is one key: the table.
+                let mut seen = self.seen.borrow_mut();
+                let inner = format!("{}.{name}", self.path);
+                if seen.get(&inner) == Some(&true) {
+                    seen.remove(&inner);
+                    seen.insert(self.path.clone(), false);
+                }
+                Ok(value)
+            }
+            fn deserialize_struct<V: Visitor<'de>>(
+                self,
+                name: &'static str,
+                fields: &'static [&'static str],
+                v: V,
+            ) -> Result<V::Value, Stop> {
+                if name == SPANNED {
+                    // start, end, then the value itself at the same path.
+                    return v.visit_map(Spanned {
+                        fields,
+                        next: 0,
+                        keys: Some(self),
+                    });
+                }
+                let entries = fields.iter().map(|f| (*f, self.at(f))).collect();
+                v.visit_map(Entries {
+                    entries,
+                    value: None,
+                })
+            }
+
+            serde::forward_to_deserialize_any! {
+                i8 i16 i32 u8 u16 u32 f32 f64 char bytes byte_buf unit unit_struct
+                newtype_struct tuple tuple_struct enum identifier ignored_any i128 u128
+            }
+        }
+
+        struct One<'a> {
+            keys: Option<Keys<'a>>,
+        }
+
+        impl<'de> SeqAccess<'de> for One<'_> {
+            type Error = Stop;
+            fn next_element_seed<T: DeserializeSeed<'de>>(
+                &mut self,
+                seed: T,
+            ) -> Result<Option<T::Value>, Stop> {
+                self.keys.take().map(|k| seed.deserialize(k)).transpose()
+            }
+        }
+
+        struct Entries<'a> {
+            entries: Vec<(&'static str, Keys<'a>)>,
+            value: Option<Keys<'a>>,
+        }
+
+        impl<'de> MapAccess<'de> for Entries<'_> {
+            type Error = Stop;
+            fn next_key_seed<K: DeserializeSeed<'de>>(
+                &mut self,
+                seed: K,
+            ) -> Result<Option<K::Value>, Stop> {
+                if self.entries.is_empty() {
+                    return Ok(None);
+                }
+                let (key, keys) = self.entries.remove(0);
+                self.value = Some(keys);
+                seed.deserialize(BorrowedStrDeserializer::new(key))
+                    .map(Some)
+            }
+            fn next_value_seed<V: DeserializeSeed<'de>>(
+                &mut self,
+                seed: V,
+            ) -> Result<V::Value, Stop> {
+                seed.deserialize(self.value.take().expect("a key first"))
+            }
+        }
+
+        struct Spanned<'a> {
+            fields: &'static [&'static str],
+            next: usize,
+            keys: Option<Keys<'a>>,
+        }
+
+        impl<'de> MapAccess<'de> for Spanned<'_> {
+            type Error = Stop;
+            fn next_key_seed<K: DeserializeSeed<'de>>(
+                &mut self,
+                seed: K,
+            ) -> Result<Option<K::Value>, Stop> {
+                let Some(field) = self.fields.get(self.next) else {
+                    return Ok(None);
+                };
+                self.next += 1;
+                seed.deserialize(BorrowedStrDeserializer::new(field))
+                    .map(Some)
+            }
+            fn next_value_seed<V: DeserializeSeed<'de>>(
+                &mut self,
+                seed: V,
+            ) -> Result<V::Value, Stop> {
+                if self.next < self.fields.len() {
+                    seed.deserialize(UsizeDeserializer::new(0))
+                } else {
+                    seed.deserialize(self.keys.take().expect("one value"))
+                }
+            }
+        }
+
+        /// Every key the config code accepts, as `apps.NAME.environments.ENV.confirm`.
+        fn accepted() -> BTreeSet<String> {
+            let seen = Seen::default();
+            RawConfig::deserialize(Keys {
+                path: String::new(),
+                seen: &seen,
+            })
+            .unwrap_or_else(|e| panic!("walking the Raw structs: {e}"));
+            seen.into_inner().into_keys().collect()
+        }
+
+        /// A documented key: its dotted path and its example, from the README's
+        /// `#### \`[SECTION]\`` tables under "## Configuration".
+        fn documented() -> Vec<(String, String)> {
+            let readme = include_str!("../README.md");
+            let start = readme
+                .find("\n## Configuration\n")
+                .expect("## Configuration");
+            let section = &readme[start + 1..];
+            let end = section[3..].find("\n## ").map_or(section.len(), |e| e + 3);
+            let mut table = None;
+            let mut out = Vec::new();
+            for line in section[..end].lines() {
+                if let Some(h) = line.strip_prefix("#### `[") {
+                    table = h.strip_suffix("]`").map(str::to_string);
+                    continue;
+                }
+                if line.starts_with('#') {
+                    table = None;
+                }
+                let (Some(table), Some(row)) = (&table, line.strip_prefix("| `")) else {
+                    continue;
+                };
+                let cells: Vec<&str> = row.split(" | ").collect();
+                let key = cells[0].trim_end_matches('`');
+                let example = cells
+                    .get(3)
+                    .map(|c| c.trim().trim_matches('`').to_string())
+                    .unwrap_or_default();
+                out.push((format!("{table}.{key}"), example));
+            }
+            out
+        }
+
+        #[test]
+        fn the_readme_documents_every_accepted_key_and_no_other() {
+            let accepted = accepted();
+            assert!(
+                accepted.contains("apps.NAME.environments.ENV.confirm"),
+                "{accepted:?}"
+            );
+            assert!(accepted.contains("apps.NAME.payload"), "{accepted:?}");
+            assert!(accepted.contains("aliases.ALIAS"), "{accepted:?}");
+            assert!(accepted.contains("github.app.app_id"), "{accepted:?}");
+            let documented: BTreeSet<String> = documented().into_iter().map(|(k, _)| k).collect();
+            let missing: Vec<&String> = accepted.difference(&documented).collect();
+            let unknown: Vec<&String> = documented.difference(&accepted).collect();
+            assert!(
+                missing.is_empty() && unknown.is_empty(),
+                "README.md's configuration reference is out of date.\n  accepted but not documented: {missing:?}\n  documented but not accepted: {unknown:?}"
+            );
+        }
+
+        /// A config made of every documented example: `NAME` is `api`, `ENV` is
+        /// `staging`, `ALIAS` is `stg`.
+        fn example_config(skip: &str) -> String {
+            let mut sections: Vec<(String, Vec<String>)> = Vec::new();
+            for (path, example) in documented() {
+                if path.starts_with(skip) {
+                    continue;
+                }
+                assert!(!example.is_empty(), "{path}: no example in README.md");
+                let (table, key) = path.rsplit_once('.').unwrap();
+                let table = table.replace("NAME", "api").replace("ENV", "staging");
+                let key = if key == "ALIAS" { "stg" } else { key };
+                let line = format!("{key} = {example}");
+                match sections.iter_mut().find(|(t, _)| *t == table) {
+                    Some((_, lines)) => lines.push(line),
+                    None => sections.push((table, vec![line])),
+                }
+            }
+            sections
+                .iter()
+                .map(|(t, lines)| format!("[{t}]\n{}\n", lines.join("\n")))
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
+
+        #[test]
+        fn every_documented_example_is_accepted() {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::copy(
+                concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/sandbox/tests/it/keys/test-app.private-key.pem"
+                ),
+                dir.path().join("deploybot.private-key.pem"),
+            )
+            .unwrap();
+            let path = dir.path().join("bot.toml");
+            // `token` and `[github.app]` exclude each other: one config with each.
+            for skip in ["github.app.", "github.token"] {
+                let text = example_config(skip);
+                let loaded = Config::check(&text, &path, &env)
+                    .unwrap_or_else(|e| panic!("{e}\n--- the config:\n{text}"));
+                assert!(
+                    loaded.warnings.is_empty(),
+                    "{:?}\n--- the config:\n{text}",
+                    loaded.warnings
+                );
+            }
+        }
+
+        #[test]
+        fn the_example_file_has_every_key() {
+            let mut found = BTreeSet::new();
+            let mut table = String::new();
+            for line in include_str!("../bot.toml.example").lines() {
+                let line = line.trim_start_matches(['#', ' ']);
+                if let Some(t) = line.strip_prefix('[') {
+                    let Some((t, _)) = t.split_once(']') else {
+                        continue;
+                    };
+                    let parts: Vec<&str> = t.split('.').collect();
+                    table = match parts.as_slice() {
+                        ["apps", _] => "apps.NAME".to_string(),
+                        ["apps", _, "environments", _] => "apps.NAME.environments.ENV".to_string(),
+                        _ => t.to_string(),
+                    };
+                    continue;
+                }
+                let Some((key, _)) = line.split_once('=') else {
+                    continue;
+                };
+                let key = key.trim();
+                if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    continue;
+                }
+                let key = if table == "aliases" { "ALIAS" } else { key };
+                found.insert(format!("{table}.{key}"));
+            }
+            let missing: Vec<String> = accepted().difference(&found).cloned().collect();
+            assert!(
+                missing.is_empty(),
+                "bot.toml.example lacks (commented or not): {missing:?}"
+            );
+        }
     }
 }

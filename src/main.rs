@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use deploybot::chat::discord::DiscordBot;
 use deploybot::chat::shell::{self, Identity, ShellChat};
 use deploybot::clock::SystemClock;
-use deploybot::config::{Config, LogConfig, LogFormat};
+use deploybot::config::{Config, ConfigWarning, Loaded, LogConfig, LogFormat};
 use deploybot::service::Service;
 
 #[derive(Parser)]
@@ -117,12 +117,21 @@ fn init_logging(log: &LogConfig, default: &str) {
     }
 }
 
-fn load(config: Option<PathBuf>) -> Result<Config, ExitCode> {
+/// Loads the config, or prints every error in it (one `file:line:col: message` a
+/// line) and gives the exit code.
+fn load(config: Option<PathBuf>) -> Result<Loaded, ExitCode> {
     let path = Config::path_from(config);
-    Config::load(&path).map_err(|e| {
-        eprintln!("{e}");
+    Config::load(&path).map_err(|errors| {
+        eprintln!("{errors}");
         ExitCode::FAILURE
     })
+}
+
+/// Warnings go to the log once it is set up (`run`, `shell`, `doctor`).
+fn log_warnings(warnings: &[ConfigWarning]) {
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM (`docker stop`, systemd, Kubernetes).
@@ -156,19 +165,24 @@ async fn main() -> ExitCode {
     deploybot::server::raise_fd_limit();
     match cli.command {
         Cmd::CheckConfig { config } => {
-            let config = match load(config) {
+            let Loaded { config, warnings } = match load(config) {
                 Ok(c) => c,
                 Err(code) => return code,
             };
+            // Warnings do not fail the check: the bot would start with them.
+            for w in &warnings {
+                eprintln!("{w}");
+            }
             print!("{}", config.summary());
             ExitCode::SUCCESS
         }
         Cmd::Doctor { config } => {
-            let config = match load(config) {
+            let Loaded { config, warnings } = match load(config) {
                 Ok(c) => c,
                 Err(code) => return code,
             };
             init_logging(&config.log, "warn");
+            log_warnings(&warnings);
             let report = deploybot::doctor::run(&config).await;
             print!("{report}");
             if report.passed() {
@@ -183,11 +197,12 @@ async fn main() -> ExitCode {
             roles,
             channel,
         } => {
-            let config = match load(config) {
-                Ok(c) => Arc::new(c),
+            let (config, warnings) = match load(config) {
+                Ok(c) => (Arc::new(c.config), c.warnings),
                 Err(code) => return code,
             };
             init_logging(&config.log, "warn");
+            log_warnings(&warnings);
             let prefix = config
                 .discord
                 .as_ref()
@@ -237,11 +252,12 @@ async fn main() -> ExitCode {
             }
         }
         Cmd::Run { config } => {
-            let config = match load(config) {
-                Ok(c) => Arc::new(c),
+            let (config, warnings) = match load(config) {
+                Ok(c) => (Arc::new(c.config), c.warnings),
                 Err(code) => return code,
             };
             init_logging(&config.log, "info");
+            log_warnings(&warnings);
             let bot = match DiscordBot::new(config, Arc::new(SystemClock)).await {
                 Ok(bot) => bot,
                 Err(e) => {

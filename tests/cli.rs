@@ -75,6 +75,61 @@ fn check_config_names_file_line_column_and_exits_1() {
 }
 
 #[test]
+fn check_config_reports_every_missing_variable_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bot.toml");
+    std::fs::write(
+        &path,
+        "[github]\ntoken = \"${MISSING_TOKEN_FOR_TEST}\"\n[discord]\ntoken = \"${MISSING_DISCORD_FOR_TEST}\"\n[webhook]\nlisten = \"127.0.0.1:8787\"\nsecret = \"${MISSING_SECRET_FOR_TEST}\"\n[apps.api]\nrepository = \"acme/api\"\n[apps.api.environments.staging]\n",
+    )
+    .unwrap();
+    let mut cmd = deploybot();
+    cmd.args(["check-config", "--config"]).arg(&path);
+    let (ok, stdout, stderr) = run(cmd, "");
+    assert!(!ok);
+    assert!(stdout.is_empty(), "{stdout}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    let file = path.display().to_string();
+    assert_eq!(lines.len(), 3, "one line per missing variable:\n{stderr}");
+    for (line, (at, var)) in lines.iter().zip([
+        ("2:9: github.token", "MISSING_TOKEN_FOR_TEST"),
+        ("4:9: discord.token", "MISSING_DISCORD_FOR_TEST"),
+        ("7:10: webhook.secret", "MISSING_SECRET_FOR_TEST"),
+    ]) {
+        assert!(
+            line.starts_with(&format!("{file}:{at}")) && line.contains(&format!("`{var}`")),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn check_config_prints_warnings_and_still_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bot.toml");
+    std::fs::write(
+        &path,
+        "[github]\ntoken = \"$GITHUB_TOKEN\"\n[apps.api]\nrepository = \"acme/api\"\n[apps.api.environments.staging]\n",
+    )
+    .unwrap();
+    let mut cmd = deploybot();
+    cmd.args(["check-config", "--config"]).arg(&path);
+    let (ok, stdout, stderr) = run(cmd, "");
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("bot.toml: OK"), "{stdout}");
+    let file = path.display().to_string();
+    assert!(
+        stderr.contains(&format!("{file}:1:1: warning: no live status")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{file}:2:9: warning: github.token:"))
+            && stderr.contains("write `${GITHUB_TOKEN}`"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn the_config_path_comes_from_the_environment_when_no_flag_is_given() {
     let mut cmd = deploybot();
     cmd.arg("check-config")

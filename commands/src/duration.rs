@@ -1,4 +1,4 @@
-//! Durations as people type them: `90s`, `15m`, `2h`, `1d`, `1h30m`.
+//! Durations as people type them: `90s`, `15m`, `2h`, `1d`, `1h30m`, `2 hours`.
 
 use std::time::Duration;
 
@@ -37,6 +37,42 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
         total = total.checked_add(number.checked_mul(seconds)?)?;
     }
     Some(Duration::from_secs(total))
+}
+
+/// Parse a duration written the way chat accepts it after `for`: one or more words,
+/// each a duration (`1h30m`) or a `NUMBER UNIT` pair (`2 hours`), added up: `4h`,
+/// `1h30m`, `1h 30m`, `4 hours`, `90 minutes`. The whole text must be the duration.
+/// `None` when it is not one or overflows. The bot reads configuration durations with
+/// this function too, so they take exactly the forms chat takes.
+pub fn parse_duration_phrase(s: &str) -> Option<Duration> {
+    let words: Vec<&str> = s.split_whitespace().collect();
+    match duration_at(&words) {
+        Some((d, used)) if used == words.len() => Some(d),
+        _ => None,
+    }
+}
+
+/// A duration at the start of `words`, possibly spread over several words
+/// (`1h 30m`, `2 hours`), and how many words it took.
+pub(crate) fn duration_at(words: &[&str]) -> Option<(Duration, usize)> {
+    let mut total = Duration::ZERO;
+    let mut used = 0;
+    loop {
+        let rest = &words[used..];
+        if let Some(d) = rest.first().and_then(|w| parse_duration(w)) {
+            total = total.checked_add(d)?;
+            used += 1;
+        } else if let [number, unit, ..] = rest {
+            let (Ok(n), Some(size)) = (number.parse::<u64>(), unit_seconds(unit)) else {
+                break;
+            };
+            total = total.checked_add(Duration::from_secs(n.checked_mul(size)?))?;
+            used += 2;
+        } else {
+            break;
+        }
+    }
+    (used > 0).then_some((total, used))
 }
 
 /// Seconds in one `unit`; `None` for anything that is not a unit.
@@ -118,6 +154,34 @@ mod tests {
             "18446744073709551615w",
         ] {
             assert_eq!(parse_duration(text), None, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn phrases_take_the_forms_chat_takes() {
+        for (text, secs) in [
+            ("4h", 14_400),
+            ("1h30m", 5400),
+            ("1h 30m", 5400),
+            ("4 hours", 14_400),
+            ("90 minutes", 5400),
+            (" 2 days 3h ", 183_600),
+        ] {
+            assert_eq!(
+                parse_duration_phrase(text),
+                Some(Duration::from_secs(secs)),
+                "{text}"
+            );
+        }
+        for text in [
+            "",
+            "4",
+            "hours",
+            "4 hours ago",
+            "1.5h",
+            "18446744073709551615 weeks",
+        ] {
+            assert_eq!(parse_duration_phrase(text), None, "{text:?}");
         }
     }
 

@@ -61,7 +61,7 @@ pub use cancel::Cancel;
 pub use confirm::Confirm;
 pub use deploy::Deploy;
 pub use deploys::{Deploys, MAX_LAST};
-pub use duration::{format_duration, parse_duration};
+pub use duration::{format_duration, parse_duration, parse_duration_phrase};
 pub use environments::Environments;
 pub use help::{all_help, help_for, help_text, CommandHelp, Example, Help};
 pub use lock::{Lock, MAX_LOCK};

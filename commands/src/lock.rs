@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::duration::unit_seconds;
+use crate::duration::duration_at;
 use crate::{
     code, format_duration, invalid, is, is_dash, is_env_prep, parse_duration, splice, split_reason,
     Command, CommandHelp, Example, Head, Name, ParseError,
@@ -172,29 +172,6 @@ pub(crate) fn parse(head: &Head<'_>, args: &[&str]) -> Result<Command, ParseErro
         break;
     }
     Ok(Command::Lock(lock))
-}
-
-/// A duration at the start of `words`, possibly spread over several words
-/// (`1h 30m`, `2 hours`), and how many words it took.
-fn duration_at(words: &[&str]) -> Option<(Duration, usize)> {
-    let mut total = Duration::ZERO;
-    let mut used = 0;
-    loop {
-        let rest = &words[used..];
-        if let Some(d) = rest.first().and_then(|w| parse_duration(w)) {
-            total = total.checked_add(d)?;
-            used += 1;
-        } else if let [number, unit, ..] = rest {
-            let (Ok(n), Some(size)) = (number.parse::<u64>(), unit_seconds(unit)) else {
-                break;
-            };
-            total = total.checked_add(Duration::from_secs(n.checked_mul(size)?))?;
-            used += 2;
-        } else {
-            break;
-        }
-    }
-    (used > 0).then_some((total, used))
 }
 
 /// `deploy:lock[!] APP to ENV [force] [-- REASON]`, hubot-deploy's way to lock.

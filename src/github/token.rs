@@ -2,7 +2,7 @@
 //! token to use, so switching from a personal token to a GitHub App installation token
 //! (JWT-signed, refreshed before its one-hour expiry) touches only this module.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -65,21 +65,9 @@ impl AppInstallation {
         api_url: &str,
         app_id: u64,
         installation_id: u64,
-        private_key_path: &PathBuf,
+        private_key_path: &Path,
     ) -> Result<Self, GitHubError> {
-        let pem = std::fs::read(private_key_path).map_err(|e| GitHubError::Credentials {
-            message: format!(
-                "cannot read the GitHub App private key {}: {e} (download it from the App's settings page and set [github.app] private_key_path)",
-                private_key_path.display()
-            ),
-        })?;
-        let key = jsonwebtoken::EncodingKey::from_rsa_pem(&pem)
-            .map_err(|e| not_a_key(private_key_path, &e))?;
-        // A public key parses as well, and would only fail at the first request: sign
-        // once now, so a wrong file stops the start.
-        let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
-        jsonwebtoken::encode(&header, &serde_json::json!({}), &key)
-            .map_err(|e| not_a_key(private_key_path, &e))?;
+        let key = read_private_key(private_key_path)?;
         Ok(AppInstallation {
             api_url: api_url.trim_end_matches('/').to_string(),
             app_id,
@@ -239,6 +227,22 @@ impl AppInstallation {
             })?;
         Ok((SecretString::from(token.token), token.expires_at))
     }
+}
+
+/// Reads a GitHub App private key: an RSA private key in PEM form, as GitHub generates
+/// it. A public key parses as well, and would only fail at the first request, so the
+/// key signs once here: a wrong file is refused at once (`check-config`, the start).
+pub fn read_private_key(path: &Path) -> Result<jsonwebtoken::EncodingKey, GitHubError> {
+    let pem = std::fs::read(path).map_err(|e| GitHubError::Credentials {
+        message: format!(
+            "cannot read the GitHub App private key {}: {e} (download it from the App's settings page and set [github.app] private_key_path)",
+            path.display()
+        ),
+    })?;
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(&pem).map_err(|e| not_a_key(path, &e))?;
+    let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    jsonwebtoken::encode(&header, &serde_json::json!({}), &key).map_err(|e| not_a_key(path, &e))?;
+    Ok(key)
 }
 
 fn not_a_key(path: &Path, e: &dyn std::fmt::Display) -> GitHubError {
