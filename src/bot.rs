@@ -20,6 +20,8 @@ use crate::model::RepoName;
 use crate::store::{AuditEntry, Store};
 use crate::tracker::Tracker;
 
+/// The longest line the bot reads as a command (Discord's own message limit).
+pub const MAX_LINE: usize = 2000;
 /// How long `/readyz` waits for the store to take a write.
 const STORAGE_PROBE: Duration = Duration::from_secs(2);
 /// Repository facts (default branch, html URL) change rarely; ask GitHub at most this often.
@@ -146,12 +148,34 @@ impl Bot {
     /// Handles one line said to the bot. Never fails: every problem becomes a reply,
     /// and every command attempt becomes an audit entry.
     pub async fn handle(&self, request: Request) {
+        // Before anything reads it: a huge line is refused whole, never parsed or echoed.
+        let length = request.text.chars().count();
+        if length > MAX_LINE {
+            self.reply(
+                &request,
+                Message::refused(format!(
+                    "that line is {length} characters long; commands are at most {MAX_LINE}"
+                ))
+                .line("type `help` for the list of commands"),
+            )
+            .await;
+            let outcome = Outcome::new(Decision::Refused("syntax")).detail("line too long");
+            self.record(&request, "invalid", &outcome).await;
+            return;
+        }
         let command = match commands::parse(&request.text) {
             Ok(command) => command,
             Err(ParseError::NotACommand) => {
                 // A prefix may be shared with other bots: stay quiet unless spoken to.
                 if request.addressing == Addressing::Direct && !request.text.trim().is_empty() {
-                    let word = request.text.split_whitespace().next().unwrap_or_default();
+                    let word: String = request
+                        .text
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .chars()
+                        .take(40)
+                        .collect();
                     self.reply(
                         &request,
                         Message::refused(format!("I don't know the command `{word}`"))

@@ -261,3 +261,54 @@ async fn a_half_sent_request_is_closed_after_the_header_timeout() {
         "closed after {took:?}, before the header timeout"
     );
 }
+
+#[tokio::test]
+async fn a_huge_line_is_refused_whole_and_never_echoed() {
+    let t = support::TestBot::start().await;
+    let huge = format!("frobnicate{}", "x".repeat(1_000_000));
+    let out = t.say(&huge).await;
+    assert!(
+        out.contains("commands are at most 2000"),
+        "{}",
+        &out[..out.len().min(300)]
+    );
+    assert!(out.len() < 500, "the answer is short: {} bytes", out.len());
+    // Under the limit, an unknown word is echoed, but cut short.
+    let long_word = "y".repeat(1500);
+    let out = t.say(&format!("@bot {long_word}")).await;
+    assert!(out.len() < 500, "{} bytes", out.len());
+    assert!(t.sandbox.requests().is_empty(), "nothing reached GitHub");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_shell_skips_a_line_that_is_not_utf8_and_keeps_reading() {
+    let sb = sandbox::Sandbox::start().await.unwrap();
+    support::seed(&sb);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bot.toml");
+    std::fs::write(&path, support::CONFIG).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_deploybot"))
+        .current_dir(dir.path())
+        .args(["shell", "--user", "carol", "--role", "release"])
+        .args(["--channel", "deploys", "--config"])
+        .arg(&path)
+        .env("SANDBOX_URL", sb.url())
+        .env("SANDBOX_TOKEN", sb.token())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"help \xff\xfe lock\n").unwrap();
+    stdin.write_all(b"deploy api/topic to staging\n").unwrap();
+    drop(stdin);
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("line 1 is not valid UTF-8"), "{stderr}");
+    assert!(stdout.contains("Created deployment #"), "{stdout}");
+}

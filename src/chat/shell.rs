@@ -105,16 +105,24 @@ impl Chat for ShellChat {
 /// Reads lines until EOF (or `exit`), handing each to the bot in order. Returns after
 /// the last command's work is done.
 pub async fn run<R: AsyncBufRead + Unpin>(bot: &Bot, identity: &Identity, input: R, prefix: &str) {
-    let mut lines = input.lines();
+    let mut input = input;
+    let mut raw = Vec::new();
     let mut n = 0u64;
+    let mut read = 0u64;
     loop {
-        let line = match lines.next_line().await {
-            Ok(Some(line)) => line,
-            Ok(None) => break,
+        raw.clear();
+        match input.read_until(b'\n', &mut raw).await {
+            Ok(0) => break,
+            Ok(_) => read += 1,
             Err(e) => {
                 tracing::warn!(error = %e, "reading input failed");
                 break;
             }
+        }
+        // A line that is not UTF-8 (a stray binary paste) is skipped, not the end.
+        let Ok(line) = std::str::from_utf8(&raw) else {
+            eprintln!("deploybot: line {read} is not valid UTF-8; skipped it");
+            continue;
         };
         let text = line.trim();
         if text.is_empty() || text.starts_with('#') {

@@ -43,6 +43,13 @@ impl SqliteStore {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
         };
+        // Two processes starting at once on a fresh file would both try to create the
+        // tables: migrations run under an exclusive lock on a file beside the database.
+        let guard = if memory {
+            None
+        } else {
+            Some(migration_lock(options.get_filename()).await?)
+        };
         let pool = SqlitePoolOptions::new()
             .max_connections(if memory { 1 } else { 4 })
             .connect_with(options)
@@ -52,12 +59,34 @@ impl SqliteStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError(format!("cannot migrate {url}: {e}")))?;
+        drop(guard);
         Ok(SqliteStore { pool })
     }
 
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
+}
+
+/// An exclusive lock on `DB.migrate-lock`, held while migrations run (released when
+/// the file handle is dropped, or when the process dies).
+async fn migration_lock(db: &std::path::Path) -> Result<std::fs::File, StoreError> {
+    let mut name = db.as_os_str().to_owned();
+    name.push(".migrate-lock");
+    let path = std::path::PathBuf::from(name);
+    tokio::task::spawn_blocking(move || {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| StoreError(format!("cannot create {}: {e}", path.display())))?;
+        file.lock()
+            .map_err(|e| StoreError(format!("cannot lock {}: {e}", path.display())))?;
+        Ok(file)
+    })
+    .await
+    .map_err(|e| StoreError(format!("migration lock: {e}")))?
 }
 
 fn ts(t: DateTime<Utc>) -> String {
@@ -583,6 +612,25 @@ fn confirmation_from(row: &sqlx::sqlite::SqliteRow) -> Result<Confirmation, Stor
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_stores_opening_a_fresh_database_at_once_both_succeed() {
+        for round in 0..10 {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!("sqlite://{}", dir.path().join("fresh.db").display());
+            let (a, b) = tokio::join!(
+                tokio::spawn({
+                    let url = url.clone();
+                    async move { SqliteStore::open(&url).await.map(|_| ()) }
+                }),
+                tokio::spawn(async move { SqliteStore::open(&url).await.map(|_| ()) })
+            );
+            a.unwrap()
+                .unwrap_or_else(|e| panic!("round {round}, first: {e}"));
+            b.unwrap()
+                .unwrap_or_else(|e| panic!("round {round}, second: {e}"));
+        }
+    }
     use crate::chat::Conversation;
     use crate::model::{DeploymentState, RepoName};
 
