@@ -9,8 +9,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use super::{
-    AuditEntry, Confirmation, ConfirmationState, Gauges, Lock, LockTaken, Store, StoreError,
-    Tracked, Unconfirmable,
+    AuditEntry, Confirmation, ConfirmationState, Gauges, Intent, IntentResolution, Lock,
+    LockTaken, Store, StoreError, Tracked, Unconfirmable,
 };
 use crate::model::DeploymentId;
 
@@ -381,6 +381,46 @@ impl Store for SqliteStore {
         .collect()
     }
 
+    async fn add_intent(&self, intent: &Intent) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO intents (request_id, data, created_at) VALUES (?, ?, ?)")
+            .bind(&intent.request_id)
+            .bind(serde_json::to_string(intent)?)
+            .bind(ts(intent.created_at))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn close_intent(
+        &self,
+        request_id: &str,
+        resolution: IntentResolution,
+        deployment: Option<DeploymentId>,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        // `resolved_at IS NULL` in the WHERE clause: of two closers, one wins.
+        let done = sqlx::query(
+            "UPDATE intents SET resolved_at = ?, resolution = ?, deployment_id = ?
+             WHERE request_id = ? AND resolved_at IS NULL",
+        )
+        .bind(ts(at))
+        .bind(resolution.as_str())
+        .bind(deployment.map(|d| d.0 as i64))
+        .bind(request_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn open_intents(&self) -> Result<Vec<Intent>, StoreError> {
+        sqlx::query("SELECT data FROM intents WHERE resolved_at IS NULL ORDER BY created_at")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| Ok(serde_json::from_str(r.get::<&str, _>("data"))?))
+            .collect()
+    }
+
     async fn audit(&self, e: &AuditEntry) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO audit (at, adapter, channel, user_id, user_name, text, command, app, environment, decision, rule, deployment_id, detail)
@@ -496,7 +536,13 @@ impl Store for SqliteStore {
                 .execute(&self.pool)
                 .await?
                 .rows_affected();
-        Ok(tracked + confirmations)
+        let intents =
+            sqlx::query("DELETE FROM intents WHERE resolved_at IS NOT NULL AND resolved_at < ?")
+                .bind(ts(before))
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        Ok(tracked + confirmations + intents)
     }
 
     async fn prune_audit(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
