@@ -276,10 +276,30 @@ pub async fn reconcile(bot: &Bot) -> Result<usize, StoreError> {
 async fn adopt(bot: &Bot, intent: &Intent, d: Deployment) -> Result<(), StoreError> {
     let id = d.id;
     let mut tracked = intent.tracked(&d);
-    tracked.notes.push(
-        "deploybot lost GitHub's answer, then found the deployment by its request id".into(),
-    );
+    tracked
+        .notes
+        .push("deploybot lost GitHub's answer, then found the deployment by its request id".into());
     bot.tracker().started(tracked).await?;
+    // Closed once tracked: a crash in between adopts it again, harmlessly.
+    let closed = bot
+        .store()
+        .close_intent(
+            &intent.request_id,
+            IntentResolution::Created,
+            Some(id),
+            bot.now(),
+        )
+        .await?;
+    if closed {
+        audit(
+            bot,
+            intent,
+            "allowed",
+            Some(id.0),
+            format!("deployment #{id} found by its request id after GitHub's answer was lost"),
+        )
+        .await;
+    }
     match bot
         .github()
         .deployment_statuses(&intent.repository, id, Some(1))
@@ -295,26 +315,6 @@ async fn adopt(bot: &Bot, intent: &Intent, d: Deployment) -> Result<(), StoreErr
         Err(e) => {
             tracing::warn!(%id, error = %e, "cannot read an adopted deployment's status; polling or the next status will")
         }
-    }
-    // Closed after it is tracked: a crash in between adopts it again, harmlessly.
-    if bot
-        .store()
-        .close_intent(
-            &intent.request_id,
-            IntentResolution::Created,
-            Some(id),
-            bot.now(),
-        )
-        .await?
-    {
-        audit(
-            bot,
-            intent,
-            "allowed",
-            Some(id.0),
-            format!("deployment #{id} found by its request id after GitHub's answer was lost"),
-        )
-        .await;
     }
     Ok(())
 }
@@ -379,7 +379,14 @@ async fn abandon(bot: &Bot, intent: &Intent) -> Result<bool, StoreError> {
         )
         .await?;
     if closed {
-        audit(bot, intent, "failed", None, "outcome unknown; gave up".into()).await;
+        audit(
+            bot,
+            intent,
+            "failed",
+            None,
+            "outcome unknown; gave up".into(),
+        )
+        .await;
     }
     Ok(closed)
 }

@@ -16,12 +16,12 @@ use deploybot::clock::SystemClock;
 use deploybot::github::client::HttpGitHub;
 use deploybot::github::events::sign;
 use deploybot::github::token::StaticToken;
+use deploybot::intents::Patience;
 use deploybot::model::DeploymentState;
 use deploybot::service::Service;
 use deploybot::store::sqlite::SqliteStore;
 use deploybot::store::Store;
 use sandbox::{Fault, NewStatus, Sandbox};
-use deploybot::intents::Patience;
 use support::{wait_for, Options, Said, TestBot};
 
 const ONCALL: &[&str] = &["oncall"];
@@ -460,7 +460,9 @@ fn creating_message(t: &TestBot) -> (String, Message) {
     let id = said
         .iter()
         .find_map(|s| match s {
-            Said::Sent { id, message, .. } if message.title.starts_with("Creating a deployment") => {
+            Said::Sent { id, message, .. }
+                if message.title.starts_with("Creating a deployment") =>
+            {
                 Some(id.clone())
             }
             _ => None,
@@ -553,7 +555,7 @@ async fn a_crash_while_githubs_answer_is_in_flight_loses_no_deployment() {
     );
     assert_eq!(t.sandbox.deployments("acme/api").len(), 1);
     assert_eq!(t.deployment_posts().len(), 1, "never re-POSTed");
-    assert!(t.bot().store().open_intents().await.unwrap().is_empty());
+    closed(&t).await;
 }
 
 #[tokio::test]
@@ -594,7 +596,8 @@ async fn a_crash_before_github_took_the_post_says_it_was_not_created() {
     );
     assert!(t.sandbox.deployments("acme/api").is_empty());
     assert_eq!(t.deployment_posts().len(), 1, "never re-POSTed");
-    assert!(t.bot().store().open_intents().await.unwrap().is_empty());
+    // The message is edited first, then the intent closed and the outcome audited.
+    closed(&t).await;
     let audit = t
         .bot()
         .store()
@@ -602,11 +605,40 @@ async fn a_crash_before_github_took_the_post_says_it_was_not_created() {
         .await
         .unwrap();
     assert!(
-        audit
-            .iter()
-            .any(|e| e.detail.as_deref().is_some_and(|d| d.contains("not created"))),
+        audit.iter().any(|e| e
+            .detail
+            .as_deref()
+            .is_some_and(|d| d.contains("not created"))),
         "{audit:?}"
     );
+}
+
+/// Waits (bounded) until no intent is open, and one more store round trip after the
+/// close (the audit entry that follows it).
+async fn closed(t: &TestBot) {
+    let deadline = tokio::time::Instant::now() + BOUND;
+    while !t.bot().store().open_intents().await.unwrap().is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "an intent stayed open"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let audited = |entries: &[deploybot::store::AuditEntry]| {
+        entries
+            .iter()
+            .any(|e| e.user_name == "alice" && e.detail.is_some() && e.command == "deploy")
+    };
+    while !audited(
+        &t.bot()
+            .store()
+            .audit_entries(Some("api"), None, 10)
+            .await
+            .unwrap(),
+    ) {
+        assert!(tokio::time::Instant::now() < deadline, "not audited");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 fn impatient() -> Patience {
@@ -701,5 +733,5 @@ async fn a_github_that_times_out_everything_is_answered_in_time_and_reconciled_l
     .await;
     assert!(m.title.contains(&format!("#{id}")), "{m:?}");
     assert_eq!(t.deployment_posts().len(), 1, "never re-POSTed");
-    assert!(t.bot().store().open_intents().await.unwrap().is_empty());
+    closed(&t).await;
 }

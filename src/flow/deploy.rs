@@ -316,9 +316,9 @@ pub async fn plan(
     )
     .await
     {
-            Ok(live) => (live, None),
-            Err(e) => (None, Some(e.to_string())),
-        };
+        Ok(live) => (live, None),
+        Err(e) => (None, Some(e.to_string())),
+    };
     let (comparison, comparison_unknown) = match &live {
         Some(live) => match within(
             deadline,
@@ -338,17 +338,17 @@ pub async fn plan(
             bot.github().commit_checks(&app.repository, &git_ref),
         )
         .await
-            .ok()
-            .map(|checks| {
-                checks
-                    .into_iter()
-                    .filter(|c| c.state != "success")
-                    .filter(|c| match &env.required_contexts {
-                        Some(list) if !list.is_empty() => list.contains(&c.context),
-                        _ => true,
-                    })
-                    .collect()
-            })
+        .ok()
+        .map(|checks| {
+            checks
+                .into_iter()
+                .filter(|c| c.state != "success")
+                .filter(|c| match &env.required_contexts {
+                    Some(list) if !list.is_empty() => list.contains(&c.context),
+                    _ => true,
+                })
+                .collect()
+        })
     } else {
         None
     };
@@ -1093,7 +1093,8 @@ fn failed(bot: &Bot, plan: &Plan, e: &GitHubError) -> Message {
         .line(format!(
             "check with `deploys {} in {}` before deploying again",
             plan.app.name, plan.env.name
-        ));
+        ))
+        .line("deploybot keeps looking for it (by its request id) and will update this message");
     }
     Message::new(Tone::Failed, format!("Not deployed: {}", plan.label))
         .line(e.explain(&plan.app.repository, bot.now()))

@@ -9,8 +9,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use super::{
-    AuditEntry, Confirmation, ConfirmationState, Gauges, Intent, IntentResolution, Lock,
-    LockTaken, Store, StoreError, Tracked, Unconfirmable,
+    AuditEntry, Confirmation, ConfirmationState, Gauges, Intent, IntentResolution, Lock, LockTaken,
+    Store, StoreError, Tracked, Unconfirmable,
 };
 use crate::model::DeploymentId;
 
@@ -717,6 +717,58 @@ mod tests {
         assert_eq!(store.prune_settled(later).await.unwrap(), 1);
         assert_eq!(store.tracked(DeploymentId(1)).await.unwrap(), None);
         assert!(store.tracked(DeploymentId(2)).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn an_intent_survives_reopening_and_closes_exactly_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("bot.db").display());
+        let t = tracked(1);
+        let intent = Intent {
+            request_id: "r-1".into(),
+            app: "api".into(),
+            repository: t.repository.clone(),
+            environment: "staging".into(),
+            git_ref: "topic".into(),
+            task: "deploy".into(),
+            conversation: t.conversation.clone(),
+            message_id: Some("m1".into()),
+            requester: ("alice".into(), "alice".into()),
+            command: "deploy api/topic to staging".into(),
+            label: "api/topic".into(),
+            created_at: Utc::now(),
+            html_url: None,
+            hosts: vec![],
+            reason: None,
+            forced: false,
+            notes: vec![],
+            compare_url: None,
+        };
+        {
+            let store = SqliteStore::open(&url).await.unwrap();
+            store.add_intent(&intent).await.unwrap();
+            assert!(
+                store.add_intent(&intent).await.is_err(),
+                "one intent per request id"
+            );
+        }
+        let store = SqliteStore::open(&url).await.unwrap();
+        assert_eq!(store.open_intents().await.unwrap(), vec![intent.clone()]);
+        let at = Utc::now();
+        assert!(store
+            .close_intent("r-1", IntentResolution::Created, Some(DeploymentId(7)), at)
+            .await
+            .unwrap());
+        assert!(
+            !store
+                .close_intent("r-1", IntentResolution::NotCreated, None, at)
+                .await
+                .unwrap(),
+            "a second closer loses"
+        );
+        assert!(store.open_intents().await.unwrap().is_empty());
+        let later = at + chrono::Duration::days(1);
+        assert_eq!(store.prune_settled(later).await.unwrap(), 1);
     }
 
     #[tokio::test]
