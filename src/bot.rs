@@ -15,6 +15,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::flow::{self, Decision, Outcome};
 use crate::github::{GitHub, GitHubError, Repository};
+use crate::intents::Intents;
 use crate::metrics::{Metrics, Readiness, Status};
 use crate::model::RepoName;
 use crate::store::{AuditEntry, Store};
@@ -53,6 +54,7 @@ struct Inner {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     tracker: Tracker,
+    intents: Arc<Intents>,
     metrics: Arc<Metrics>,
     repositories: DashMap<RepoName, (Repository, DateTime<Utc>)>,
     branches: DashMap<RepoName, (Vec<String>, DateTime<Utc>)>,
@@ -74,6 +76,7 @@ impl Bot {
             parts.clock.clone(),
             &parts.adapter,
         );
+        let intents = Arc::new(Intents::new(parts.clock.now()));
         Bot {
             inner: Arc::new(Inner {
                 config: parts.config,
@@ -82,6 +85,7 @@ impl Bot {
                 store: parts.store,
                 clock: parts.clock,
                 tracker,
+                intents,
                 metrics,
                 repositories: DashMap::new(),
                 branches: DashMap::new(),
@@ -103,6 +107,11 @@ impl Bot {
 
     pub fn tracker(&self) -> &Tracker {
         &self.inner.tracker
+    }
+
+    /// Deployments whose creation's outcome is not known yet: this process's side.
+    pub fn intents(&self) -> &Arc<Intents> {
+        &self.inner.intents
     }
 
     /// The counters behind `/metrics` and the readiness behind `/readyz`.
@@ -311,6 +320,17 @@ impl Bot {
             Err(e) => {
                 tracing::warn!(channel = %to.display(), error = %e, "could not post a message");
                 None
+            }
+        }
+    }
+
+    /// Edits a message; a failure is logged (for notes that are not worth a new post).
+    pub async fn edit(&self, to: &Conversation, id: &MessageId, message: &Message) -> bool {
+        match self.inner.chat.edit(to, id, message).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(channel = %to.display(), error = %e, "could not edit a message");
+                false
             }
         }
     }

@@ -69,6 +69,9 @@ impl Service {
                 }
             }
         });
+        // Deployments whose creation's outcome is unknown (the last process died while
+        // GitHub's answer was in flight): looked up by request id, in the background too.
+        crate::intents::spawn_reconcile(&bot);
         // Whether GitHub takes the credentials, for `/readyz`, without waiting for the
         // first command.
         let checking = bot.clone();
@@ -207,6 +210,7 @@ impl Service {
     /// pending message edits are dropped. (For restart tests.)
     pub async fn kill(self) {
         self.bot.tracker().halt();
+        self.bot.intents().abort_all();
         self.stop.send_replace(true);
         self.background.abort();
         if let Some(w) = self.webhook {
@@ -223,6 +227,15 @@ impl Service {
         let config = self.bot.config();
         let statuses_can_arrive = self.webhook.is_some() || config.github.poll_interval.is_some();
         let tracker = self.bot.tracker();
+        // Creates still waiting for GitHub get their answer first (bounded): what is
+        // left stays recorded as an intent, which the next start looks up.
+        let creating = self.bot.intents().settle(settle.min(MAX_SETTLE)).await;
+        if creating > 0 {
+            tracing::warn!(
+                creating,
+                "stopping while GitHub had not answered some deployment requests; deploybot looks them up when it starts again"
+            );
+        }
         if statuses_can_arrive {
             let unsettled = tracker
                 .settle(&tracker.session_deployments(), settle.min(MAX_SETTLE))
@@ -244,6 +257,7 @@ impl Service {
             server::finish(ops).await;
         }
         let _ = self.background.await;
+        self.bot.intents().abort_all();
         tracker.flush(Duration::from_secs(5)).await;
     }
 }
@@ -303,6 +317,7 @@ fn spawn_background(bot: Bot, mut stop: watch::Receiver<bool>) -> tokio::task::J
                     tracing::error!(error = %e, "housekeeping panicked; the next round runs as usual");
                 }
             }
+            crate::intents::spawn_reconcile(&bot);
         }
     })
 }

@@ -16,12 +16,13 @@ use deploybot::clock::SystemClock;
 use deploybot::github::client::HttpGitHub;
 use deploybot::github::events::sign;
 use deploybot::github::token::StaticToken;
+use deploybot::intents::Patience;
 use deploybot::model::DeploymentState;
 use deploybot::service::Service;
 use deploybot::store::sqlite::SqliteStore;
 use deploybot::store::Store;
 use sandbox::{Fault, NewStatus, Sandbox};
-use support::{wait_for, Options, TestBot};
+use support::{wait_for, Options, Said, TestBot};
 
 const ONCALL: &[&str] = &["oncall"];
 const BOUND: Duration = Duration::from_secs(10);
@@ -436,4 +437,301 @@ async fn a_second_rollback_does_not_undo_the_first() {
         .await;
     assert!(out.contains("no earlier successful deployment"), "{out}");
     assert_eq!(t.deployment_posts().len(), posts);
+}
+
+/// A bot that may be killed mid-deploy: edits every 10ms, GitHub polled every second
+/// (so the background work runs often), and `timeout` per GitHub request.
+async fn crashable(timeout: Duration) -> TestBot {
+    let config = support::CONFIG.replace(
+        "token = \"${SANDBOX_TOKEN}\"",
+        "token = \"${SANDBOX_TOKEN}\"\npoll_interval = \"1s\"",
+    ) + "\n[defaults]\nedit_interval = \"10ms\"\n";
+    TestBot::with(Options {
+        config,
+        timeout,
+        ..Default::default()
+    })
+    .await
+}
+
+/// The "Creating a deployment…" message: its id, and its latest content.
+fn creating_message(t: &TestBot) -> (String, Message) {
+    let said = t.said();
+    let id = said
+        .iter()
+        .find_map(|s| match s {
+            Said::Sent { id, message, .. }
+                if message.title.starts_with("Creating a deployment") =>
+            {
+                Some(id.clone())
+            }
+            _ => None,
+        })
+        .expect("a Creating… message");
+    let latest = said
+        .iter()
+        .rev()
+        .find_map(|s| match s {
+            Said::Edited { id: e, message, .. } | Said::Sent { id: e, message, .. } if *e == id => {
+                Some(message.clone())
+            }
+            _ => None,
+        })
+        .unwrap();
+    (id, latest)
+}
+
+fn text(m: &Message) -> String {
+    std::iter::once(m.title.clone())
+        .chain(m.lines.iter().cloned())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn sends(t: &TestBot) -> Vec<Message> {
+    t.said()
+        .into_iter()
+        .filter_map(|s| match s {
+            Said::Sent { message, .. } => Some(message),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_crash_while_githubs_answer_is_in_flight_loses_no_deployment() {
+    let mut t = crashable(Duration::from_secs(60)).await;
+    // GitHub creates the deployment, then takes its time to say so...
+    t.sandbox.inject(Fault::slow_after_processing(
+        "POST",
+        "/deployments",
+        Duration::from_secs(60),
+    ));
+    {
+        let deploy = t.say("deploy api/topic to staging");
+        let created = wait_for(BOUND, "GitHub to create the deployment", || {
+            (!t.sandbox.deployments("acme/api").is_empty()).then_some(())
+        });
+        tokio::select! {
+            out = deploy => panic!("answered before GitHub did: {out}"),
+            () = created => {}
+        }
+    }
+    // ...and deploybot dies before the answer arrives.
+    t.kill().await;
+    let id = t.last_deployment();
+    // The deployer runs to the end while deploybot is down (no webhook reaches it).
+    for state in ["queued", "in_progress", "success"] {
+        t.sandbox
+            .create_deployment_status("acme/api", id, NewStatus::new(state));
+    }
+    let sent_before = sends(&t).len();
+
+    t.boot().await;
+    let (m, _) = wait_for(BOUND, "the Creating… message to show success", || {
+        t.message_of(id)
+            .filter(|(m, _)| m.tone == Tone::Progress(DeploymentState::Success))
+    })
+    .await;
+    assert!(m.title.contains(&format!("#{id}")), "{m:?}");
+    let (mid, latest) = creating_message(&t);
+    assert_eq!(latest.tone, Tone::Progress(DeploymentState::Success));
+    let record = t
+        .bot()
+        .store()
+        .tracked(deploybot::model::DeploymentId(id))
+        .await
+        .unwrap()
+        .expect("tracked after the restart");
+    assert_eq!(record.message_id.as_deref(), Some(mid.as_str()));
+    // No second progress message: after the restart, at most the requester's mention.
+    let after: Vec<Message> = sends(&t).into_iter().skip(sent_before).collect();
+    assert!(
+        after.len() <= 1
+            && after
+                .iter()
+                .all(|m| m.tone == Tone::Progress(DeploymentState::Success)),
+        "{after:?}"
+    );
+    assert_eq!(t.sandbox.deployments("acme/api").len(), 1);
+    assert_eq!(t.deployment_posts().len(), 1, "never re-POSTed");
+    closed(&t).await;
+}
+
+#[tokio::test]
+async fn a_crash_before_github_took_the_post_says_it_was_not_created() {
+    let mut t = crashable(Duration::from_secs(60)).await;
+    // The POST reaches the sandbox but is held there, unprocessed...
+    t.sandbox.inject(
+        Fault::status(
+            "POST",
+            "/deployments",
+            502,
+            serde_json::json!({"message": "held"}),
+        )
+        .with_delay(Duration::from_secs(60)),
+    );
+    {
+        let deploy = t.say("deploy api/topic to staging");
+        let sent = wait_for(BOUND, "the POST to reach GitHub", || {
+            (!t.deployment_posts().is_empty()).then_some(())
+        });
+        tokio::select! {
+            out = deploy => panic!("answered before GitHub did: {out}"),
+            () = sent => {}
+        }
+    }
+    // ...when deploybot dies.
+    t.kill().await;
+    t.boot().await;
+    let latest = wait_for(BOUND, "the message to say it was not created", || {
+        let (_, latest) = creating_message(&t);
+        text(&latest).contains("was not created").then_some(latest)
+    })
+    .await;
+    let shown = text(&latest);
+    assert!(
+        shown.contains("safe to deploy again: `deploy api/topic to staging`"),
+        "{shown}"
+    );
+    assert!(t.sandbox.deployments("acme/api").is_empty());
+    assert_eq!(t.deployment_posts().len(), 1, "never re-POSTed");
+    // The message is edited first, then the intent closed and the outcome audited.
+    closed(&t).await;
+    let audit = t
+        .bot()
+        .store()
+        .audit_entries(Some("api"), None, 10)
+        .await
+        .unwrap();
+    assert!(
+        audit.iter().any(|e| e
+            .detail
+            .as_deref()
+            .is_some_and(|d| d.contains("not created"))),
+        "{audit:?}"
+    );
+}
+
+/// Waits (bounded) until no intent is open, and one more store round trip after the
+/// close (the audit entry that follows it).
+async fn closed(t: &TestBot) {
+    let deadline = tokio::time::Instant::now() + BOUND;
+    while !t.bot().store().open_intents().await.unwrap().is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "an intent stayed open"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let audited = |entries: &[deploybot::store::AuditEntry]| {
+        entries
+            .iter()
+            .any(|e| e.user_name == "alice" && e.detail.is_some() && e.command == "deploy")
+    };
+    while !audited(
+        &t.bot()
+            .store()
+            .audit_entries(Some("api"), None, 10)
+            .await
+            .unwrap(),
+    ) {
+        assert!(tokio::time::Instant::now() < deadline, "not audited");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn impatient() -> Patience {
+    Patience {
+        still_trying: Duration::from_millis(300),
+        answer_within: Duration::from_millis(900),
+        recheck_after: Duration::from_millis(100),
+        not_created_after: Duration::from_secs(600),
+    }
+}
+
+#[tokio::test]
+async fn a_slow_github_gets_still_trying_then_an_answer_in_time_then_the_outcome() {
+    let t = crashable(Duration::from_secs(60)).await;
+    t.bot().intents().set_patience(impatient());
+    // GitHub creates the deployment but answers long after the bound.
+    t.sandbox.inject(Fault::slow_after_processing(
+        "POST",
+        "/deployments",
+        Duration::from_secs(3),
+    ));
+    let out = t.say("deploy api/topic to staging").await;
+    assert!(out.contains("still trying (GitHub is slow)"), "{out}");
+    assert!(out.contains("Not known yet"), "{out}");
+    assert!(out.contains("will update this message"), "{out}");
+    assert!(!out.contains("Created deployment"), "{out}");
+    // The create went on in the background: the same message shows the deployment.
+    let id = t.last_deployment();
+    wait_for(BOUND, "the message to show the deployment", || {
+        t.message_of(id)
+            .filter(|(m, _)| m.tone == Tone::Progress(DeploymentState::Created))
+    })
+    .await;
+    t.sandbox
+        .create_deployment_status("acme/api", id, NewStatus::new("success"));
+    wait_for(BOUND, "the message to follow it", || {
+        t.message_of(id)
+            .filter(|(m, _)| m.tone == Tone::Progress(DeploymentState::Success))
+    })
+    .await;
+    assert_eq!(t.deployment_posts().len(), 1);
+    let audit = t
+        .bot()
+        .store()
+        .audit_entries(Some("api"), None, 10)
+        .await
+        .unwrap();
+    assert!(audit.iter().any(|e| e.decision == "pending"), "{audit:?}");
+    assert!(
+        audit.iter().any(|e| e.deployment_id == Some(id)),
+        "the late outcome is audited: {audit:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_github_that_times_out_everything_is_answered_in_time_and_reconciled_later() {
+    // Every request of the command times out (1s here; GitHub's list recovers later).
+    let t = crashable(Duration::from_secs(1)).await;
+    t.bot().intents().set_patience(impatient());
+    // The command's three lookups by request id (the first faults that match them)...
+    t.sandbox.inject(
+        Fault::status("GET", "ref=topic", 200, serde_json::Value::Null)
+            .with_delay(Duration::from_secs(5))
+            .times(3),
+    );
+    // ...and its pre-flight (repository, what is live).
+    t.sandbox.inject(
+        Fault::status("GET", "/repos/acme/api", 200, serde_json::Value::Null)
+            .with_delay(Duration::from_secs(5))
+            .times(2),
+    );
+    t.sandbox.inject(Fault::slow_after_processing(
+        "POST",
+        "/deployments",
+        Duration::from_secs(5),
+    ));
+    let out = t.say("deploy api/topic to staging").await;
+    assert!(out.contains("still trying (GitHub is slow)"), "{out}");
+    assert!(out.contains("Not known yet"), "{out}");
+    // The command's own lookups time out too; the background check finds it later.
+    let id = wait_for(BOUND, "the deployment", || {
+        t.sandbox
+            .deployments("acme/api")
+            .first()
+            .and_then(|d| d["id"].as_u64())
+    })
+    .await;
+    let (m, _) = wait_for(Duration::from_secs(30), "the message to show it", || {
+        t.message_of(id)
+            .filter(|(m, _)| m.tone == Tone::Progress(DeploymentState::Created))
+    })
+    .await;
+    assert!(m.title.contains(&format!("#{id}")), "{m:?}");
+    assert_eq!(t.deployment_posts().len(), 1, "never re-POSTed");
+    closed(&t).await;
 }

@@ -7,11 +7,13 @@
 //! 202 auto-merge, which creates nothing) → hand the message to the tracker. The
 //! message id goes into the deployment's payload, so status events find it again.
 
+use std::sync::Arc;
+
 use commands::Deploy;
 use serde_json::json;
 
 use crate::bot::Bot;
-use crate::chat::{Action, Message, Request, Tone};
+use crate::chat::{Action, Message, MessageId, Request, Tone};
 use crate::config::{AppConfig, EnvConfig};
 use crate::flow::{answer_stop, unknown, Decision, Outcome, Stop};
 use crate::github::{
@@ -21,9 +23,9 @@ use crate::github::{
 use crate::history::{self, Entry};
 use crate::model::DeploymentId;
 use crate::policy::{self, Need};
-use crate::store::{Confirmation, ConfirmationState, Tracked};
+use crate::store::{Confirmation, ConfirmationState, Intent, IntentResolution, Tracked};
 use crate::tracker::render;
-use crate::{flow, resolve};
+use crate::{flow, intents, resolve};
 
 /// GitHub's limit for a deployment description.
 const DESCRIPTION_MAX: usize = 140;
@@ -82,7 +84,10 @@ pub async fn run_deploy(
     confirmed: Option<&Confirmation>,
     context: Context,
 ) -> Outcome {
-    let mut plan = match plan(bot, request, &cmd).await {
+    // The deadlines of this command: its pre-flight lookups, "still trying", and the
+    // answer it gives even when GitHub has not.
+    let started = tokio::time::Instant::now();
+    let mut plan = match plan(bot, request, &cmd, started).await {
         Ok(plan) => plan,
         Err(stop) => return answer_stop(bot, request, stop).await,
     };
@@ -103,13 +108,13 @@ pub async fn run_deploy(
             }
         }
     }
-    execute(bot, request, &cmd, plan, context).await
+    execute(bot, request, &cmd, plan, context, started).await
 }
 
 /// Everything decided before creating the deployment.
-pub struct Plan<'a> {
-    pub app: &'a AppConfig,
-    pub env: &'a EnvConfig,
+pub struct Plan {
+    pub app: AppConfig,
+    pub env: EnvConfig,
     pub git_ref: String,
     /// `api/topic`, for messages.
     pub label: String,
@@ -125,7 +130,7 @@ pub struct Plan<'a> {
     bypassed: Option<Vec<ContextState>>,
 }
 
-impl Plan<'_> {
+impl Plan {
     /// Why this deploy must be confirmed first, if it must.
     fn needs_confirmation(&self, cmd: &Deploy, rollback: bool) -> Option<Vec<String>> {
         let mut reasons = Vec::new();
@@ -163,7 +168,7 @@ impl Plan<'_> {
     }
 }
 
-impl Plan<'_> {
+impl Plan {
     /// Why a confirmation no longer holds, if it does not.
     fn changed_since(&self, c: &Confirmation) -> Option<Stop> {
         let now_live = self.live.as_ref().map(|l| l.deployment.id.0);
@@ -196,7 +201,7 @@ impl Plan<'_> {
                 Message::refused(format!("not deployed: {why}"))
                     .line(format!("ask again: `{}`", c.command)),
             )
-            .on(self.app, Some(self.env)),
+            .on(&self.app, Some(&self.env)),
         )
     }
 }
@@ -251,7 +256,28 @@ pub async fn local_checks(
     Ok(may_force)
 }
 
-pub async fn plan<'a>(bot: &'a Bot, request: &Request, cmd: &Deploy) -> Result<Plan<'a>, Stop> {
+/// GitHub's answer, or a timeout at `deadline` (a lookup that is not worth waiting for).
+async fn within<T>(
+    deadline: tokio::time::Instant,
+    lookup: impl std::future::Future<Output = Result<T, GitHubError>>,
+) -> Result<T, GitHubError> {
+    match tokio::time::timeout_at(deadline, lookup).await {
+        Ok(answer) => answer,
+        Err(_) => Err(GitHubError::Transport {
+            message: "GitHub did not answer in time".into(),
+            maybe_sent: false,
+        }),
+    }
+}
+
+pub async fn plan(
+    bot: &Bot,
+    request: &Request,
+    cmd: &Deploy,
+    started: tokio::time::Instant,
+) -> Result<Plan, Stop> {
+    // The pre-flight only adds information: it may take until "still trying".
+    let deadline = started + bot.intents().patience().still_trying;
     let config = bot.config();
     let target = resolve::target(config, &request.conversation, &cmd.target).map_err(unknown)?;
     let app = target.app;
@@ -266,7 +292,7 @@ pub async fn plan<'a>(bot: &'a Bot, request: &Request, cmd: &Deploy) -> Result<P
 
     // Both the default branch and the deployments page come from the repository, which
     // is cached; a bare app name is never assumed to mean `main` or `master`.
-    let repository = bot.repository(&app.repository).await;
+    let repository = within(deadline, bot.repository(&app.repository)).await;
     let (git_ref, html_url) = match (&target.git_ref, repository) {
         (Some(r), Ok(repo)) => (r.to_string(), Some(repo.html_url)),
         (Some(r), Err(_)) => (r.to_string(), None),
@@ -284,16 +310,22 @@ pub async fn plan<'a>(bot: &'a Bot, request: &Request, cmd: &Deploy) -> Result<P
 
     // Pre-flight: how does the ref relate to what is live? (Failures here only lose
     // the extra information; GitHub has the last word when creating the deployment.)
-    let (live, live_unknown) =
-        match history::live(bot.github(), &app.repository, env.name.as_str()).await {
-            Ok(live) => (live, None),
-            Err(e) => (None, Some(e.to_string())),
-        };
+    let (live, live_unknown) = match within(
+        deadline,
+        history::live(bot.github(), &app.repository, env.name.as_str()),
+    )
+    .await
+    {
+        Ok(live) => (live, None),
+        Err(e) => (None, Some(e.to_string())),
+    };
     let (comparison, comparison_unknown) = match &live {
-        Some(live) => match bot
-            .github()
-            .compare(&app.repository, live.deployment.sha.as_str(), &git_ref)
-            .await
+        Some(live) => match within(
+            deadline,
+            bot.github()
+                .compare(&app.repository, live.deployment.sha.as_str(), &git_ref),
+        )
+        .await
         {
             Ok(c) => (Some(c), None),
             Err(e) => (None, Some(e.to_string())),
@@ -301,27 +333,29 @@ pub async fn plan<'a>(bot: &'a Bot, request: &Request, cmd: &Deploy) -> Result<P
         None => (None, None),
     };
     let bypassed = if cmd.force {
-        bot.github()
-            .commit_checks(&app.repository, &git_ref)
-            .await
-            .ok()
-            .map(|checks| {
-                checks
-                    .into_iter()
-                    .filter(|c| c.state != "success")
-                    .filter(|c| match &env.required_contexts {
-                        Some(list) if !list.is_empty() => list.contains(&c.context),
-                        _ => true,
-                    })
-                    .collect()
-            })
+        within(
+            deadline,
+            bot.github().commit_checks(&app.repository, &git_ref),
+        )
+        .await
+        .ok()
+        .map(|checks| {
+            checks
+                .into_iter()
+                .filter(|c| c.state != "success")
+                .filter(|c| match &env.required_contexts {
+                    Some(list) if !list.is_empty() => list.contains(&c.context),
+                    _ => true,
+                })
+                .collect()
+        })
     } else {
         None
     };
     Ok(Plan {
         label: format!("{}/{}", app.name, git_ref),
-        app,
-        env,
+        app: app.clone(),
+        env: env.clone(),
         git_ref,
         html_url,
         may_force,
@@ -338,7 +372,7 @@ async fn ask(
     bot: &Bot,
     request: &Request,
     cmd: &Deploy,
-    plan: &Plan<'_>,
+    plan: &Plan,
     reasons: Vec<String>,
     context: &Context,
 ) -> Outcome {
@@ -367,7 +401,7 @@ async fn ask(
         expected_live: plan.live.as_ref().map(|l| l.deployment.id.0),
         expected_target: context.target_sha.clone(),
     };
-    let outcome = Outcome::new(Decision::Pending("confirmation")).on(plan.app, Some(plan.env));
+    let outcome = Outcome::new(Decision::Pending("confirmation")).on(&plan.app, Some(&plan.env));
     if let Err(e) = bot.store().add_confirmation(&confirmation).await {
         bot.reply(
             request,
@@ -403,7 +437,7 @@ async fn ask(
 }
 
 /// "3 commits ahead of what is live (def5678, #41 by bob, 2h ago)".
-fn comparison_line(plan: &Plan<'_>) -> Option<String> {
+fn comparison_line(plan: &Plan) -> Option<String> {
     let live = plan.live.as_ref()?;
     let c = plan.comparison.as_ref()?;
     let what = format!(
@@ -433,19 +467,28 @@ fn comparison_line(plan: &Plan<'_>) -> Option<String> {
     })
 }
 
+/// Who has the last word on the "Creating…" message while GitHub is slow: the flow's
+/// "still trying" and "not known yet" edits never land after the outcome's.
+#[derive(Default)]
+struct Gate {
+    /// The create task has its outcome (and is showing it, holding the gate).
+    done: bool,
+    /// The command answered before GitHub did.
+    answered: bool,
+}
+
 async fn execute(
     bot: &Bot,
     request: &Request,
     cmd: &Deploy,
-    plan: Plan<'_>,
+    plan: Plan,
     context: Context,
+    started: tokio::time::Instant,
 ) -> Outcome {
-    let outcome = Outcome::allowed().on(plan.app, Some(plan.env));
+    let outcome = Outcome::allowed().on(&plan.app, Some(&plan.env));
     let where_to = destination(plan.env.name.as_str(), &cmd.hosts);
-    let working = Message::new(
-        Tone::Working,
-        format!("Creating a deployment of {} to {where_to}…", plan.label),
-    );
+    let creating = format!("Creating a deployment of {} to {where_to}…", plan.label);
+    let working = Message::new(Tone::Working, creating.clone());
     let message_id = bot.reply(request, working).await;
 
     let request_id = uuid::Uuid::new_v4().to_string();
@@ -457,9 +500,8 @@ async fn execute(
         message_id.as_ref().map(|m| m.0.clone()),
         &context,
     );
-    let repo = &plan.app.repository;
 
-    let mut notes = context.notes;
+    let notes = context.notes.clone();
     // How the ref compares with what is live: shown once the deployment exists.
     let preflight = if let Some(line) = comparison_line(&plan) {
         Some(line)
@@ -479,128 +521,346 @@ async fn execute(
     };
     // A lock may have been taken while the pre-flight talked to GitHub: the last word
     // before creating is the lock's.
-    if let Err(stop) = flow::lock::check(bot, plan.app, plan.env, &request.user).await {
-        let stop = stop.on(plan.app, Some(plan.env));
+    if let Err(stop) = flow::lock::check(bot, &plan.app, &plan.env, &request.user).await {
+        let stop = stop.on(&plan.app, Some(&plan.env));
         let outcome = stop.outcome();
         bot.update(&request.conversation, message_id.as_ref(), &stop.message)
             .await;
         return outcome;
     }
-    let mut result = create_deployment_once(bot.github(), repo, &new, &request_id).await;
-    if let Ok(CreateResult::Answered(CreateOutcome::AutoMerged { message })) = &result {
-        // 202: GitHub merged the default branch into the ref and created nothing. The
-        // ref now points at the merge commit; asking once more deploys it.
-        notes.push(format!(
-            "GitHub auto-merged first ({message}), so no deployment existed yet; deploybot asked again"
-        ));
-        result = create_deployment_once(bot.github(), repo, &new, &request_id).await;
-    }
 
-    let created = match result {
-        Ok(CreateResult::Answered(CreateOutcome::Created(d))) => Ok(d),
-        Ok(CreateResult::Recovered(d)) => {
-            notes.push("GitHub's answer was lost on the way, but the deployment exists (found by its request id)".into());
-            Ok(d)
-        }
-        Ok(CreateResult::Answered(CreateOutcome::AutoMerged { message })) => Err((
-            Decision::Failed,
-            Message::new(
-                Tone::Failed,
-                format!(
-                    "Not deployed: GitHub auto-merged {} twice and created no deployment",
-                    plan.label
-                ),
-            )
-            .line(message)
-            .line(format!(
-                "try again in a minute: `{}`",
-                commands::Command::Deploy(cmd.clone())
-            )),
-        )),
-        Ok(CreateResult::Answered(CreateOutcome::ChecksFailed { contexts, .. })) => Err((
-            Decision::Refused("checks"),
-            checks_failed(cmd, &plan, &contexts, std::mem::take(&mut notes)),
-        )),
-        Ok(CreateResult::Answered(CreateOutcome::MergeConflict { message })) => Err((
-            Decision::Refused("merge conflict"),
-            Message::new(
-                Tone::Failed,
-                format!(
-                    "Not deployed: {} can't be merged with the default branch",
-                    plan.label
-                ),
-            )
-            .line(format!("GitHub: {message}"))
-            .line(format!(
-                "merge or rebase {} onto the default branch and push, then deploy again",
-                plan.git_ref
-            )),
-        )),
-        Ok(CreateResult::Answered(CreateOutcome::Invalid { message, errors })) => Err((
-            Decision::Refused("github validation"),
-            invalid(&plan, &message, &errors),
-        )),
-        Err(e) => Err((Decision::Failed, failed(bot, &plan, &e))),
-    };
-    let deployment = match created {
-        Ok(d) => {
-            notes.extend(preflight);
-            d
-        }
-        Err((decision, reply)) => {
-            let detail = reply.title.clone();
-            bot.update(&request.conversation, message_id.as_ref(), &reply)
-                .await;
-            return Outcome {
-                decision,
-                ..outcome
-            }
-            .detail(detail);
-        }
-    };
-
-    // From here on the tracker owns the message: it renders "created" now and every
-    // status the deployer reports later.
-    let tracked = Tracked {
-        app: Some(plan.app.name.to_string()),
+    // Recorded before the POST: if deploybot dies while GitHub's answer is in flight,
+    // or never gets a usable one, the deployment is looked up by its request id later
+    // (src/intents.rs) instead of being forgotten.
+    let intent = Intent {
+        request_id: request_id.clone(),
+        app: plan.app.name.to_string(),
+        repository: plan.app.repository.clone(),
+        environment: plan.env.name.to_string(),
+        git_ref: plan.git_ref.clone(),
+        task: cmd.task.clone(),
+        conversation: request.conversation.clone(),
         message_id: message_id.as_ref().map(|m| m.0.clone()),
-        requester: Some((request.user.id.clone(), request.user.name.clone())),
-        creator: None,
+        requester: (request.user.id.clone(), request.user.name.clone()),
+        command: context
+            .command
+            .clone()
+            .unwrap_or_else(|| commands::Command::Deploy(cmd.clone()).to_string()),
+        label: plan.label.clone(),
+        created_at: bot.now(),
         html_url: plan.html_url.clone(),
         hosts: cmd.hosts.clone(),
         reason: cmd.reason.clone(),
         forced: cmd.force,
-        notes,
+        notes: notes.iter().cloned().chain(preflight.clone()).collect(),
         compare_url: plan.comparison.as_ref().and_then(|c| c.html_url.clone()),
-        ..Tracked::new(
-            &plan.app.repository,
-            &deployment,
-            request.conversation.clone(),
-        )
     };
-    if let Err(e) = bot.tracker().started(tracked.clone()).await {
-        // Without storage the deployment still exists: say so, untracked.
-        tracing::error!(error = %e, "cannot track a deployment");
-        let message = render::progress(&tracked, bot.now()).line(format!(
-            "⚠️ deploybot cannot follow this deployment ({e}); watch it on GitHub"
-        ));
-        bot.update(&request.conversation, message_id.as_ref(), &message)
+    if let Err(e) = bot.store().add_intent(&intent).await {
+        let reply = Message::new(Tone::Failed, format!("Not deployed: {}", plan.label)).line(
+            format!(
+                "deploybot cannot record the deployment before creating it ({e}), so it could lose track of it; try again once its storage works"
+            ),
+        );
+        let detail = reply.title.clone();
+        bot.update(&request.conversation, message_id.as_ref(), &reply)
             .await;
+        return Outcome {
+            decision: Decision::Failed,
+            ..outcome
+        }
+        .detail(detail);
     }
-    if cmd.force {
-        announce_forced(
+
+    let patience = bot.intents().patience();
+    let slow = Message::new(
+        Tone::Working,
+        format!("{creating} still trying (GitHub is slow)…"),
+    )
+    .line(format!(
+        "GitHub has not answered for {}; deploybot waits, and never creates it twice",
+        crate::github::human_duration(patience.still_trying)
+    ));
+    let unknown = Message::new(
+        Tone::Warning,
+        format!(
+            "Not known yet: GitHub has not said whether it created the deployment of {} to {where_to}",
+            plan.label
+        ),
+    )
+    .line("deploybot keeps checking (by its request id, never by deploying again) and will update this message")
+    .line(format!(
+        "to see for yourself: `deploys {} in {}`",
+        plan.app.name, plan.env.name
+    ));
+
+    // The create runs in a task of its own, so that it goes on when the command has
+    // answered; the command answers within `answer_within` whatever GitHub does.
+    let gate = Arc::new(tokio::sync::Mutex::new(Gate::default()));
+    let guard = bot.intents().creating(&request_id);
+    let job = Create {
+        bot: bot.clone(),
+        request: request.clone(),
+        cmd: cmd.clone(),
+        plan,
+        new,
+        intent,
+        notes,
+        preflight,
+        message_id: message_id.clone(),
+        gate: gate.clone(),
+        outcome: outcome.clone(),
+    };
+    let mut task = bot.intents().spawn(async move {
+        let _guard = guard;
+        job.run().await
+    });
+    let joined = |r: Result<Outcome, tokio::task::JoinError>, outcome: &Outcome| match r {
+        Ok(o) => o,
+        Err(e) => Outcome {
+            decision: Decision::Failed,
+            ..outcome.clone()
+        }
+        .detail(format!("creating the deployment stopped: {e}")),
+    };
+    if let Ok(r) = tokio::time::timeout_at(started + patience.still_trying, &mut task).await {
+        return joined(r, &outcome);
+    }
+    {
+        let gate = gate.lock().await;
+        if !gate.done {
+            if let Some(mid) = &message_id {
+                bot.edit(&request.conversation, mid, &slow).await;
+            }
+        }
+    }
+    if let Ok(r) = tokio::time::timeout_at(started + patience.answer_within, &mut task).await {
+        return joined(r, &outcome);
+    }
+    let mut g = gate.lock().await;
+    if g.done {
+        // The outcome arrived just now and is being shown: it is the answer.
+        drop(g);
+        return joined(task.await, &outcome);
+    }
+    g.answered = true;
+    bot.update(&request.conversation, message_id.as_ref(), &unknown)
+        .await;
+    drop(g);
+    Outcome {
+        decision: Decision::Pending("github answer"),
+        ..outcome
+    }
+    .detail(format!(
+        "GitHub had not answered after {}; deploybot keeps checking (request {request_id})",
+        crate::github::human_duration(patience.answer_within)
+    ))
+}
+
+/// Everything the create needs, owned: it runs in its own task.
+struct Create {
+    bot: Bot,
+    request: Request,
+    cmd: Deploy,
+    plan: Plan,
+    new: NewDeployment,
+    intent: Intent,
+    notes: Vec<String>,
+    preflight: Option<String>,
+    message_id: Option<MessageId>,
+    gate: Arc<tokio::sync::Mutex<Gate>>,
+    outcome: Outcome,
+}
+
+impl Create {
+    /// `POST /deployments` (never blindly retried; one retry after a 202 auto-merge,
+    /// which creates nothing), then the outcome on the message, then the intent closed.
+    async fn run(self) -> Outcome {
+        let Create {
             bot,
             request,
             cmd,
-            &plan,
-            deployment.id,
-            deployment.sha.short(),
+            plan,
+            new,
+            intent,
+            mut notes,
+            preflight,
+            message_id,
+            gate,
+            outcome,
+        } = self;
+        let bot = &bot;
+        let cmd = &cmd;
+        let repo = &plan.app.repository;
+        let request_id = intent.request_id.as_str();
+        let mut result = create_deployment_once(bot.github(), repo, &new, request_id).await;
+        if let Ok(CreateResult::Answered(CreateOutcome::AutoMerged { message })) = &result {
+            // 202: GitHub merged the default branch into the ref and created nothing. The
+            // ref now points at the merge commit; asking once more deploys it.
+            notes.push(format!(
+                "GitHub auto-merged first ({message}), so no deployment existed yet; deploybot asked again"
+            ));
+            result = create_deployment_once(bot.github(), repo, &new, request_id).await;
+        }
+
+        // Refusals and failures: what to say, and how the intent ends (`None`: not known
+        // yet, so it stays open and is looked up again in the background).
+        let created = match result {
+            Ok(CreateResult::Answered(CreateOutcome::Created(d))) => Ok(d),
+            Ok(CreateResult::Recovered(d)) => {
+                notes.push("GitHub's answer was lost on the way, but the deployment exists (found by its request id)".into());
+                Ok(d)
+            }
+            Ok(CreateResult::Answered(CreateOutcome::AutoMerged { message })) => Err((
+                Decision::Failed,
+                Message::new(
+                    Tone::Failed,
+                    format!(
+                        "Not deployed: GitHub auto-merged {} twice and created no deployment",
+                        plan.label
+                    ),
+                )
+                .line(message)
+                .line(format!(
+                    "try again in a minute: `{}`",
+                    commands::Command::Deploy(cmd.clone())
+                )),
+                Some(IntentResolution::Refused),
+            )),
+            Ok(CreateResult::Answered(CreateOutcome::ChecksFailed { contexts, .. })) => Err((
+                Decision::Refused("checks"),
+                checks_failed(cmd, &plan, &contexts, std::mem::take(&mut notes)),
+                Some(IntentResolution::Refused),
+            )),
+            Ok(CreateResult::Answered(CreateOutcome::MergeConflict { message })) => Err((
+                Decision::Refused("merge conflict"),
+                Message::new(
+                    Tone::Failed,
+                    format!(
+                        "Not deployed: {} can't be merged with the default branch",
+                        plan.label
+                    ),
+                )
+                .line(format!("GitHub: {message}"))
+                .line(format!(
+                    "merge or rebase {} onto the default branch and push, then deploy again",
+                    plan.git_ref
+                )),
+                Some(IntentResolution::Refused),
+            )),
+            Ok(CreateResult::Answered(CreateOutcome::Invalid { message, errors })) => Err((
+                Decision::Refused("github validation"),
+                invalid(&plan, &message, &errors),
+                Some(IntentResolution::Refused),
+            )),
+            Err(e @ GitHubError::Unknown { .. }) => {
+                Err((Decision::Failed, failed(bot, &plan, &e), None))
+            }
+            Err(e) => Err((
+                Decision::Failed,
+                failed(bot, &plan, &e),
+                Some(IntentResolution::Failed),
+            )),
+        };
+        let deployment = match created {
+            Ok(d) => {
+                notes.extend(preflight);
+                d
+            }
+            Err((decision, reply, resolution)) => {
+                let detail = reply.title.clone();
+                let answered = {
+                    let mut g = gate.lock().await;
+                    g.done = true;
+                    bot.update(&request.conversation, message_id.as_ref(), &reply)
+                        .await;
+                    g.answered
+                };
+                match resolution {
+                    Some(r) => close(bot, request_id, r, None).await,
+                    None => bot
+                        .intents()
+                        .check_later(request_id, bot.intents().patience().recheck_after),
+                }
+                if answered {
+                    intents::audit(bot, &intent, decision.as_str(), None, detail.clone()).await;
+                }
+                return Outcome {
+                    decision,
+                    ..outcome
+                }
+                .detail(detail);
+            }
+        };
+
+        // From here on the tracker owns the message: it renders "created" now and every
+        // status the deployer reports later.
+        let tracked = Tracked {
+            notes,
+            ..intent.tracked(&deployment)
+        };
+        let answered = {
+            let mut g = gate.lock().await;
+            g.done = true;
+            if let Err(e) = bot.tracker().started(tracked.clone()).await {
+                // Without storage the deployment still exists: say so, untracked.
+                tracing::error!(error = %e, "cannot track a deployment");
+                let message = render::progress(&tracked, bot.now()).line(format!(
+                    "⚠️ deploybot cannot follow this deployment ({e}); watch it on GitHub"
+                ));
+                bot.update(&request.conversation, message_id.as_ref(), &message)
+                    .await;
+            }
+            g.answered
+        };
+        // Closed once tracked: a crash in between is reconciled by finding it again.
+        close(
+            bot,
+            request_id,
+            IntentResolution::Created,
+            Some(deployment.id),
         )
         .await;
+        if cmd.force {
+            announce_forced(
+                bot,
+                &request,
+                cmd,
+                &plan,
+                deployment.id,
+                deployment.sha.short(),
+            )
+            .await;
+        }
+        if answered {
+            intents::audit(
+                bot,
+                &intent,
+                "allowed",
+                Some(deployment.id.0),
+                format!("created #{} after the command had answered", deployment.id),
+            )
+            .await;
+        }
+        Outcome {
+            deployment: Some(deployment.id),
+            ..outcome
+        }
     }
-    Outcome {
-        deployment: Some(deployment.id),
-        ..outcome
+}
+
+async fn close(
+    bot: &Bot,
+    request_id: &str,
+    resolution: IntentResolution,
+    deployment: Option<DeploymentId>,
+) {
+    if let Err(e) = bot
+        .store()
+        .close_intent(request_id, resolution, deployment, bot.now())
+        .await
+    {
+        // Left open, it is looked up again in the background: harmless.
+        tracing::warn!(error = %e, request_id, "cannot close a deployment intent");
     }
 }
 
@@ -610,7 +870,7 @@ async fn announce_forced(
     bot: &Bot,
     request: &Request,
     cmd: &Deploy,
-    plan: &Plan<'_>,
+    plan: &Plan,
     id: DeploymentId,
     sha7: &str,
 ) {
@@ -674,7 +934,7 @@ fn destination(env: &str, hosts: &[String]) -> String {
 fn new_deployment(
     request: &Request,
     cmd: &Deploy,
-    plan: &Plan<'_>,
+    plan: &Plan,
     request_id: &str,
     message_id: Option<String>,
     context: &Context,
@@ -742,7 +1002,7 @@ pub fn truncate(s: &str, max_chars: usize) -> String {
 
 fn checks_failed(
     cmd: &Deploy,
-    plan: &Plan<'_>,
+    plan: &Plan,
     contexts: &[ContextState],
     notes: Vec<String>,
 ) -> Message {
@@ -791,7 +1051,7 @@ fn checks_failed(
     m
 }
 
-fn invalid(plan: &Plan<'_>, message: &str, errors: &[crate::github::ValidationItem]) -> Message {
+fn invalid(plan: &Plan, message: &str, errors: &[crate::github::ValidationItem]) -> Message {
     let lower = message.to_ascii_lowercase();
     if lower.contains("no ref found") || errors.iter().any(|e| e.field.as_deref() == Some("ref")) {
         return Message::new(
@@ -820,7 +1080,7 @@ fn invalid(plan: &Plan<'_>, message: &str, errors: &[crate::github::ValidationIt
     m
 }
 
-fn failed(bot: &Bot, plan: &Plan<'_>, e: &GitHubError) -> Message {
+fn failed(bot: &Bot, plan: &Plan, e: &GitHubError) -> Message {
     if let GitHubError::Unknown { .. } = e {
         return Message::new(
             Tone::Warning,
@@ -833,7 +1093,8 @@ fn failed(bot: &Bot, plan: &Plan<'_>, e: &GitHubError) -> Message {
         .line(format!(
             "check with `deploys {} in {}` before deploying again",
             plan.app.name, plan.env.name
-        ));
+        ))
+        .line("deploybot keeps looking for it (by its request id) and will update this message");
     }
     Message::new(Tone::Failed, format!("Not deployed: {}", plan.label))
         .line(e.explain(&plan.app.repository, bot.now()))

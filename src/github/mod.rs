@@ -541,10 +541,41 @@ pub async fn create_deployment_once(
         }) => message,
         Err(e) => return Err(e),
     };
+    match find_deployment(
+        github,
+        repo,
+        &new.git_ref,
+        &new.environment,
+        &new.task,
+        request_id,
+    )
+    .await
+    {
+        Ok(Some(d)) => Ok(CreateResult::Recovered(Box::new(d))),
+        Ok(None) => Err(GitHubError::Unknown {
+            message: format!("{message}; it has not appeared in GitHub's list (yet)"),
+        }),
+        Err(e) => Err(GitHubError::Unknown {
+            message: format!("{message}; looking for it failed too ({e})"),
+        }),
+    }
+}
+
+/// Looks — a few times, with backoff — for the deployment of `git_ref` to `environment`
+/// whose payload carries `request_id`. `Ok(None)`: every lookup answered and none found
+/// it; `Err`: some lookup failed (the last error) and none found it.
+pub async fn find_deployment(
+    github: &dyn GitHub,
+    repo: &RepoName,
+    git_ref: &str,
+    environment: &str,
+    task: &str,
+    request_id: &str,
+) -> Result<Option<Deployment>, GitHubError> {
     let filter = DeploymentFilter {
-        git_ref: Some(new.git_ref.clone()),
-        environment: Some(new.environment.clone()),
-        task: Some(new.task.clone()),
+        git_ref: Some(git_ref.to_string()),
+        environment: Some(environment.to_string()),
+        task: Some(task.to_string()),
         per_page: Some(30),
         ..Default::default()
     };
@@ -557,18 +588,16 @@ pub async fn create_deployment_once(
                     .into_iter()
                     .find(|d| d.deploybot().is_some_and(|p| p.request_id == request_id))
                 {
-                    return Ok(CreateResult::Recovered(Box::new(d)));
+                    return Ok(Some(d));
                 }
             }
-            Err(e) => last_error = Some(e.to_string()),
+            Err(e) => last_error = Some(e),
         }
     }
-    Err(GitHubError::Unknown {
-        message: match last_error {
-            Some(e) => format!("{message}; looking for it failed too ({e})"),
-            None => format!("{message}; it has not appeared in GitHub's list (yet)"),
-        },
-    })
+    match last_error {
+        Some(e) => Err(e),
+        None => Ok(None),
+    }
 }
 
 #[cfg(test)]

@@ -124,6 +124,84 @@ impl Tracked {
     }
 }
 
+/// A deployment deploybot is about to create, recorded before `POST /deployments`, so
+/// that a crash (or a GitHub that never answers) while the answer is in flight does not
+/// lose it: the deployment is looked up later by `request_id`, never re-POSTed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Intent {
+    /// `payload.deploybot.request_id` of the deployment.
+    pub request_id: String,
+    pub app: String,
+    pub repository: RepoName,
+    pub environment: String,
+    pub git_ref: String,
+    pub task: String,
+    /// Where it was asked, and the "Creating a deployment…" message (`None` if chat
+    /// could not post it).
+    pub conversation: Conversation,
+    pub message_id: Option<String>,
+    /// Chat user id and name of who asked.
+    pub requester: (String, String),
+    /// The command that would deploy it again (for "safe to deploy again: …").
+    pub command: String,
+    /// `api/topic`, for messages.
+    pub label: String,
+    pub created_at: DateTime<Utc>,
+    /// What the tracked record needs beyond GitHub's deployment.
+    pub html_url: Option<String>,
+    pub hosts: Vec<String>,
+    pub reason: Option<String>,
+    pub forced: bool,
+    pub notes: Vec<String>,
+    pub compare_url: Option<String>,
+}
+
+impl Intent {
+    /// The tracked record of the deployment this intent became.
+    pub fn tracked(&self, d: &Deployment) -> Tracked {
+        Tracked {
+            app: Some(self.app.clone()),
+            message_id: self.message_id.clone(),
+            requester: Some(self.requester.clone()),
+            creator: None,
+            html_url: self.html_url.clone(),
+            hosts: self.hosts.clone(),
+            reason: self.reason.clone(),
+            forced: self.forced,
+            notes: self.notes.clone(),
+            compare_url: self.compare_url.clone(),
+            ..Tracked::new(&self.repository, d, self.conversation.clone())
+        }
+    }
+}
+
+/// How an intent ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntentResolution {
+    /// The deployment exists; it is a tracked deployment now.
+    Created,
+    /// GitHub answered and created nothing (checks, conflict, validation, 202 twice).
+    Refused,
+    /// The request failed before it could have reached GitHub (credentials, network).
+    Failed,
+    /// Looked up after the fact: GitHub has no deployment with this request id.
+    NotCreated,
+    /// Nobody could find out in time (older than the bound); the message says so.
+    Abandoned,
+}
+
+impl IntentResolution {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Refused => "refused",
+            Self::Failed => "failed",
+            Self::NotCreated => "not_created",
+            Self::Abandoned => "abandoned",
+        }
+    }
+}
+
 /// Counts for `/metrics`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Gauges {
@@ -322,6 +400,21 @@ pub trait Store: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<Vec<Confirmation>, StoreError>;
 
+    /// Records a deployment about to be created (before its `POST /deployments`).
+    async fn add_intent(&self, intent: &Intent) -> Result<(), StoreError>;
+    /// Closes an open intent, exactly once: `true` for the caller that closed it,
+    /// `false` if it was already closed (or never recorded). Whoever closes it owns
+    /// the final word on its message.
+    async fn close_intent(
+        &self,
+        request_id: &str,
+        resolution: IntentResolution,
+        deployment: Option<DeploymentId>,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Intents not closed yet, oldest first.
+    async fn open_intents(&self) -> Result<Vec<Intent>, StoreError>;
+
     async fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
     /// Newest first, optionally for one app and/or environment.
     async fn audit_entries(
@@ -332,8 +425,6 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<AuditEntry>, StoreError>;
     /// Deletes entries older than `before` (retention); returns how many.
     async fn prune_audit(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
-    /// Deletes what no longer matters: settled tracked deployments and answered or
-    /// expired confirmations last touched before `before`. Returns how many rows.
     /// Proves the store can take a write now (`/readyz`): fails when the database is
     /// unreachable, locked by another process, or read-only.
     async fn ping(&self) -> Result<(), StoreError>;
@@ -341,5 +432,8 @@ pub trait Store: Send + Sync {
     /// confirmations, deployments still followed.
     async fn gauges(&self, now: DateTime<Utc>) -> Result<Gauges, StoreError>;
 
+    /// Deletes what no longer matters: settled tracked deployments, answered or
+    /// expired confirmations and closed intents last touched before `before`. Returns
+    /// how many rows.
     async fn prune_settled(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 }

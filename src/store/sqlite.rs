@@ -9,8 +9,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use super::{
-    AuditEntry, Confirmation, ConfirmationState, Gauges, Lock, LockTaken, Store, StoreError,
-    Tracked, Unconfirmable,
+    AuditEntry, Confirmation, ConfirmationState, Gauges, Intent, IntentResolution, Lock, LockTaken,
+    Store, StoreError, Tracked, Unconfirmable,
 };
 use crate::model::DeploymentId;
 
@@ -410,6 +410,46 @@ impl Store for SqliteStore {
         .collect()
     }
 
+    async fn add_intent(&self, intent: &Intent) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO intents (request_id, data, created_at) VALUES (?, ?, ?)")
+            .bind(&intent.request_id)
+            .bind(serde_json::to_string(intent)?)
+            .bind(ts(intent.created_at))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn close_intent(
+        &self,
+        request_id: &str,
+        resolution: IntentResolution,
+        deployment: Option<DeploymentId>,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        // `resolved_at IS NULL` in the WHERE clause: of two closers, one wins.
+        let done = sqlx::query(
+            "UPDATE intents SET resolved_at = ?, resolution = ?, deployment_id = ?
+             WHERE request_id = ? AND resolved_at IS NULL",
+        )
+        .bind(ts(at))
+        .bind(resolution.as_str())
+        .bind(deployment.map(|d| d.0 as i64))
+        .bind(request_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn open_intents(&self) -> Result<Vec<Intent>, StoreError> {
+        sqlx::query("SELECT data FROM intents WHERE resolved_at IS NULL ORDER BY created_at")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| Ok(serde_json::from_str(r.get::<&str, _>("data"))?))
+            .collect()
+    }
+
     async fn audit(&self, e: &AuditEntry) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO audit (at, adapter, channel, user_id, user_name, text, command, app, environment, decision, rule, deployment_id, detail)
@@ -525,7 +565,13 @@ impl Store for SqliteStore {
                 .execute(&self.pool)
                 .await?
                 .rows_affected();
-        Ok(tracked + confirmations)
+        let intents =
+            sqlx::query("DELETE FROM intents WHERE resolved_at IS NOT NULL AND resolved_at < ?")
+                .bind(ts(before))
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        Ok(tracked + confirmations + intents)
     }
 
     async fn prune_audit(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
@@ -719,6 +765,58 @@ mod tests {
         assert_eq!(store.prune_settled(later).await.unwrap(), 1);
         assert_eq!(store.tracked(DeploymentId(1)).await.unwrap(), None);
         assert!(store.tracked(DeploymentId(2)).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn an_intent_survives_reopening_and_closes_exactly_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("bot.db").display());
+        let t = tracked(1);
+        let intent = Intent {
+            request_id: "r-1".into(),
+            app: "api".into(),
+            repository: t.repository.clone(),
+            environment: "staging".into(),
+            git_ref: "topic".into(),
+            task: "deploy".into(),
+            conversation: t.conversation.clone(),
+            message_id: Some("m1".into()),
+            requester: ("alice".into(), "alice".into()),
+            command: "deploy api/topic to staging".into(),
+            label: "api/topic".into(),
+            created_at: Utc::now(),
+            html_url: None,
+            hosts: vec![],
+            reason: None,
+            forced: false,
+            notes: vec![],
+            compare_url: None,
+        };
+        {
+            let store = SqliteStore::open(&url).await.unwrap();
+            store.add_intent(&intent).await.unwrap();
+            assert!(
+                store.add_intent(&intent).await.is_err(),
+                "one intent per request id"
+            );
+        }
+        let store = SqliteStore::open(&url).await.unwrap();
+        assert_eq!(store.open_intents().await.unwrap(), vec![intent.clone()]);
+        let at = Utc::now();
+        assert!(store
+            .close_intent("r-1", IntentResolution::Created, Some(DeploymentId(7)), at)
+            .await
+            .unwrap());
+        assert!(
+            !store
+                .close_intent("r-1", IntentResolution::NotCreated, None, at)
+                .await
+                .unwrap(),
+            "a second closer loses"
+        );
+        assert!(store.open_intents().await.unwrap().is_empty());
+        let later = at + chrono::Duration::days(1);
+        assert_eq!(store.prune_settled(later).await.unwrap(), 1);
     }
 
     #[tokio::test]
