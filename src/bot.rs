@@ -70,6 +70,7 @@ impl Bot {
             chat.clone(),
             parts.github.clone(),
             parts.clock.clone(),
+            metrics.clone(),
             &parts.adapter,
         );
         Bot {

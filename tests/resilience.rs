@@ -148,7 +148,10 @@ async fn a_final_state_that_chat_could_not_show_is_shown_once_chat_is_back() {
     let t = service
         .bot
         .store()
-        .tracked(deploybot::model::DeploymentId(id))
+        .tracked(
+            &deploybot::model::RepoName::parse("acme/api").unwrap(),
+            deploybot::model::DeploymentId(id),
+        )
         .await
         .unwrap()
         .unwrap();
@@ -208,7 +211,10 @@ async fn a_failed_edit_never_posts_a_duplicate_but_a_deleted_message_is_posted_a
     let t = service
         .bot
         .store()
-        .tracked(deploybot::model::DeploymentId(id))
+        .tracked(
+            &deploybot::model::RepoName::parse("acme/api").unwrap(),
+            deploybot::model::DeploymentId(id),
+        )
         .await
         .unwrap()
         .unwrap();
