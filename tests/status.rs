@@ -684,10 +684,10 @@ async fn a_copied_route_to_a_channel_the_app_does_not_allow_posts_nothing_there(
     for d in [evil, signed] {
         wait_for(BOUND, "the announcements in #ops to show the failure", || {
             t.said().into_iter().find(|s| {
-                matches!(s, Said::Edited { channel, message, .. }
+                matches!(s, Said::Sent { channel, message, .. } | Said::Edited { channel, message, .. }
                     if channel == "ops"
                         && message.tone == Tone::Progress(DeploymentState::Failure)
-                        && message.title.contains(&format!("#{d}")))
+                        && message.title.contains(&format!("#{d} ")))
             })
         })
         .await;
@@ -721,10 +721,10 @@ async fn forged_and_borrowed_macs_are_refused() {
     for d in [a, b, c] {
         wait_for(BOUND, "the announcements in #ops to show the failure", || {
             t.said().into_iter().find(|s| {
-                matches!(s, Said::Edited { channel, message, .. }
+                matches!(s, Said::Sent { channel, message, .. } | Said::Edited { channel, message, .. }
                     if channel == "ops"
                         && message.tone == Tone::Progress(DeploymentState::Failure)
-                        && message.title.contains(&format!("#{d}")))
+                        && message.title.contains(&format!("#{d} ")))
             })
         })
         .await;
