@@ -235,10 +235,16 @@ mod tests {
 
         let mut other = p.clone();
         other.chat.message = Some("m-2".into());
-        assert_eq!(key.verify(&signed(&repo, &other), now), Err(Rejected::Wrong));
+        assert_eq!(
+            key.verify(&signed(&repo, &other), now),
+            Err(Rejected::Wrong)
+        );
         let mut other = p.clone();
         other.request_id = "r-2".into();
-        assert_eq!(key.verify(&signed(&repo, &other), now), Err(Rejected::Wrong));
+        assert_eq!(
+            key.verify(&signed(&repo, &other), now),
+            Err(Rejected::Wrong)
+        );
         let evil = RepoName::parse("evil/x").unwrap();
         assert_eq!(key.verify(&signed(&evil, &p), now), Err(Rejected::Wrong));
         assert_eq!(
@@ -251,9 +257,15 @@ mod tests {
         );
         let mut bad = p.clone();
         bad.mac = Some("v1.x.zz".into());
-        assert_eq!(key.verify(&signed(&repo, &bad), now), Err(Rejected::Malformed));
+        assert_eq!(
+            key.verify(&signed(&repo, &bad), now),
+            Err(Rejected::Malformed)
+        );
         bad.mac = None;
-        assert_eq!(key.verify(&signed(&repo, &bad), now), Err(Rejected::Missing));
+        assert_eq!(
+            key.verify(&signed(&repo, &bad), now),
+            Err(Rejected::Missing)
+        );
     }
 
     #[test]

@@ -1056,7 +1056,10 @@ async fn a_deployment_made_elsewhere_cannot_edit_a_message_ping_its_requester_or
             .filter(|m| title(m).contains("Created deployment"))
     })
     .await;
-    let edits_before = h.fake.calls_to("PATCH", &format!("/messages/{message}")).len();
+    let edits_before = h
+        .fake
+        .calls_to("PATCH", &format!("/messages/{message}"))
+        .len();
 
     // mallory copies alice's route (without the bot's mac), and another one to
     // #random, which acme/api does not allow.
@@ -1092,7 +1095,9 @@ async fn a_deployment_made_elsewhere_cannot_edit_a_message_ping_its_requester_or
         .await;
     }
     assert_eq!(
-        h.fake.calls_to("PATCH", &format!("/messages/{message}")).len(),
+        h.fake
+            .calls_to("PATCH", &format!("/messages/{message}"))
+            .len(),
         edits_before,
         "alice's message was edited"
     );

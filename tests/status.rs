@@ -479,9 +479,10 @@ async fn a_restarted_bot_without_webhooks_finishes_by_polling() {
 /// Forgets the store's record of every tracked deployment (as pruning, or a row lost,
 /// would), keeping the rest of the database — its routing key among it.
 async fn forget_tracked(t: &TestBot) {
-    let store = deploybot::store::sqlite::SqliteStore::open(&format!("sqlite://{}", t.db.display()))
-        .await
-        .unwrap();
+    let store =
+        deploybot::store::sqlite::SqliteStore::open(&format!("sqlite://{}", t.db.display()))
+            .await
+            .unwrap();
     sqlx::query("DELETE FROM tracked")
         .execute(store.pool())
         .await
@@ -524,9 +525,9 @@ async fn a_bot_that_lost_its_database_does_not_trust_old_payloads() {
     t.sandbox
         .create_deployment_status("acme/api", id, NewStatus::new("success"));
     wait_for(BOUND, "an announcement in #ops", || {
-        t.said().into_iter().find(|s| {
-            matches!(s, Said::Sent { channel, .. } if channel == "ops")
-        })
+        t.said()
+            .into_iter()
+            .find(|s| matches!(s, Said::Sent { channel, .. } if channel == "ops"))
     })
     .await;
     t.bot().tracker().flush(BOUND).await;
@@ -618,12 +619,16 @@ async fn a_deployment_made_elsewhere_with_a_copied_route_is_announced_not_routed
     forged["request_id"] = "mallory-1".into();
     let evil = create_foreign(&t, "main", forged).await;
     mallory(&t, evil);
-    let shown = wait_for(BOUND, "the announcement in #ops to show the failure", || {
-        t.said().into_iter().find(|s| {
-            matches!(s, Said::Edited { channel, message, .. }
+    let shown = wait_for(
+        BOUND,
+        "the announcement in #ops to show the failure",
+        || {
+            t.said().into_iter().find(|s| {
+                matches!(s, Said::Edited { channel, message, .. }
                 if channel == "ops" && message.tone == Tone::Progress(DeploymentState::Failure))
-        })
-    })
+            })
+        },
+    )
     .await;
     t.bot().tracker().flush(BOUND).await;
     alice_untouched(&t, id, edits);
@@ -811,10 +816,9 @@ async fn events_for_unconfigured_repositories_are_ignored() {
     .await;
     t.bot().tracker().flush(BOUND).await;
     assert_eq!(t.said().len(), said, "{:#?}", t.said());
-    let repo = deploybot::model::RepoName::parse(
-        status["repository"]["full_name"].as_str().unwrap(),
-    )
-    .unwrap();
+    let repo =
+        deploybot::model::RepoName::parse(status["repository"]["full_name"].as_str().unwrap())
+            .unwrap();
     let other = deploybot::model::DeploymentId(status["deployment"]["id"].as_u64().unwrap());
     assert_eq!(t.bot().store().tracked(&repo, other).await.unwrap(), None);
     assert_eq!(t.bot().store().unfinished().await.unwrap().len(), 1);

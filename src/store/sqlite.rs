@@ -112,11 +112,12 @@ impl Store for SqliteStore {
         repo: &RepoName,
         id: DeploymentId,
     ) -> Result<Option<Tracked>, StoreError> {
-        let row = sqlx::query("SELECT data FROM tracked WHERE repository = ? AND deployment_id = ?")
-            .bind(repo_key(repo))
-            .bind(id.0 as i64)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT data FROM tracked WHERE repository = ? AND deployment_id = ?")
+                .bind(repo_key(repo))
+                .bind(id.0 as i64)
+                .fetch_optional(&self.pool)
+                .await?;
         match row {
             Some(row) => Ok(Some(serde_json::from_str(row.get::<&str, _>("data"))?)),
             None => Ok(None),
@@ -532,11 +533,13 @@ impl Store for SqliteStore {
     }
 
     async fn setting_or_insert(&self, name: &str, value: &str) -> Result<String, StoreError> {
-        sqlx::query("INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING")
-            .bind(name)
-            .bind(value)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
         Ok(sqlx::query("SELECT value FROM settings WHERE name = ?")
             .bind(name)
             .fetch_one(&self.pool)
@@ -693,7 +696,12 @@ mod tests {
         let unfinished = store.unfinished().await.unwrap();
         assert_eq!(unfinished, vec![tracked_like(&unfinished[0], 1)]);
         assert_eq!(
-            store.tracked(&api(), DeploymentId(2)).await.unwrap().unwrap().state,
+            store
+                .tracked(&api(), DeploymentId(2))
+                .await
+                .unwrap()
+                .unwrap()
+                .state,
             DeploymentState::Success
         );
         assert_eq!(store.tracked(&api(), DeploymentId(3)).await.unwrap(), None);
@@ -712,7 +720,11 @@ mod tests {
         let evil = RepoName::parse("evil/x").unwrap();
         assert_eq!(store.tracked(&evil, DeploymentId(7)).await.unwrap(), None);
         let upper = RepoName::parse("ACME/API").unwrap();
-        assert!(store.tracked(&upper, DeploymentId(7)).await.unwrap().is_some());
+        assert!(store
+            .tracked(&upper, DeploymentId(7))
+            .await
+            .unwrap()
+            .is_some());
         // The same id in another repository is another record.
         let mut other = tracked(7);
         other.repository = evil.clone();
@@ -734,11 +746,20 @@ mod tests {
         let url = format!("sqlite://{}", dir.path().join("bot.db").display());
         {
             let store = SqliteStore::open(&url).await.unwrap();
-            assert_eq!(store.setting_or_insert("k", "first").await.unwrap(), "first");
-            assert_eq!(store.setting_or_insert("k", "second").await.unwrap(), "first");
+            assert_eq!(
+                store.setting_or_insert("k", "first").await.unwrap(),
+                "first"
+            );
+            assert_eq!(
+                store.setting_or_insert("k", "second").await.unwrap(),
+                "first"
+            );
         }
         let store = SqliteStore::open(&url).await.unwrap();
-        assert_eq!(store.setting_or_insert("k", "third").await.unwrap(), "first");
+        assert_eq!(
+            store.setting_or_insert("k", "third").await.unwrap(),
+            "first"
+        );
     }
 
     fn tracked_like(t: &Tracked, id: u64) -> Tracked {
@@ -758,7 +779,11 @@ mod tests {
         let later = Utc::now() + chrono::Duration::days(1);
         assert_eq!(store.prune_settled(later).await.unwrap(), 1);
         assert_eq!(store.tracked(&api(), DeploymentId(1)).await.unwrap(), None);
-        assert!(store.tracked(&api(), DeploymentId(2)).await.unwrap().is_some());
+        assert!(store
+            .tracked(&api(), DeploymentId(2))
+            .await
+            .unwrap()
+            .is_some());
     }
 
     #[tokio::test]

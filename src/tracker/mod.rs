@@ -141,7 +141,9 @@ impl Tracker {
                     .setting_or_insert(KEY_SETTING, &fresh)
                     .await?;
                 RoutingKey::from_hex(&stored).ok_or_else(|| {
-                    StoreError(format!("the stored `{KEY_SETTING}` is not a 32-byte hex key"))
+                    StoreError(format!(
+                        "the stored `{KEY_SETTING}` is not a 32-byte hex key"
+                    ))
                 })
             })
             .await
@@ -493,7 +495,12 @@ impl Tracker {
             return Ok(());
         }
         let k = key(repo, id);
-        let render_lock = self.inner.render_locks.entry(k.clone()).or_default().clone();
+        let render_lock = self
+            .inner
+            .render_locks
+            .entry(k.clone())
+            .or_default()
+            .clone();
         let _render = render_lock.lock().await;
         let Some(t) = self.inner.store.tracked(repo, id).await? else {
             return Ok(());
@@ -508,7 +515,9 @@ impl Tracker {
         };
         if !allowed {
             tracing::warn!(repository = %repo, %id, channel = %t.conversation.channel, "not posting: the config does not allow this repository or channel");
-            self.inner.metrics.untrusted_event(Untrusted::ChannelNotAllowed);
+            self.inner
+                .metrics
+                .untrusted_event(Untrusted::ChannelNotAllowed);
             let lock = self.state_lock(&k);
             let _guard = lock.lock().await;
             if let Some(mut latest) = self.inner.store.tracked(repo, id).await? {
