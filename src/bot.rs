@@ -74,6 +74,7 @@ impl Bot {
             chat.clone(),
             parts.github.clone(),
             parts.clock.clone(),
+            metrics.clone(),
             &parts.adapter,
         );
         let intents = Arc::new(Intents::new(parts.clock.now()));

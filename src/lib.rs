@@ -19,6 +19,7 @@ pub mod model;
 pub mod ops;
 pub mod policy;
 pub mod resolve;
+pub mod routing;
 pub mod server;
 pub mod service;
 pub mod store;

@@ -98,6 +98,31 @@ impl Delivery {
     }
 }
 
+/// Why a deployment event was not acted on as it asked. (A bounded set: the
+/// repository, channel or user named in the event are never labels.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Untrusted {
+    /// No app is configured with the event's repository: ignored.
+    UnconfiguredRepository,
+    /// `payload.deploybot` without a valid mac: treated as made elsewhere.
+    UnverifiedPayload,
+    /// A valid payload copied into another deployment: treated as made elsewhere.
+    ReplayedPayload,
+    /// A route to a channel the app does not allow: not posted there.
+    ChannelNotAllowed,
+}
+
+impl Untrusted {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Untrusted::UnconfiguredRepository => "unconfigured_repository",
+            Untrusted::UnverifiedPayload => "unverified_payload",
+            Untrusted::ReplayedPayload => "replayed_payload",
+            Untrusted::ChannelNotAllowed => "channel_not_allowed",
+        }
+    }
+}
+
 /// A chat call's result, as counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChatResult {
@@ -121,6 +146,7 @@ pub struct Metrics {
     confirmations_pending: Gauge,
     deployments_tracked: Gauge,
     background_failures: Family<Component, Counter>,
+    untrusted_events: Family<Reason, Counter>,
     ready: Family<Component, Gauge>,
     /// Readiness of storage, chat and GitHub, for `/readyz`.
     pub health: Health,
@@ -221,6 +247,12 @@ impl Metrics {
             "Failed rounds of background work (housekeeping, polling, catch-up), by task",
             background_failures.clone(),
         );
+        let untrusted_events = Family::<Reason, Counter>::default();
+        registry.register(
+            "untrusted_events",
+            "Deployment events deploybot refused to act on as they asked: an unconfigured repository, a deploybot payload without a valid mac, a replayed payload, a channel the app does not allow",
+            untrusted_events.clone(),
+        );
         let ready = Family::<Component, Gauge>::default();
         registry.register(
             "ready",
@@ -254,6 +286,7 @@ impl Metrics {
             confirmations_pending,
             deployments_tracked,
             background_failures,
+            untrusted_events,
             ready,
             health: Health::default(),
         }
@@ -289,6 +322,20 @@ impl Metrics {
                 outcome: outcome.as_str().to_string(),
             })
             .inc();
+    }
+
+    /// A deployment event deploybot did not act on as it asked (see [`Untrusted`]).
+    pub fn untrusted_event(&self, why: Untrusted) {
+        self.untrusted_events
+            .get_or_create(&Reason {
+                reason: why.as_str().to_string(),
+            })
+            .inc();
+    }
+
+    /// An event for a repository no app is configured with: ignored.
+    pub fn webhook_ignored_repository(&self) {
+        self.untrusted_event(Untrusted::UnconfiguredRepository);
     }
 
     pub fn tracker_queued(&self) {

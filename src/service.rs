@@ -56,6 +56,12 @@ impl Service {
         let clock: Arc<dyn Clock> = parts.clock.clone();
         let parts_adapter = parts.adapter.clone();
         let bot = Bot::new(parts);
+        // The routing key is made (or read) now: the first deploy must not wait for it,
+        // and a store that cannot keep it is said at start.
+        bot.tracker()
+            .routing_key()
+            .await
+            .map_err(|e| format!("{}: [storage] {e}", config.source.display()))?;
         let (stop, stopped) = watch::channel(false);
         // In the background: a slow GitHub must not keep the bot offline at start.
         let catching_up = bot.clone();
@@ -241,7 +247,10 @@ impl Service {
                 .settle(&tracker.session_deployments(), settle.min(MAX_SETTLE))
                 .await;
             if !unsettled.is_empty() {
-                let ids: Vec<String> = unsettled.iter().map(|id| format!("#{id}")).collect();
+                let ids: Vec<String> = unsettled
+                    .iter()
+                    .map(|(repo, id)| format!("{repo}#{id}"))
+                    .collect();
                 tracing::warn!(
                     deployments = %ids.join(", "),
                     "stopping before these deployments finished; their messages catch up when deploybot starts again"

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use deploybot::chat::discord::{DiscordBot, RunError};
 use deploybot::clock::SystemClock;
 use fake_discord::{
-    FakeDiscord, APP_ID, BOT_ID, DEPLOYS, DEV, GUILD, ONCALL, RANDOM, RELEASE, THREAD,
+    FakeDiscord, APP_ID, BOT_ID, DEPLOYS, DEV, GUILD, ONCALL, OPS, RANDOM, RELEASE, THREAD,
 };
 use sandbox::{Deployer, Sandbox};
 use serde_json::{json, Value};
@@ -1016,4 +1016,106 @@ async fn readyz_follows_the_gateway_connection() {
     let back = wait_http(&readyz, 200, Duration::from_secs(40)).await;
     assert_eq!(back["ready"], true, "{back}");
     h.stop().await.expect("a clean stop");
+}
+
+/// Creates a deployment directly on the sandbox, as a collaborator or a workflow with
+/// `deployments: write` could, with `deploybot` as its payload's routing part.
+async fn create_foreign(h: &Harness, deploybot: Value) -> u64 {
+    let response = reqwest::Client::new()
+        .post(format!("{}/repos/acme/api/deployments", h.sandbox.url()))
+        .bearer_auth(h.sandbox.token())
+        .json(&json!({
+            "ref": "main",
+            "environment": "staging",
+            "required_contexts": [],
+            "auto_merge": false,
+            "payload": {"deploybot": deploybot},
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+    response.json::<Value>().await.unwrap()["id"]
+        .as_u64()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_deployment_made_elsewhere_cannot_edit_a_message_ping_its_requester_or_post_in_other_channels(
+) {
+    let mut h = Harness::start().await;
+    h.sandbox.add_webhook(&h.webhook, SECRET);
+    h.fake
+        .say(DEPLOYS, ALICE, &[RELEASE], "!deploy api/topic to staging");
+    let deployment = wait_for(BOUND, "a deployment", || h.deployments().first().cloned()).await;
+    let route = deployment["payload"]["deploybot"].clone();
+    let message: u64 = route["chat"]["message"].as_str().unwrap().parse().unwrap();
+    wait_for(BOUND, "alice's message to show the deployment", || {
+        h.fake
+            .message(message)
+            .filter(|m| title(m).contains("Created deployment"))
+    })
+    .await;
+    let edits_before = h
+        .fake
+        .calls_to("PATCH", &format!("/messages/{message}"))
+        .len();
+
+    // mallory copies alice's route (without the bot's mac), and another one to
+    // #random, which acme/api does not allow.
+    let mut to_alice = route.clone();
+    to_alice.as_object_mut().unwrap().remove("mac");
+    to_alice["request_id"] = "mallory-1".into();
+    let mut to_random = to_alice.clone();
+    to_random["request_id"] = "mallory-2".into();
+    to_random["chat"]["channel"] = RANDOM.to_string().into();
+    to_random["chat"]["message"] = Value::Null;
+    let mut ids = Vec::new();
+    for route in [to_alice, to_random] {
+        let id = create_foreign(&h, route).await;
+        h.sandbox.create_deployment_status(
+            "acme/api",
+            id,
+            sandbox::NewStatus {
+                description: Some("mallory was here".into()),
+                log_url: Some("https://evil.example/run/1".into()),
+                ..sandbox::NewStatus::new("failure")
+            },
+        );
+        ids.push(id);
+    }
+    // Both are announced in #ops, as made elsewhere, and end there.
+    for id in &ids {
+        let posted = h.posted(OPS, &format!("created deployment #{id}")).await;
+        wait_for(BOUND, "the announcement to show the failure", || {
+            h.fake
+                .message(posted)
+                .filter(|m| title(m).contains(": failure"))
+        })
+        .await;
+    }
+    assert_eq!(
+        h.fake
+            .calls_to("PATCH", &format!("/messages/{message}"))
+            .len(),
+        edits_before,
+        "alice's message was edited"
+    );
+    assert!(!title(&h.fake.message(message).unwrap()).contains("failure"));
+    assert!(h.posts(RANDOM).is_empty(), "{:?}", h.posts(RANDOM));
+    for call in h.fake.calls() {
+        let mentions = &call.body["allowed_mentions"]["users"];
+        assert!(
+            mentions.is_null() || mentions.as_array().is_some_and(|m| m.is_empty()),
+            "nobody is pinged: {call:?}"
+        );
+        assert!(
+            !call.body["content"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(&ALICE.0.to_string()),
+            "{call:?}"
+        );
+    }
+    assert!(h.stop().await.is_ok());
 }

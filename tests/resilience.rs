@@ -149,7 +149,10 @@ async fn a_final_state_that_chat_could_not_show_is_shown_once_chat_is_back() {
     let t = service
         .bot
         .store()
-        .tracked(deploybot::model::DeploymentId(id))
+        .tracked(
+            &deploybot::model::RepoName::parse("acme/api").unwrap(),
+            deploybot::model::DeploymentId(id),
+        )
         .await
         .unwrap()
         .unwrap();
@@ -209,7 +212,10 @@ async fn a_failed_edit_never_posts_a_duplicate_but_a_deleted_message_is_posted_a
     let t = service
         .bot
         .store()
-        .tracked(deploybot::model::DeploymentId(id))
+        .tracked(
+            &deploybot::model::RepoName::parse("acme/api").unwrap(),
+            deploybot::model::DeploymentId(id),
+        )
         .await
         .unwrap()
         .unwrap();
@@ -539,7 +545,10 @@ async fn a_crash_while_githubs_answer_is_in_flight_loses_no_deployment() {
     let record = t
         .bot()
         .store()
-        .tracked(deploybot::model::DeploymentId(id))
+        .tracked(
+            &deploybot::model::RepoName::parse("acme/api").unwrap(),
+            deploybot::model::DeploymentId(id),
+        )
         .await
         .unwrap()
         .expect("tracked after the restart");

@@ -476,19 +476,360 @@ async fn a_restarted_bot_without_webhooks_finishes_by_polling() {
     assert_eq!(t.sandbox.requests().len(), before);
 }
 
+/// Forgets the store's record of every tracked deployment (as pruning, or a row lost,
+/// would), keeping the rest of the database — its routing key among it.
+async fn forget_tracked(t: &TestBot) {
+    let store =
+        deploybot::store::sqlite::SqliteStore::open(&format!("sqlite://{}", t.db.display()))
+            .await
+            .unwrap();
+    sqlx::query("DELETE FROM tracked")
+        .execute(store.pool())
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn a_status_for_a_deployment_the_store_forgot_is_routed_by_its_payload() {
     let mut t = webhook_bot("10ms").await;
     t.say("deploy api/topic to staging").await;
     let id = t.last_deployment();
+    assert!(
+        t.sandbox.deployments("acme/api")[0]["payload"]["deploybot"]["mac"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("v1.")),
+        "the bot signs the payload it writes"
+    );
     t.kill().await;
-    // A brand-new database: the bot knows nothing of deployment `id`.
-    std::fs::remove_file(&t.db).unwrap();
+    // The bot restarts on the same database, which no longer knows deployment `id`;
+    // the routing key survived the restart, so the payload still proves itself.
+    forget_tracked(&t).await;
     t.boot().await;
     t.sandbox
         .create_deployment_status("acme/api", id, NewStatus::new("success"));
     let done = wait_state(&t, id, DeploymentState::Success).await;
     assert!(done.fields.iter().any(|f| f.value == "alice"), "{done:?}");
+}
+
+#[tokio::test]
+async fn a_bot_that_lost_its_database_does_not_trust_old_payloads() {
+    let mut t = webhook_bot("10ms").await;
+    t.say("deploy api/topic to staging").await;
+    let id = t.last_deployment();
+    let edits = t.message_of(id).unwrap().1;
+    t.kill().await;
+    // A brand-new database: a new key, so the old mac proves nothing any more. The
+    // deployment is shown as made elsewhere rather than trusted.
+    std::fs::remove_file(&t.db).unwrap();
+    t.boot().await;
+    t.sandbox
+        .create_deployment_status("acme/api", id, NewStatus::new("success"));
+    wait_for(BOUND, "an announcement in #ops", || {
+        t.said()
+            .into_iter()
+            .find(|s| matches!(s, Said::Sent { channel, .. } if channel == "ops"))
+    })
+    .await;
+    t.bot().tracker().flush(BOUND).await;
+    assert_eq!(t.message_of(id).unwrap().1, edits, "{:#?}", t.said());
+}
+
+/// Creates a deployment directly on the sandbox (as a collaborator or a workflow
+/// would), with `deploybot` as its payload's routing part; returns its id.
+async fn create_foreign(t: &TestBot, git_ref: &str, deploybot: serde_json::Value) -> u64 {
+    let response = reqwest::Client::new()
+        .post(format!("{}/repos/acme/api/deployments", t.sandbox.url()))
+        .bearer_auth(t.sandbox.token())
+        .json(&serde_json::json!({
+            "ref": git_ref,
+            "environment": "staging",
+            "required_contexts": [],
+            "auto_merge": false,
+            "payload": {"deploybot": deploybot},
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+    response.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_u64()
+        .unwrap()
+}
+
+/// alice's deployment and its payload's routing part, as the bot wrote it.
+async fn alices_deployment(t: &TestBot) -> (u64, serde_json::Value) {
+    t.say("deploy api/topic to staging").await;
+    let id = t.last_deployment();
+    let d = t
+        .sandbox
+        .deployments("acme/api")
+        .into_iter()
+        .find(|d| d["id"] == id)
+        .unwrap();
+    (id, d["payload"]["deploybot"].clone())
+}
+
+/// mallory's statuses: a failure with her words and her link.
+fn mallory(t: &TestBot, id: u64) {
+    t.sandbox.create_deployment_status(
+        "acme/api",
+        id,
+        NewStatus {
+            description: Some("mallory was here".into()),
+            log_url: Some("https://evil.example/run/1".into()),
+            ..NewStatus::new("failure")
+        },
+    );
+}
+
+fn untrusted(t: &TestBot, reason: &str) -> f64 {
+    let text = t.bot().metrics().encode();
+    let needle = format!("deploybot_untrusted_events_total{{reason=\"{reason}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&needle))
+        .map(|v| v.trim().parse().unwrap())
+        .unwrap_or(0.0)
+}
+
+/// Nothing of mallory's reached alice: her message was not edited after it showed
+/// `created`, nobody was mentioned, nothing was posted outside #deploys and #ops.
+fn alice_untouched(t: &TestBot, id: u64, edits: usize) {
+    let (last, n) = t.message_of(id).unwrap();
+    assert_eq!(n, edits, "alice's message was edited: {:#?}", t.said());
+    assert_eq!(last.tone, Tone::Progress(DeploymentState::Created));
+    for s in t.said() {
+        assert_eq!(s.message().mention, None, "{s:?}");
+        match &s {
+            Said::Sent { channel, .. } | Said::Edited { channel, .. } => {
+                assert!(channel == "deploys" || channel == "ops", "{s:?}")
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_deployment_made_elsewhere_with_a_copied_route_is_announced_not_routed() {
+    let t = webhook_bot("10ms").await;
+    let (id, route) = alices_deployment(&t).await;
+    let edits = t.message_of(id).unwrap().1;
+
+    // mallory copies alice's chat coordinates, without the bot's mac.
+    let mut forged = route.clone();
+    forged.as_object_mut().unwrap().remove("mac");
+    forged["request_id"] = "mallory-1".into();
+    let evil = create_foreign(&t, "main", forged).await;
+    // The `deployment` event is announced first; then mallory's statuses come.
+    wait_for(BOUND, "the announcement in #ops", || {
+        t.said()
+            .into_iter()
+            .find(|s| matches!(s, Said::Sent { channel, .. } if channel == "ops"))
+    })
+    .await;
+    mallory(&t, evil);
+    let shown = wait_for(
+        BOUND,
+        "the announcement in #ops to show the failure",
+        || {
+            t.said().into_iter().find(|s| {
+                matches!(s, Said::Edited { channel, message, .. }
+                if channel == "ops" && message.tone == Tone::Progress(DeploymentState::Failure))
+            })
+        },
+    )
+    .await;
+    t.bot().tracker().flush(BOUND).await;
+    alice_untouched(&t, id, edits);
+    let ops: Vec<Said> = t
+        .said()
+        .into_iter()
+        .filter(|s| matches!(s, Said::Sent { channel, .. } if channel == "ops"))
+        .collect();
+    assert_eq!(ops.len(), 1, "announced once: {ops:#?}");
+    let text = ops[0].message().to_text();
+    assert!(
+        text.contains(&format!("sandbox-user created deployment #{evil}")),
+        "{text}"
+    );
+    assert!(text.contains("deploybot did not"), "{text}");
+    assert!(!shown.message().to_text().contains("alice"), "{shown:?}");
+    assert!(untrusted(&t, "unverified_payload") >= 1.0);
+}
+
+#[tokio::test]
+async fn a_copied_route_to_a_channel_the_app_does_not_allow_posts_nothing_there() {
+    let t = webhook_bot("10ms").await;
+    let (id, route) = alices_deployment(&t).await;
+    let edits = t.message_of(id).unwrap().1;
+
+    // Without a mac: to #general, which acme/api does not allow.
+    let mut forged = route.clone();
+    forged.as_object_mut().unwrap().remove("mac");
+    forged["request_id"] = "mallory-2".into();
+    forged["chat"]["channel"] = "general".into();
+    forged["chat"]["message"] = serde_json::Value::Null;
+    let evil = create_foreign(&t, "main", forged).await;
+    mallory(&t, evil);
+
+    // With a valid mac (as if the bot had written it, or the config changed since):
+    // the channel rule still holds.
+    let key = t.bot().tracker().routing_key().await.unwrap();
+    let mut payload: deploybot::github::DeploybotPayload =
+        serde_json::from_value(route.clone()).unwrap();
+    payload.request_id = "r-general".into();
+    payload.chat.channel = "general".into();
+    payload.chat.message = None;
+    payload.mac = None;
+    let repo = deploybot::model::RepoName::parse("acme/api").unwrap();
+    payload.mac = Some(key.sign(
+        chrono::Utc::now(),
+        &deploybot::routing::Signed {
+            repository: &repo,
+            environment: "staging",
+            git_ref: "main",
+            task: "deploy",
+            payload: &payload,
+        },
+    ));
+    let signed = create_foreign(&t, "main", serde_json::to_value(&payload).unwrap()).await;
+    mallory(&t, signed);
+
+    for d in [evil, signed] {
+        wait_for(BOUND, "the announcements in #ops to show the failure", || {
+            t.said().into_iter().find(|s| {
+                matches!(s, Said::Sent { channel, message, .. } | Said::Edited { channel, message, .. }
+                    if channel == "ops"
+                        && message.tone == Tone::Progress(DeploymentState::Failure)
+                        && message.title.contains(&format!("#{d} ")))
+            })
+        })
+        .await;
+    }
+    t.bot().tracker().flush(BOUND).await;
+    alice_untouched(&t, id, edits);
+    assert!(untrusted(&t, "channel_not_allowed") >= 1.0);
+}
+
+#[tokio::test]
+async fn forged_and_borrowed_macs_are_refused() {
+    let t = webhook_bot("10ms").await;
+    let (id, route) = alices_deployment(&t).await;
+    let edits = t.message_of(id).unwrap().1;
+
+    // A mac of the right shape that the bot did not make.
+    let mut forged = route.clone();
+    forged["request_id"] = "mallory-3".into();
+    forged["mac"] = format!("v1.{}.{}", chrono::Utc::now().timestamp(), "ab".repeat(32)).into();
+    let a = create_foreign(&t, "main", forged).await;
+    // alice's real mac, on a payload with another request id.
+    let mut borrowed = route.clone();
+    borrowed["request_id"] = "mallory-4".into();
+    let b = create_foreign(&t, "topic", borrowed).await;
+    // alice's whole payload, mac and all, copied into a new deployment of the same
+    // ref and environment: the request id belongs to her deployment.
+    let c = create_foreign(&t, "topic", route.clone()).await;
+    for evil in [a, b, c] {
+        mallory(&t, evil);
+    }
+    for d in [a, b, c] {
+        wait_for(BOUND, "the announcements in #ops to show the failure", || {
+            t.said().into_iter().find(|s| {
+                matches!(s, Said::Sent { channel, message, .. } | Said::Edited { channel, message, .. }
+                    if channel == "ops"
+                        && message.tone == Tone::Progress(DeploymentState::Failure)
+                        && message.title.contains(&format!("#{d} ")))
+            })
+        })
+        .await;
+    }
+    t.bot().tracker().flush(BOUND).await;
+    alice_untouched(&t, id, edits);
+    assert!(untrusted(&t, "unverified_payload") >= 2.0);
+    assert!(untrusted(&t, "replayed_payload") >= 1.0);
+}
+
+#[tokio::test]
+async fn a_status_naming_a_tracked_id_in_another_repository_changes_nothing() {
+    let t = webhook_bot("10ms").await;
+    let (id, _) = alices_deployment(&t).await;
+    let edits = t.message_of(id).unwrap().1;
+    let url = t.webhook_url();
+    let mut body: serde_json::Value =
+        serde_json::from_slice(&status_body(&t, id, "failure", 950)).unwrap();
+    body["repository"]["full_name"] = "evil/x".into();
+    body["deployment_status"]["description"] = "mallory was here".into();
+    let body = serde_json::to_vec(&body).unwrap();
+    let signature = sign(SECRET.as_bytes(), &body);
+    assert_eq!(
+        post(&url, "deployment_status", "evil-1", &body, Some(signature)).await,
+        202
+    );
+    wait_for(BOUND, "the event to be counted", || {
+        (untrusted(&t, "unconfigured_repository") >= 1.0).then_some(())
+    })
+    .await;
+    t.bot().tracker().flush(BOUND).await;
+    alice_untouched(&t, id, edits);
+    let evil = deploybot::model::RepoName::parse("evil/x").unwrap();
+    assert_eq!(
+        t.bot()
+            .store()
+            .tracked(&evil, deploybot::model::DeploymentId(id))
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+#[tokio::test]
+async fn events_for_unconfigured_repositories_are_ignored() {
+    let t = webhook_bot("10ms").await;
+    let (id, route) = alices_deployment(&t).await;
+    let said = t.said().len();
+    let url = t.webhook_url();
+    // GitHub's own example, as is (Codertocat/Hello-World), and with a deploybot
+    // route to alice's message.
+    let fixture = |name: &str| -> serde_json::Value {
+        serde_json::from_str(
+            &std::fs::read_to_string(format!(
+                "{}/fixtures/github/webhooks/{name}",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .unwrap(),
+        )
+        .unwrap()
+    };
+    let status = fixture("deployment_status/created.success.octokit-webhooks.json");
+    let mut routed = status.clone();
+    routed["deployment"]["payload"] = serde_json::json!({ "deploybot": route });
+    let created = fixture("deployment/created.octokit-webhooks.json");
+    for (n, (event, body)) in [
+        ("deployment_status", status.clone()),
+        ("deployment_status", routed),
+        ("deployment", created),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let body = serde_json::to_vec(&body).unwrap();
+        let signature = sign(SECRET.as_bytes(), &body);
+        assert_eq!(
+            post(&url, event, &format!("u-{n}"), &body, Some(signature)).await,
+            202
+        );
+    }
+    wait_for(BOUND, "the events to be counted", || {
+        (untrusted(&t, "unconfigured_repository") >= 3.0).then_some(())
+    })
+    .await;
+    t.bot().tracker().flush(BOUND).await;
+    assert_eq!(t.said().len(), said, "{:#?}", t.said());
+    let repo =
+        deploybot::model::RepoName::parse(status["repository"]["full_name"].as_str().unwrap())
+            .unwrap();
+    let other = deploybot::model::DeploymentId(status["deployment"]["id"].as_u64().unwrap());
+    assert_eq!(t.bot().store().tracked(&repo, other).await.unwrap(), None);
+    assert_eq!(t.bot().store().unfinished().await.unwrap().len(), 1);
+    let _ = id;
 }
 
 #[tokio::test]

@@ -304,6 +304,13 @@ pub trait Chat: Send + Sync {
     fn connected_at_start(&self) -> bool {
         true
     }
+
+    /// The name of a conversation's channel when only its id is known (a route read
+    /// from a deployment's payload), so the app's channel rules, which may name
+    /// channels, can be applied. By default: the name the conversation carries.
+    async fn channel_name(&self, to: &Conversation) -> Option<String> {
+        to.channel_name.clone()
+    }
 }
 
 /// A [`Chat`] that counts every send and edit in the bot's metrics.
@@ -344,6 +351,14 @@ impl Chat for MeteredChat {
         let r = self.inner.edit(to, id, message).await;
         counted(&self.metrics, "edit", &r);
         r
+    }
+
+    fn connected_at_start(&self) -> bool {
+        self.inner.connected_at_start()
+    }
+
+    async fn channel_name(&self, to: &Conversation) -> Option<String> {
+        self.inner.channel_name(to).await
     }
 }
 

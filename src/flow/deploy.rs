@@ -23,6 +23,7 @@ use crate::github::{
 use crate::history::{self, Entry};
 use crate::model::DeploymentId;
 use crate::policy::{self, Need};
+use crate::routing::{RoutingKey, Signed};
 use crate::store::{Confirmation, ConfirmationState, Intent, IntentResolution, Tracked};
 use crate::tracker::render;
 use crate::{flow, intents, resolve};
@@ -492,6 +493,15 @@ async fn execute(
     let message_id = bot.reply(request, working).await;
 
     let request_id = uuid::Uuid::new_v4().to_string();
+    // Without the key (storage trouble) the deployment is still made, without a mac:
+    // this bot tracks it from its store, but nothing routes it by its payload.
+    let key = match bot.tracker().routing_key().await {
+        Ok(key) => Some(key),
+        Err(e) => {
+            tracing::warn!(error = %e, "no routing key: the deployment's payload gets no mac");
+            None
+        }
+    };
     let new = new_deployment(
         request,
         cmd,
@@ -499,6 +509,7 @@ async fn execute(
         &request_id,
         message_id.as_ref().map(|m| m.0.clone()),
         &context,
+        key.as_ref(),
     );
 
     let notes = context.notes.clone();
@@ -938,8 +949,9 @@ fn new_deployment(
     request_id: &str,
     message_id: Option<String>,
     context: &Context,
+    key: Option<&RoutingKey>,
 ) -> NewDeployment {
-    let routing = DeploybotPayload {
+    let mut routing = DeploybotPayload {
         request_id: request_id.to_string(),
         chat: PayloadChat {
             adapter: request.conversation.adapter.clone(),
@@ -955,7 +967,21 @@ fn new_deployment(
         reason: cmd.reason.clone(),
         app: Some(plan.app.name.to_string()),
         rollback_of: context.rollback_of.map(|id| id.0),
+        mac: None,
     };
+    // The proof that deploybot wrote it, over everything it writes now (the message
+    // was posted before, so its id is covered). GitHub's clock dates the deployment,
+    // so the mac is dated by the wall clock, not the bot's (injectable) one.
+    if let Some(key) = key {
+        let signed = Signed {
+            repository: &plan.app.repository,
+            environment: plan.env.name.as_str(),
+            git_ref: &plan.git_ref,
+            task: &cmd.task,
+            payload: &routing,
+        };
+        routing.mac = Some(key.sign(chrono::Utc::now(), &signed));
+    }
     // App extras, then environment extras over them, then deploybot's own key.
     let mut payload = plan.app.payload.clone();
     payload.extend(plan.env.payload.clone());

@@ -226,6 +226,10 @@ pub struct DeploybotPayload {
     /// Set on a rollback: the deployment it replaced (so a later rollback skips it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback_of: Option<u64>,
+    /// Proof that deploybot wrote this payload (see [`crate::routing`]): without a
+    /// valid one, the deployment is treated as made elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

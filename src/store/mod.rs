@@ -35,6 +35,9 @@ impl From<serde_json::Error> for StoreError {
 pub struct Tracked {
     pub deployment_id: DeploymentId,
     pub repository: RepoName,
+    /// `payload.deploybot.request_id`, for deployments deploybot made.
+    #[serde(default)]
+    pub request_id: Option<String>,
     /// The configured app, when known.
     pub app: Option<String>,
     pub environment: String,
@@ -87,6 +90,7 @@ impl Tracked {
         Tracked {
             deployment_id: d.id,
             repository: repository.clone(),
+            request_id: None,
             app: None,
             environment: d.environment.clone(),
             git_ref: d.git_ref.clone(),
@@ -160,6 +164,7 @@ impl Intent {
     /// The tracked record of the deployment this intent became.
     pub fn tracked(&self, d: &Deployment) -> Tracked {
         Tracked {
+            request_id: Some(self.request_id.clone()),
             app: Some(self.app.clone()),
             message_id: self.message_id.clone(),
             requester: Some(self.requester.clone()),
@@ -319,10 +324,22 @@ pub struct AuditEntry {
 
 #[async_trait]
 pub trait Store: Send + Sync {
-    /// Inserts unless a record for this deployment exists; `true` if inserted.
+    /// Inserts unless a record for this deployment (repository and id) exists; `true`
+    /// if inserted.
     async fn insert_tracked(&self, t: &Tracked) -> Result<bool, StoreError>;
     async fn put_tracked(&self, t: &Tracked) -> Result<(), StoreError>;
-    async fn tracked(&self, id: DeploymentId) -> Result<Option<Tracked>, StoreError>;
+    /// The record of deployment `id` of `repo` (case-insensitive): both must match.
+    async fn tracked(
+        &self,
+        repo: &RepoName,
+        id: DeploymentId,
+    ) -> Result<Option<Tracked>, StoreError>;
+    /// The oldest record in `repo` made for `request_id`, if any.
+    async fn tracked_by_request(
+        &self,
+        repo: &RepoName,
+        request_id: &str,
+    ) -> Result<Option<Tracked>, StoreError>;
     /// Deployments not yet settled: still running, or their final state not yet shown.
     async fn unfinished(&self) -> Result<Vec<Tracked>, StoreError>;
 
@@ -436,4 +453,8 @@ pub trait Store: Send + Sync {
     /// expired confirmations and closed intents last touched before `before`. Returns
     /// how many rows.
     async fn prune_settled(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// The value of setting `name`; when there is none yet, `value` is stored first.
+    /// Racing callers (several instances starting at once) all get the one value stored.
+    async fn setting_or_insert(&self, name: &str, value: &str) -> Result<String, StoreError>;
 }

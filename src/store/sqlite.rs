@@ -12,7 +12,7 @@ use super::{
     AuditEntry, Confirmation, ConfirmationState, Gauges, Intent, IntentResolution, Lock, LockTaken,
     Store, StoreError, Tracked, Unconfirmable,
 };
-use crate::model::DeploymentId;
+use crate::model::{DeploymentId, RepoName};
 
 /// How long a statement waits for another writer before failing with "database is locked".
 const BUSY_TIMEOUT_SECS: u64 = 5;
@@ -89,6 +89,11 @@ async fn migration_lock(db: &std::path::Path) -> Result<std::fs::File, StoreErro
     .map_err(|e| StoreError(format!("migration lock: {e}")))?
 }
 
+/// A repository as the key of tracked rows: GitHub's names are case-insensitive.
+fn repo_key(repo: &RepoName) -> String {
+    repo.to_string().to_ascii_lowercase()
+}
+
 fn ts(t: DateTime<Utc>) -> String {
     // Fixed width, so text order is time order.
     t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
@@ -98,11 +103,12 @@ fn ts(t: DateTime<Utc>) -> String {
 impl Store for SqliteStore {
     async fn insert_tracked(&self, t: &Tracked) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "INSERT INTO tracked (deployment_id, repository, settled, data, updated_at)
-             VALUES (?, ?, ?, ?, ?) ON CONFLICT (deployment_id) DO NOTHING",
+            "INSERT INTO tracked (deployment_id, repository, request_id, settled, data, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (repository, deployment_id) DO NOTHING",
         )
         .bind(t.deployment_id.0 as i64)
-        .bind(t.repository.to_string())
+        .bind(repo_key(&t.repository))
+        .bind(&t.request_id)
         .bind(t.is_settled())
         .bind(serde_json::to_string(t)?)
         .bind(ts(Utc::now()))
@@ -113,13 +119,15 @@ impl Store for SqliteStore {
 
     async fn put_tracked(&self, t: &Tracked) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO tracked (deployment_id, repository, settled, data, updated_at)
-             VALUES (?, ?, ?, ?, ?)
-             ON CONFLICT (deployment_id) DO UPDATE SET
-               settled = excluded.settled, data = excluded.data, updated_at = excluded.updated_at",
+            "INSERT INTO tracked (deployment_id, repository, request_id, settled, data, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT (repository, deployment_id) DO UPDATE SET
+               request_id = excluded.request_id, settled = excluded.settled,
+               data = excluded.data, updated_at = excluded.updated_at",
         )
         .bind(t.deployment_id.0 as i64)
-        .bind(t.repository.to_string())
+        .bind(repo_key(&t.repository))
+        .bind(&t.request_id)
         .bind(t.is_settled())
         .bind(serde_json::to_string(t)?)
         .bind(ts(Utc::now()))
@@ -128,11 +136,36 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn tracked(&self, id: DeploymentId) -> Result<Option<Tracked>, StoreError> {
-        let row = sqlx::query("SELECT data FROM tracked WHERE deployment_id = ?")
-            .bind(id.0 as i64)
-            .fetch_optional(&self.pool)
-            .await?;
+    async fn tracked(
+        &self,
+        repo: &RepoName,
+        id: DeploymentId,
+    ) -> Result<Option<Tracked>, StoreError> {
+        let row =
+            sqlx::query("SELECT data FROM tracked WHERE repository = ? AND deployment_id = ?")
+                .bind(repo_key(repo))
+                .bind(id.0 as i64)
+                .fetch_optional(&self.pool)
+                .await?;
+        match row {
+            Some(row) => Ok(Some(serde_json::from_str(row.get::<&str, _>("data"))?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn tracked_by_request(
+        &self,
+        repo: &RepoName,
+        request_id: &str,
+    ) -> Result<Option<Tracked>, StoreError> {
+        let row = sqlx::query(
+            "SELECT data FROM tracked WHERE repository = ? AND request_id = ?
+             ORDER BY deployment_id LIMIT 1",
+        )
+        .bind(repo_key(repo))
+        .bind(request_id)
+        .fetch_optional(&self.pool)
+        .await?;
         match row {
             Some(row) => Ok(Some(serde_json::from_str(row.get::<&str, _>("data"))?)),
             None => Ok(None),
@@ -574,6 +607,21 @@ impl Store for SqliteStore {
         Ok(tracked + confirmations + intents)
     }
 
+    async fn setting_or_insert(&self, name: &str, value: &str) -> Result<String, StoreError> {
+        sqlx::query(
+            "INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
+        Ok(sqlx::query("SELECT value FROM settings WHERE name = ?")
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await?
+            .get("value"))
+    }
+
     async fn prune_audit(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         Ok(sqlx::query("DELETE FROM audit WHERE at < ?")
             .bind(ts(before))
@@ -678,12 +726,13 @@ mod tests {
         }
     }
     use crate::chat::Conversation;
-    use crate::model::{DeploymentState, RepoName};
+    use crate::model::DeploymentState;
 
     fn tracked(id: u64) -> Tracked {
         Tracked {
             deployment_id: DeploymentId(id),
             repository: RepoName::parse("acme/api").unwrap(),
+            request_id: None,
             app: Some("api".into()),
             environment: "staging".into(),
             git_ref: "topic".into(),
@@ -741,10 +790,70 @@ mod tests {
         let unfinished = store.unfinished().await.unwrap();
         assert_eq!(unfinished, vec![tracked_like(&unfinished[0], 1)]);
         assert_eq!(
-            store.tracked(DeploymentId(2)).await.unwrap().unwrap().state,
+            store
+                .tracked(&api(), DeploymentId(2))
+                .await
+                .unwrap()
+                .unwrap()
+                .state,
             DeploymentState::Success
         );
-        assert_eq!(store.tracked(DeploymentId(3)).await.unwrap(), None);
+        assert_eq!(store.tracked(&api(), DeploymentId(3)).await.unwrap(), None);
+    }
+
+    fn api() -> RepoName {
+        RepoName::parse("acme/api").unwrap()
+    }
+
+    #[tokio::test]
+    async fn tracked_deployments_are_keyed_by_repository_and_id() {
+        let store = SqliteStore::open("sqlite::memory:").await.unwrap();
+        let mut t = tracked(7);
+        t.request_id = Some("r-7".into());
+        assert!(store.insert_tracked(&t).await.unwrap());
+        let evil = RepoName::parse("evil/x").unwrap();
+        assert_eq!(store.tracked(&evil, DeploymentId(7)).await.unwrap(), None);
+        let upper = RepoName::parse("ACME/API").unwrap();
+        assert!(store
+            .tracked(&upper, DeploymentId(7))
+            .await
+            .unwrap()
+            .is_some());
+        // The same id in another repository is another record.
+        let mut other = tracked(7);
+        other.repository = evil.clone();
+        assert!(store.insert_tracked(&other).await.unwrap());
+        assert_eq!(
+            store
+                .tracked_by_request(&upper, "r-7")
+                .await
+                .unwrap()
+                .map(|t| t.deployment_id),
+            Some(DeploymentId(7))
+        );
+        assert_eq!(store.tracked_by_request(&evil, "r-7").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_setting_is_written_once_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("bot.db").display());
+        {
+            let store = SqliteStore::open(&url).await.unwrap();
+            assert_eq!(
+                store.setting_or_insert("k", "first").await.unwrap(),
+                "first"
+            );
+            assert_eq!(
+                store.setting_or_insert("k", "second").await.unwrap(),
+                "first"
+            );
+        }
+        let store = SqliteStore::open(&url).await.unwrap();
+        assert_eq!(
+            store.setting_or_insert("k", "third").await.unwrap(),
+            "first"
+        );
     }
 
     fn tracked_like(t: &Tracked, id: u64) -> Tracked {
@@ -763,8 +872,12 @@ mod tests {
         store.put_tracked(&tracked(2)).await.unwrap();
         let later = Utc::now() + chrono::Duration::days(1);
         assert_eq!(store.prune_settled(later).await.unwrap(), 1);
-        assert_eq!(store.tracked(DeploymentId(1)).await.unwrap(), None);
-        assert!(store.tracked(DeploymentId(2)).await.unwrap().is_some());
+        assert_eq!(store.tracked(&api(), DeploymentId(1)).await.unwrap(), None);
+        assert!(store
+            .tracked(&api(), DeploymentId(2))
+            .await
+            .unwrap()
+            .is_some());
     }
 
     #[tokio::test]

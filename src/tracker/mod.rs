@@ -9,8 +9,14 @@
 //! the final one is always delivered. When a deployment ends, its requester is
 //! mentioned once.
 //!
-//! Routing: a deployment's message comes from the store, else from the deployment's
-//! `payload.deploybot.chat` (another instance, or a bot that lost its database).
+//! Routing: deployments are keyed by (repository, deployment id); events for a
+//! repository no app is configured with are ignored (and counted). A deployment's
+//! message comes from the store, else from the deployment's `payload.deploybot.chat`
+//! (another instance, or a bot that lost its database) — but only when the payload
+//! carries a valid mac ([`crate::routing`]): deploybot wrote it. Any other deployment
+//! is one made elsewhere: announced in the app's `notify_channel`, never editing a
+//! message or mentioning a user named in its payload. Every post goes only to a
+//! channel the app allows (its `channels`, or its `notify_channel`).
 
 pub mod render;
 
@@ -24,10 +30,20 @@ use tokio::sync::Notify;
 
 use crate::chat::{Chat, Conversation, MessageId};
 use crate::clock::Clock;
-use crate::config::Config;
-use crate::github::{Conditional, Deployment, DeploymentStatus, GitHub};
+use crate::config::{AppConfig, Config};
+use crate::github::{Conditional, DeploybotPayload, Deployment, DeploymentStatus, GitHub};
+use crate::metrics::{Metrics, Untrusted};
 use crate::model::{DeploymentId, DeploymentState, RepoName};
+use crate::routing::{Rejected, RoutingKey, Signed, KEY_SETTING};
 use crate::store::{Store, StoreError, Tracked};
+
+/// What the tracker's per-deployment state is keyed by: the repository (lowercased:
+/// GitHub's names are case-insensitive) and the deployment id.
+type Key = (String, DeploymentId);
+
+fn key(repo: &RepoName, id: DeploymentId) -> Key {
+    (repo.to_string().to_ascii_lowercase(), id)
+}
 
 /// What happened to a status event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +54,8 @@ pub enum Applied {
     Stale,
     /// Not a deployment the bot tracks or can route.
     Untracked,
+    /// For a repository no app is configured with: ignored.
+    Ignored,
 }
 
 #[derive(Clone)]
@@ -51,14 +69,17 @@ struct Inner {
     chat: Arc<dyn Chat>,
     github: Arc<dyn GitHub>,
     clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
+    /// The routing key, read from (or first written to) the store once.
+    routing_key: tokio::sync::OnceCell<RoutingKey>,
     /// The chat adapter this instance speaks; messages of another adapter cannot be edited here.
     adapter: String,
     /// Serialises state changes per deployment.
-    state_locks: DashMap<DeploymentId, Arc<tokio::sync::Mutex<()>>>,
+    state_locks: DashMap<Key, Arc<tokio::sync::Mutex<()>>>,
     /// Serialises renders per deployment, so edits of one message never overtake each other.
-    render_locks: DashMap<DeploymentId, Arc<tokio::sync::Mutex<()>>>,
-    slots: Mutex<HashMap<DeploymentId, Slot>>,
-    session: Mutex<Vec<DeploymentId>>,
+    render_locks: DashMap<Key, Arc<tokio::sync::Mutex<()>>>,
+    slots: Mutex<HashMap<Key, Slot>>,
+    session: Mutex<Vec<(RepoName, DeploymentId)>>,
     /// Set by [`Tracker::halt`]: nothing more is rendered.
     halted: AtomicBool,
     in_flight: AtomicUsize,
@@ -78,6 +99,7 @@ impl Tracker {
         chat: Arc<dyn Chat>,
         github: Arc<dyn GitHub>,
         clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
         adapter: &str,
     ) -> Tracker {
         Tracker {
@@ -87,6 +109,8 @@ impl Tracker {
                 chat,
                 github,
                 clock,
+                metrics,
+                routing_key: tokio::sync::OnceCell::new(),
                 adapter: adapter.to_string(),
                 state_locks: DashMap::new(),
                 render_locks: DashMap::new(),
@@ -99,20 +123,90 @@ impl Tracker {
         }
     }
 
-    fn state_lock(&self, id: DeploymentId) -> Arc<tokio::sync::Mutex<()>> {
-        self.inner.state_locks.entry(id).or_default().clone()
+    fn state_lock(&self, k: &Key) -> Arc<tokio::sync::Mutex<()>> {
+        self.inner.state_locks.entry(k.clone()).or_default().clone()
+    }
+
+    /// The key of the mac that proves deploybot wrote a payload: generated at first
+    /// start and kept in the store (so a restarted bot, and instances sharing the
+    /// store, share it).
+    pub async fn routing_key(&self) -> Result<RoutingKey, StoreError> {
+        self.inner
+            .routing_key
+            .get_or_try_init(|| async {
+                let fresh = RoutingKey::generate().to_hex();
+                let stored = self
+                    .inner
+                    .store
+                    .setting_or_insert(KEY_SETTING, &fresh)
+                    .await?;
+                RoutingKey::from_hex(&stored).ok_or_else(|| {
+                    StoreError(format!(
+                        "the stored `{KEY_SETTING}` is not a 32-byte hex key"
+                    ))
+                })
+            })
+            .await
+            .cloned()
+    }
+
+    /// The app configured with `repo` (case-insensitive).
+    fn app_for(&self, repo: &RepoName) -> Option<&AppConfig> {
+        let repo = repo.to_string();
+        self.inner
+            .config
+            .apps
+            .iter()
+            .find(|a| a.repository.to_string().eq_ignore_ascii_case(&repo))
+    }
+
+    /// The app of `repo`, or `None` (logged and counted) when none is configured.
+    fn configured(&self, repo: &RepoName, id: DeploymentId) -> Option<&AppConfig> {
+        let app = self.app_for(repo);
+        if app.is_none() {
+            tracing::warn!(repository = %repo, %id, "ignoring an event for a repository no app is configured with");
+            self.inner.metrics.webhook_ignored_repository();
+        }
+        app
+    }
+
+    /// Whether the app's channel rules allow posting in `to`: one of its `channels`
+    /// (all when empty), or its `notify_channel`. Fills in the channel's name when
+    /// only its id was known.
+    async fn may_post(&self, app: &AppConfig, to: &mut Conversation) -> bool {
+        if to.channel_name.is_none() {
+            to.channel_name = self.inner.chat.channel_name(to).await;
+        }
+        let name = to.channel_name.as_deref();
+        let is = |c: &str| {
+            c.eq_ignore_ascii_case(&to.channel) || name.is_some_and(|n| n.eq_ignore_ascii_case(c))
+        };
+        app.allows_channel(&to.channel, name) || app.notify_channel.as_deref().is_some_and(is)
+    }
+
+    /// Whether deploybot wrote `p` for deployment `d` of `repo`: its mac verifies.
+    async fn verify(
+        &self,
+        repo: &RepoName,
+        d: &Deployment,
+        p: &DeploybotPayload,
+    ) -> Result<Result<(), Rejected>, StoreError> {
+        let key = self.routing_key().await?;
+        Ok(key.verify(&Signed::of(repo, d, p), d.created_at))
     }
 
     /// The deploy flow created a deployment and posted (or failed to post) its message.
     pub async fn started(&self, t: Tracked) -> Result<(), StoreError> {
         let id = t.deployment_id;
+        let repo = t.repository.clone();
+        let k = key(&repo, id);
         {
-            let lock = self.state_lock(id);
+            let lock = self.state_lock(&k);
             let _guard = lock.lock().await;
             if !self.inner.store.insert_tracked(&t).await? {
                 // A fast deployer's status got here first and adopted it from the
                 // payload; keep its state, add what only the flow knows.
-                if let Some(mut existing) = self.inner.store.tracked(id).await? {
+                if let Some(mut existing) = self.inner.store.tracked(&repo, id).await? {
                     existing.message_id = existing.message_id.or(t.message_id);
                     existing.notes = t.notes;
                     existing.compare_url = t.compare_url;
@@ -120,16 +214,21 @@ impl Tracker {
                     existing.reason = t.reason;
                     existing.html_url = t.html_url;
                     existing.requester = t.requester.or(existing.requester);
+                    existing.request_id = t.request_id.or(existing.request_id);
                     self.inner.store.put_tracked(&existing).await?;
                 }
             }
         }
-        self.inner.session.lock().expect("session lock").push(id);
+        self.inner
+            .session
+            .lock()
+            .expect("session lock")
+            .push((repo.clone(), id));
         // The first render is awaited: the requester sees "created" before the command
         // returns. Later ones are scheduled.
         let first = {
             let mut slots = self.inner.slots.lock().expect("slots lock");
-            let slot = slots.entry(id).or_default();
+            let slot = slots.entry(k.clone()).or_default();
             if slot.scheduled {
                 false // a status already scheduled a render; it will show the latest
             } else {
@@ -138,13 +237,13 @@ impl Tracker {
             }
         };
         if first {
-            self.render(id).await?;
+            self.render(&repo, id).await?;
         }
         Ok(())
     }
 
     /// Deployments this process created, for "finish in-flight work" on exit.
-    pub fn session_deployments(&self) -> Vec<DeploymentId> {
+    pub fn session_deployments(&self) -> Vec<(RepoName, DeploymentId)> {
         self.inner.session.lock().expect("session lock").clone()
     }
 
@@ -161,14 +260,24 @@ impl Tracker {
             tracing::info!(%id, state = %status.state, "ignoring an unknown deployment state");
             return Ok(Applied::Stale);
         };
-        let lock = self.state_lock(id);
+        if self.configured(repo, id).is_none() {
+            return Ok(Applied::Ignored);
+        }
+        let k = key(repo, id);
+        let lock = self.state_lock(&k);
         let _guard = lock.lock().await;
-        let mut t = match self.inner.store.tracked(id).await? {
+        let mut t = match self.inner.store.tracked(repo, id).await? {
             Some(t) => t,
-            None => match deployment.and_then(|d| self.adopt(repo, d)) {
-                Some(t) => t,
-                None => return Ok(Applied::Untracked),
-            },
+            None => {
+                let adopted = match deployment.filter(|d| d.id == id) {
+                    Some(d) => self.adopt(repo, d).await?,
+                    None => None,
+                };
+                match adopted {
+                    Some(t) => t,
+                    None => return Ok(Applied::Untracked),
+                }
+            }
         };
         if !moves_forward(&t, state, status.id) {
             // Keep a record even of a deployment adopted by a stale event, so the next
@@ -191,88 +300,160 @@ impl Tracker {
         }
         self.inner.store.put_tracked(&t).await?;
         drop(_guard);
-        self.schedule(id);
+        self.schedule(repo, id);
         Ok(Applied::Accepted)
     }
 
-    /// A `deployment` event. Deployments made elsewhere (no deploybot payload) are
-    /// announced in the app's `notify_channel`, and tracked there.
+    /// A `deployment` event. Deployments made elsewhere (no deploybot payload, or one
+    /// without a valid mac) are announced in the app's `notify_channel`, and tracked
+    /// there.
     pub async fn deployment_created(
         &self,
         repo: &RepoName,
         d: &Deployment,
     ) -> Result<(), StoreError> {
-        if d.deploybot().is_some() {
-            return Ok(()); // ours (or another instance's): its flow tracks it
-        }
-        let Some(t) = self.adopt(repo, d) else {
+        if self.configured(repo, d.id).is_none() {
             return Ok(());
-        };
+        }
+        if let Some(p) = d.deploybot() {
+            if self.verify(repo, d, &p).await?.is_ok() {
+                return Ok(()); // ours (or another instance's): its flow tracks it
+            }
+        }
+        let k = key(repo, d.id);
         let inserted = {
-            let lock = self.state_lock(d.id);
+            let lock = self.state_lock(&k);
             let _guard = lock.lock().await;
+            if self.inner.store.tracked(repo, d.id).await?.is_some() {
+                return Ok(());
+            }
+            let Some(t) = self.adopt(repo, d).await? else {
+                return Ok(());
+            };
             self.inner.store.insert_tracked(&t).await?
         };
         if inserted {
-            self.schedule(d.id);
+            self.schedule(repo, d.id);
         }
         Ok(())
     }
 
     /// A record for a deployment the store does not know: routed by its payload if
-    /// deploybot made it, else to the app's notify channel.
-    fn adopt(&self, repo: &RepoName, d: &Deployment) -> Option<Tracked> {
-        let config = &self.inner.config;
-        let app = config.apps.iter().find(|a| {
-            a.repository
-                .to_string()
-                .eq_ignore_ascii_case(&repo.to_string())
-        });
-        let base = |conversation: Conversation| Tracked {
-            app: app.map(|a| a.name.to_string()),
+    /// deploybot made it (a valid mac, made for this deployment, to a channel the app
+    /// allows), else to the app's notify channel as made elsewhere.
+    async fn adopt(&self, repo: &RepoName, d: &Deployment) -> Result<Option<Tracked>, StoreError> {
+        let Some(app) = self.app_for(repo) else {
+            return Ok(None);
+        };
+        let Some(p) = d.deploybot() else {
+            return Ok(self.made_elsewhere(app, repo, d, None));
+        };
+        let untrusted = |why: Untrusted, detail: &str| {
+            tracing::warn!(
+                repository = %repo,
+                id = %d.id,
+                why = detail,
+                "not routing a deployment by its payload.deploybot; treating it as made elsewhere"
+            );
+            self.inner.metrics.untrusted_event(why);
+        };
+        let note = "⚠️ its payload claims deploybot made it, but deploybot did not: it was not routed to the chat message the payload names";
+        match self.verify(repo, d, &p).await? {
+            Ok(()) => {}
+            Err(Rejected::OutOfWindow) => {
+                untrusted(Untrusted::ReplayedPayload, Rejected::OutOfWindow.as_str());
+                return Ok(self.made_elsewhere(app, repo, d, Some(note)));
+            }
+            Err(why) => {
+                untrusted(Untrusted::UnverifiedPayload, why.as_str());
+                return Ok(self.made_elsewhere(app, repo, d, Some(note)));
+            }
+        }
+        if p.chat.adapter != self.inner.adapter {
+            tracing::info!(id = %d.id, adapter = %p.chat.adapter, "deployment belongs to another chat adapter; not routing");
+            return Ok(None);
+        }
+        // A valid payload belongs to the one deployment it was made for: a copy of it
+        // in another deployment is a replay.
+        if let Some(first) = self
+            .inner
+            .store
+            .tracked_by_request(repo, &p.request_id)
+            .await?
+        {
+            if first.deployment_id != d.id {
+                untrusted(
+                    Untrusted::ReplayedPayload,
+                    "its request id belongs to another deployment",
+                );
+                return Ok(self.made_elsewhere(app, repo, d, Some(note)));
+            }
+        }
+        let mut conversation = Conversation {
+            adapter: p.chat.adapter.clone(),
+            channel: p.chat.channel.clone(),
+            channel_name: None,
+            thread: p.chat.thread.clone(),
+            interaction: None,
+        };
+        if !self.may_post(app, &mut conversation).await {
+            untrusted(
+                Untrusted::ChannelNotAllowed,
+                "its channel is not one the app allows",
+            );
+            return Ok(self.made_elsewhere(app, repo, d, None));
+        }
+        let mut t = Tracked {
+            app: Some(app.name.to_string()),
             ..Tracked::new(repo, d, conversation)
         };
-        match d.deploybot() {
-            Some(p) => {
-                if p.chat.adapter != self.inner.adapter {
-                    tracing::info!(id = %d.id, adapter = %p.chat.adapter, "deployment belongs to another chat adapter; not routing");
-                    return None;
-                }
-                let mut t = base(Conversation {
-                    adapter: p.chat.adapter.clone(),
-                    channel: p.chat.channel.clone(),
-                    channel_name: None,
-                    thread: p.chat.thread.clone(),
-                    interaction: None,
-                });
-                t.message_id = p.chat.message.clone();
-                t.requester = Some((p.user.id, p.user.name));
-                t.hosts = p.hosts;
-                t.reason = p.reason;
-                if let Some(name) = p.app {
-                    t.app = Some(name);
-                }
-                Some(t)
-            }
-            None => {
-                let channel = app?.notify_channel.clone()?;
-                Some(base(Conversation {
+        t.request_id = Some(p.request_id);
+        t.message_id = p.chat.message;
+        t.requester = Some((p.user.id, p.user.name));
+        t.hosts = p.hosts;
+        t.reason = p.reason;
+        if let Some(name) = p.app {
+            t.app = Some(name);
+        }
+        Ok(Some(t))
+    }
+
+    /// A record for a deployment made elsewhere, announced in the app's notify
+    /// channel (none when it has none): nothing from its payload is used.
+    fn made_elsewhere(
+        &self,
+        app: &AppConfig,
+        repo: &RepoName,
+        d: &Deployment,
+        note: Option<&str>,
+    ) -> Option<Tracked> {
+        let channel = app.notify_channel.clone()?;
+        let mut t = Tracked {
+            app: Some(app.name.to_string()),
+            ..Tracked::new(
+                repo,
+                d,
+                Conversation {
                     adapter: self.inner.adapter.clone(),
                     channel: channel.clone(),
                     channel_name: Some(channel),
                     thread: None,
                     interaction: None,
-                }))
-            }
-        }
+                },
+            )
+        };
+        t.notes.extend(note.map(str::to_string));
+        Some(t)
     }
 
     /// Schedules a render of `id`'s message, respecting the per-message edit interval.
-    fn schedule(&self, id: DeploymentId) {
+    fn schedule(&self, repo: &RepoName, id: DeploymentId) {
         let interval = self.inner.config.defaults.edit_interval;
+        let k = key(repo, id);
+        let repo = repo.clone();
         let delay = {
             let mut slots = self.inner.slots.lock().expect("slots lock");
-            let slot = slots.entry(id).or_default();
+            let slot = slots.entry(k.clone()).or_default();
             if slot.scheduled {
                 return; // the pending render will read the latest state
             }
@@ -295,11 +476,11 @@ impl Tracker {
                 // Cleared before reading: a status stored after this point schedules
                 // another render, so none is ever lost.
                 let mut slots = this.inner.slots.lock().expect("slots lock");
-                let slot = slots.entry(id).or_default();
+                let slot = slots.entry(k).or_default();
                 slot.scheduled = false;
                 slot.last_edit = Some(tokio::time::Instant::now());
             }
-            if let Err(e) = this.render(id).await {
+            if let Err(e) = this.render(&repo, id).await {
                 tracing::warn!(%id, error = %e, "could not update a deployment's message");
             }
             if this.inner.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
@@ -313,15 +494,42 @@ impl Tracker {
         self.inner.halted.store(true, Ordering::SeqCst);
     }
 
-    async fn render(&self, id: DeploymentId) -> Result<(), StoreError> {
+    async fn render(&self, repo: &RepoName, id: DeploymentId) -> Result<(), StoreError> {
         if self.inner.halted.load(Ordering::SeqCst) {
             return Ok(());
         }
-        let render_lock = self.inner.render_locks.entry(id).or_default().clone();
+        let k = key(repo, id);
+        let render_lock = self
+            .inner
+            .render_locks
+            .entry(k.clone())
+            .or_default()
+            .clone();
         let _render = render_lock.lock().await;
-        let Some(t) = self.inner.store.tracked(id).await? else {
+        let Some(t) = self.inner.store.tracked(repo, id).await? else {
             return Ok(());
         };
+        // The app's rules hold for every post, whatever the route: a record whose
+        // repository or channel the config no longer allows is not shown (and no
+        // longer followed).
+        let mut to = t.conversation.clone();
+        let allowed = match self.app_for(repo) {
+            Some(app) => self.may_post(app, &mut to).await,
+            None => false,
+        };
+        if !allowed {
+            tracing::warn!(repository = %repo, %id, channel = %t.conversation.channel, "not posting: the config does not allow this repository or channel");
+            self.inner
+                .metrics
+                .untrusted_event(Untrusted::ChannelNotAllowed);
+            let lock = self.state_lock(&k);
+            let _guard = lock.lock().await;
+            if let Some(mut latest) = self.inner.store.tracked(repo, id).await? {
+                latest.given_up = true;
+                self.inner.store.put_tracked(&latest).await?;
+            }
+            return Ok(());
+        }
         let now = self.inner.clock.now();
         let message = render::progress(&t, now);
         // Post anew only when the message is gone: after any other failure (which may
@@ -362,9 +570,9 @@ impl Tracker {
 
         // Record what this render did, against the latest stored state.
         let announce = {
-            let lock = self.state_lock(id);
+            let lock = self.state_lock(&k);
             let _guard = lock.lock().await;
-            let Some(mut latest) = self.inner.store.tracked(id).await? else {
+            let Some(mut latest) = self.inner.store.tracked(repo, id).await? else {
                 return Ok(());
             };
             let mut changed = false;
@@ -414,14 +622,18 @@ impl Tracker {
 
     /// Waits (bounded) until the given deployments have settled: final state rendered.
     /// Returns those that had not.
-    pub async fn settle(&self, ids: &[DeploymentId], bound: Duration) -> Vec<DeploymentId> {
+    pub async fn settle(
+        &self,
+        ids: &[(RepoName, DeploymentId)],
+        bound: Duration,
+    ) -> Vec<(RepoName, DeploymentId)> {
         let deadline = tokio::time::Instant::now() + bound;
         let pending = loop {
             let mut pending = Vec::new();
-            for id in ids {
-                if let Ok(Some(t)) = self.inner.store.tracked(*id).await {
+            for (repo, id) in ids {
+                if let Ok(Some(t)) = self.inner.store.tracked(repo, *id).await {
                     if !t.is_settled() {
-                        pending.push(*id);
+                        pending.push((repo.clone(), *id));
                     }
                 }
             }
@@ -446,14 +658,15 @@ impl Tracker {
             (defaults.stuck_timeout.saturating_mul(4)).max(Duration::from_secs(24 * 3600));
         for t in self.inner.store.unfinished().await? {
             let id = t.deployment_id;
+            let repo = t.repository.clone();
             if t.state.is_final() {
                 // Its final render failed (chat was down): try again.
-                self.schedule(id);
+                self.schedule(&repo, id);
                 continue;
             }
-            let lock = self.state_lock(id);
+            let lock = self.state_lock(&key(&repo, id));
             let guard = lock.lock().await;
-            let Some(mut t) = self.inner.store.tracked(id).await? else {
+            let Some(mut t) = self.inner.store.tracked(&repo, id).await? else {
                 continue;
             };
             let age = (now - t.created_at).to_std().unwrap_or_default();
@@ -476,7 +689,7 @@ impl Tracker {
             if changed {
                 self.inner.store.put_tracked(&t).await?;
                 drop(guard);
-                self.schedule(id);
+                self.schedule(&repo, id);
             }
         }
         Ok(())
@@ -504,7 +717,7 @@ impl Tracker {
                     }
                 }
             }
-            self.schedule(t.deployment_id);
+            self.schedule(&t.repository, t.deployment_id);
         }
         Ok(unfinished.len())
     }
@@ -530,9 +743,14 @@ impl Tracker {
                         self.status(&t.repository, t.deployment_id, None, &status)
                             .await?;
                     }
-                    let lock = self.state_lock(t.deployment_id);
+                    let lock = self.state_lock(&key(&t.repository, t.deployment_id));
                     let _guard = lock.lock().await;
-                    if let Some(mut latest) = self.inner.store.tracked(t.deployment_id).await? {
+                    if let Some(mut latest) = self
+                        .inner
+                        .store
+                        .tracked(&t.repository, t.deployment_id)
+                        .await?
+                    {
                         latest.etag = etag;
                         self.inner.store.put_tracked(&latest).await?;
                     }

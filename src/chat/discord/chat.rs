@@ -213,6 +213,13 @@ impl Chat for DiscordChat {
         false
     }
 
+    async fn channel_name(&self, to: &Conversation) -> Option<String> {
+        match &to.channel_name {
+            Some(name) => Some(name.clone()),
+            None => people::channel_name(&self.http, &self.cache, &to.channel).await,
+        }
+    }
+
     async fn send(&self, to: &Conversation, message: &Message) -> Result<MessageId, ChatError> {
         let rendered = render(message, &self.shared.buttons);
         let pending = to

@@ -104,6 +104,14 @@ async fn channel(
     }
 }
 
+/// The name of channel `id` (cache, else REST), for the app's channel rules.
+pub async fn channel_name(http: &Http, cache: &Cache, id: &str) -> Option<String> {
+    let id = id.parse::<u64>().ok().filter(|id| *id != 0)?;
+    channel(http, cache, None, ChannelId::new(id))
+        .await
+        .map(|c| c.name)
+}
+
 /// Where a message was said. In a thread, the conversation's channel is the thread's
 /// parent (config rules name channels, not threads) and `thread` is the thread.
 pub async fn conversation(
