@@ -93,6 +93,15 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
     response
 }
 
+impl crate::Sandbox {
+    /// Answers one request in memory through the server's own handler, without a
+    /// socket: the entry point of `fuzz/fuzz_targets/sandbox_request.rs`.
+    #[doc(hidden)]
+    pub async fn answer(&self, req: Request) -> Response {
+        handle(State(self.inner.clone()), req).await
+    }
+}
+
 /// The REST API lives under `/repos/` and `/app/`, plus `/rate_limit` and `/user`;
 /// everything else is a web page (`/{o}/{r}`, a run's log...).
 fn is_api_path(path: &str) -> bool {
