@@ -91,6 +91,15 @@ pub(crate) fn pending_id(
         return Err(ParseError::NotACommand);
     }
     let id = first.strip_prefix('#').unwrap_or(first);
+    // A courtesy is dropped wherever it stands, so it cannot be an id (`confirm please`
+    // would print as an id and read back as none).
+    if is_courtesy(id) {
+        return Err(invalid(
+            help,
+            format!("{} is not an id: courtesies are ignored", code(first)),
+            Some(render(None)),
+        ));
+    }
     if let Err(problem) = Name::Id.check(id) {
         return Err(invalid(help, problem, Some(render(None))));
     }

@@ -221,7 +221,17 @@ impl std::error::Error for ParseError {}
 /// gives a [`Command`] or [`ParseError::Invalid`]; anything else is
 /// [`ParseError::NotACommand`].
 pub fn parse(line: &str) -> Result<Command, ParseError> {
-    parse_at(line, 0)
+    let command = parse_at(line, 0)?;
+    // The canonical form can be a little longer than the line (`deply` becomes
+    // `deploy`, `—` becomes `--`): past the cap it would not read back.
+    if command.to_string().chars().nth(MAX_LINE_CHARS).is_some() {
+        return Err(invalid(command.help(), too_long(), None));
+    }
+    Ok(command)
+}
+
+fn too_long() -> String {
+    format!("the message is too long: at most {MAX_LINE_CHARS} characters")
 }
 
 /// How many corrections a suggestion may chain (`dpeloy api staging` needs two).
@@ -309,8 +319,7 @@ pub(crate) fn parse_at(line: &str, depth: u8) -> Result<Command, ParseError> {
     };
     let help = word.help();
     if line.chars().nth(MAX_LINE_CHARS).is_some() {
-        let problem = format!("the message is too long: at most {MAX_LINE_CHARS} characters");
-        return Err(invalid(help, problem, None));
+        return Err(invalid(help, too_long(), None));
     }
     if let Some(c) = line.chars().find(|c| c.is_control() && !c.is_whitespace()) {
         let problem = format!(
@@ -446,7 +455,8 @@ pub(crate) fn invalid(
     ParseError::Invalid {
         command: help.name,
         problem: problem.into(),
-        suggestion,
+        // A suggestion past the cap would be refused as too long.
+        suggestion: suggestion.filter(|s| s.chars().nth(MAX_LINE_CHARS).is_none()),
         usage: help.grammar,
     }
 }
