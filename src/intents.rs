@@ -330,27 +330,14 @@ async fn not_created(bot: &Bot, intent: &Intent) -> Result<bool, StoreError> {
     )
     .line("deploybot lost contact before GitHub answered, and GitHub has no deployment for this request")
     .line(format!("it is safe to deploy again: `{}`", intent.command));
-    show(bot, intent, &message).await;
-    let closed = bot
-        .store()
-        .close_intent(
-            &intent.request_id,
-            IntentResolution::NotCreated,
-            None,
-            bot.now(),
-        )
-        .await?;
-    if closed {
-        audit(
-            bot,
-            intent,
-            "failed",
-            None,
-            "not created (looked up by its request id)".into(),
-        )
-        .await;
-    }
-    Ok(closed)
+    close(
+        bot,
+        intent,
+        &message,
+        IntentResolution::NotCreated,
+        "not created (looked up by its request id)",
+    )
+    .await
 }
 
 /// Too old to keep looking.
@@ -368,25 +355,32 @@ async fn abandon(bot: &Bot, intent: &Intent) -> Result<bool, StoreError> {
         intent.app,
         intent.environment
     ));
-    show(bot, intent, &message).await;
+    close(
+        bot,
+        intent,
+        &message,
+        IntentResolution::Abandoned,
+        "outcome unknown; gave up",
+    )
+    .await
+}
+
+/// Shows `message` on the intent's chat message, closes the intent as `resolution`,
+/// and audits it as failed — once, by whoever closed it.
+async fn close(
+    bot: &Bot,
+    intent: &Intent,
+    message: &Message,
+    resolution: IntentResolution,
+    detail: &str,
+) -> Result<bool, StoreError> {
+    show(bot, intent, message).await;
     let closed = bot
         .store()
-        .close_intent(
-            &intent.request_id,
-            IntentResolution::Abandoned,
-            None,
-            bot.now(),
-        )
+        .close_intent(&intent.request_id, resolution, None, bot.now())
         .await?;
     if closed {
-        audit(
-            bot,
-            intent,
-            "failed",
-            None,
-            "outcome unknown; gave up".into(),
-        )
-        .await;
+        audit(bot, intent, "failed", None, detail.into()).await;
     }
     Ok(closed)
 }
