@@ -1084,9 +1084,10 @@ async fn a_deployment_made_elsewhere_cannot_edit_a_message_ping_its_requester_or
         );
         ids.push(id);
     }
-    // Both are announced in #ops, as made elsewhere, and end there.
+    // Both are announced in #ops, as made elsewhere, and end there. (The first post
+    // may already show the failure when both events fall in one render interval.)
     for id in &ids {
-        let posted = h.posted(OPS, &format!("created deployment #{id}")).await;
+        let posted = h.posted(OPS, &format!("#{id} of api/main")).await;
         wait_for(BOUND, "the announcement to show the failure", || {
             h.fake
                 .message(posted)
