@@ -18,6 +18,7 @@ use crate::github::{GitHub, GitHubError, Repository};
 use crate::intents::Intents;
 use crate::metrics::{Metrics, Readiness, Status};
 use crate::model::RepoName;
+use crate::store::group::GroupWriter;
 use crate::store::{AuditEntry, Store};
 use crate::tracker::Tracker;
 
@@ -27,6 +28,9 @@ pub const MAX_LINE: usize = 2000;
 const STORAGE_PROBE: Duration = Duration::from_secs(2);
 /// Repository facts (default branch, html URL) change rarely; ask GitHub at most this often.
 const REPOSITORY_TTL: Duration = Duration::from_secs(300);
+/// How long webhook delivery ids are remembered, to drop redeliveries.
+pub const DELIVERY_IDS_KEPT_HOURS: i64 = 80;
+
 /// Branch names, for autocompletion: briefly cached, as people type several letters.
 const BRANCHES_TTL: Duration = Duration::from_secs(60);
 
@@ -54,6 +58,7 @@ struct Inner {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     tracker: Tracker,
+    writer: GroupWriter,
     intents: Arc<Intents>,
     metrics: Arc<Metrics>,
     repositories: DashMap<RepoName, (Repository, DateTime<Utc>)>,
@@ -68,9 +73,10 @@ impl Bot {
             metrics.health.set_chat(Status::ready());
         }
         let chat: Arc<dyn Chat> = Arc::new(MeteredChat::new(parts.chat, metrics.clone()));
+        let writer = GroupWriter::new(parts.store.clone(), metrics.clone());
         let tracker = Tracker::new(
             parts.config.clone(),
-            parts.store.clone(),
+            writer.clone(),
             chat.clone(),
             parts.github.clone(),
             parts.clock.clone(),
@@ -86,6 +92,7 @@ impl Bot {
                 store: parts.store,
                 clock: parts.clock,
                 tracker,
+                writer,
                 intents,
                 metrics,
                 repositories: DashMap::new(),
@@ -108,6 +115,11 @@ impl Bot {
 
     pub fn tracker(&self) -> &Tracker {
         &self.inner.tracker
+    }
+
+    /// The group commit the webhook path writes through.
+    pub fn writer(&self) -> &GroupWriter {
+        &self.inner.writer
     }
 
     /// Deployments whose creation's outcome is not known yet: this process's side.
@@ -296,6 +308,15 @@ impl Bot {
         let before = crate::clock::earlier(self.now(), self.config().defaults.audit_retention);
         if let Err(e) = self.inner.store.prune_audit(before).await {
             failed("audit_retention", &e);
+        }
+        // Delivery ids: GitHub lets a delivery be redelivered for 3 days; keep them longer.
+        if let Err(e) = self
+            .inner
+            .store
+            .prune_deliveries(self.now() - chrono::Duration::hours(DELIVERY_IDS_KEPT_HOURS))
+            .await
+        {
+            failed("pruning", &e);
         }
         // Finished deployments and answered questions: kept a week, for restarts and
         // for anyone reading the database; GitHub keeps the history itself.

@@ -291,6 +291,8 @@ async fn adopt(bot: &Bot, intent: &Intent, d: Deployment) -> Result<(), StoreErr
         )
         .await?;
     if closed {
+        bot.metrics()
+            .deployment_created(&intent.app, &intent.environment);
         audit(
             bot,
             intent,

@@ -13,6 +13,7 @@ pub mod doctor;
 pub mod flow;
 pub mod github;
 pub mod history;
+pub mod inbox;
 pub mod intents;
 pub mod metrics;
 pub mod model;

@@ -135,6 +135,8 @@ pub struct Metrics {
     webhook_deliveries: Family<EventOutcome, Counter>,
     tracker_queue_depth: Gauge,
     tracker_apply_seconds: Histogram,
+    store_commit_writes: Histogram,
+    store_commit_seconds: Histogram,
     github_requests: Family<Request, Counter>,
     github_rate_limit_remaining: Gauge,
     chat_requests: Family<ChatOp, Counter>,
@@ -179,6 +181,19 @@ impl Metrics {
             "tracker_apply_seconds",
             "Time to apply one deployment event to its tracked deployment",
             tracker_apply_seconds.clone(),
+        );
+        // 1 … 4096 writes in one transaction.
+        let store_commit_writes = Histogram::new(exponential_buckets(1.0, 2.0, 13));
+        registry.register(
+            "store_commit_writes",
+            "Writes committed together by the webhook path's group commit (deliveries, tracked records, applied events)",
+            store_commit_writes.clone(),
+        );
+        let store_commit_seconds = Histogram::new(exponential_buckets(0.00005, 2.0, 17));
+        registry.register(
+            "store_commit_seconds",
+            "Time of one group commit",
+            store_commit_seconds.clone(),
         );
         let github_requests = Family::<Request, Counter>::default();
         registry.register(
@@ -275,6 +290,8 @@ impl Metrics {
             webhook_deliveries,
             tracker_queue_depth,
             tracker_apply_seconds,
+            store_commit_writes,
+            store_commit_seconds,
             github_requests,
             github_rate_limit_remaining,
             chat_requests,
@@ -350,6 +367,12 @@ impl Metrics {
     pub fn tracker_applied(&self, took: Duration) {
         self.tracker_queue_depth.dec();
         self.tracker_apply_seconds.observe(took.as_secs_f64());
+    }
+
+    /// One group commit of `writes` writes.
+    pub fn store_commit(&self, writes: usize, took: Duration) {
+        self.store_commit_writes.observe(writes as f64);
+        self.store_commit_seconds.observe(took.as_secs_f64());
     }
 
     /// `endpoint` is a template (`/repos/:owner/:repo/deployments`), `status` the HTTP
@@ -609,6 +632,37 @@ mod tests {
             "deploybot_build_info{{version=\"{}\"}} 1",
             env!("CARGO_PKG_VERSION")
         )));
+    }
+
+    #[test]
+    fn every_metric_is_in_the_readme() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+            .expect("README.md");
+        let m = Metrics::new();
+        // Families show once they have a sample.
+        m.webhook_delivery("deployment", Delivery::Accepted);
+        m.github_request("GET", "/rate_limit", Some(200));
+        m.chat_request("send", ChatResult::Ok);
+        m.command("deploy", "allowed");
+        m.deployment_created("api", "staging");
+        m.deployment_refused("lock");
+        m.background_failure("polling");
+        m.untrusted_event(Untrusted::UnconfiguredRepository);
+        let text = m.encode();
+        let mut families = 0;
+        for line in text.lines() {
+            let Some(rest) = line.strip_prefix("# TYPE ") else {
+                continue;
+            };
+            let (name, kind) = rest.split_once(' ').expect("# TYPE name kind");
+            let shown = match kind {
+                "counter" => format!("`{}_total`", name.trim_end_matches("_total")),
+                _ => format!("{name}`"),
+            };
+            assert!(readme.contains(&shown), "README › Metrics lacks {shown}");
+            families += 1;
+        }
+        assert!(families >= 15, "{text}");
     }
 
     #[test]

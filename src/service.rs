@@ -14,6 +14,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::github::client::HttpGitHub;
 use crate::github::{token, GitHub};
+use crate::inbox::Inbox;
 use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
 use crate::{ops, server, webhook};
@@ -113,9 +114,13 @@ impl Service {
                     w.listen,
                     &w.path,
                     w.secret.clone(),
-                    store,
-                    clock,
-                    bot.tracker().clone(),
+                    Inbox::start(
+                        bot.tracker().clone(),
+                        bot.writer().clone(),
+                        store,
+                        clock,
+                        bot.metrics().clone(),
+                    ),
                     bot.metrics().clone(),
                     if separate_ops.is_some() {
                         axum::Router::new()
@@ -203,6 +208,11 @@ impl Service {
         self.webhook.as_ref().map(|w| w.addr)
     }
 
+    /// The webhook path's durable inbox, when a webhook server runs.
+    pub fn inbox(&self) -> Option<&Inbox> {
+        self.webhook.as_ref().map(|w| w.inbox())
+    }
+
     /// Where `/healthz`, `/readyz` and `/metrics` are served: their own listener, else
     /// the webhook's.
     pub fn ops_addr(&self) -> Option<SocketAddr> {
@@ -220,6 +230,7 @@ impl Service {
         self.stop.send_replace(true);
         self.background.abort();
         if let Some(w) = self.webhook {
+            w.inbox().halt();
             w.abort();
         }
         if let Some((_, ops)) = self.ops {
@@ -260,7 +271,7 @@ impl Service {
         tracker.flush(Duration::from_secs(5)).await;
         self.stop.send_replace(true);
         if let Some(w) = self.webhook {
-            w.finished().await;
+            w.finished(Duration::from_secs(5)).await;
         }
         if let Some((_, ops)) = self.ops {
             server::finish(ops).await;

@@ -1,10 +1,11 @@
-//! The webhook server (axum): GitHub's deliveries in, tracker events out.
+//! The webhook server (axum): GitHub's deliveries in, the durable inbox behind it.
 //!
 //! A thin edge. [`Verified`] is an extractor that reads the raw body (bounded) and
 //! checks `X-Hub-Signature-256` before any handler sees it; the handler parses the
-//! event, drops redeliveries (persisted `X-GitHub-Delivery` ids) and queues the work.
-//! No chat or GitHub I/O happens inside a request, so GitHub's 10-second deadline is
-//! always met; a worker task feeds the queue to the [`Tracker`].
+//! event and offers it to the [`Inbox`], which answers once the event and its
+//! delivery id are committed (a redelivery is a duplicate; storage down is a 503 and
+//! nothing is kept). No chat or GitHub I/O happens inside a request, so GitHub's
+//! 10-second deadline is met; the inbox's workers apply events to the tracker.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,34 +17,23 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
-use crate::clock::Clock;
 use crate::github::events::{verify_signature, Event};
+use crate::inbox::{Admission, Inbox, Work, REDRIVE_AFTER};
 use crate::metrics::{Delivery, Metrics};
 use crate::server;
-use crate::store::Store;
-use crate::tracker::Tracker;
 
 /// GitHub caps payloads at 25 MB; deployment events are a few KB.
 pub const MAX_BODY: usize = 1024 * 1024;
-/// Delivery ids remembered for de-duplication.
-pub const DELIVERIES_KEPT: u32 = 10_000;
-const QUEUE: usize = 1024;
+/// How often the inbox is checked for events left unapplied.
+const REDRIVE_EVERY: Duration = Duration::from_secs(5);
 
 #[derive(Clone)]
 struct AppState {
     secret: Arc<SecretString>,
-    store: Arc<dyn Store>,
-    clock: Arc<dyn Clock>,
-    queue: mpsc::Sender<Queued>,
+    inbox: Inbox,
     metrics: Arc<Metrics>,
-}
-
-/// An event waiting for the tracker, with the delivery id to forget if it fails.
-pub struct Queued {
-    pub delivery: Option<String>,
-    pub event: Event,
 }
 
 /// A delivery whose signature matched: its event name, delivery id and raw body.
@@ -126,60 +116,27 @@ async fn handle(state: &AppState, delivery: &Verified) -> ((StatusCode, String),
             ((StatusCode::NO_CONTENT, String::new()), Delivery::Ignored)
         }
         event => {
-            if let Some(id) = &delivery.delivery {
-                match state
-                    .store
-                    .first_delivery(id, state.clock.now(), DELIVERIES_KEPT)
-                    .await
-                {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        return (
-                            (
-                                StatusCode::OK,
-                                "duplicate delivery, already processed\n".into(),
-                            ),
-                            Delivery::Duplicate,
-                        )
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "cannot record a delivery");
-                        return (
-                            (
-                                StatusCode::SERVICE_UNAVAILABLE,
-                                "storage unavailable; redeliver later\n".into(),
-                            ),
-                            Delivery::Unavailable,
-                        );
-                    }
-                }
-            }
-            // Bounded well under GitHub's 10 s deadline. A delivery that is not queued
-            // is forgotten, so that redelivering it works.
-            let queued = Queued {
-                delivery: delivery.delivery.clone(),
-                event,
+            let Some(work) = Work::of(event) else {
+                return ((StatusCode::NO_CONTENT, String::new()), Delivery::Ignored);
             };
-            // Counted before it is sent, so the worker can never take it off first.
-            state.metrics.tracker_queued();
-            match state
-                .queue
-                .send_timeout(queued, Duration::from_secs(2))
-                .await
-            {
-                Ok(()) => (
+            match state.inbox.admit(delivery.delivery.clone(), work).await {
+                Ok(Admission::Accepted) => (
                     (StatusCode::ACCEPTED, "accepted\n".into()),
                     Delivery::Accepted,
                 ),
-                Err(_) => {
-                    state.metrics.tracker_unqueued();
-                    if let Some(id) = &delivery.delivery {
-                        let _ = state.store.forget_delivery(id).await;
-                    }
+                Ok(Admission::Duplicate) => (
+                    (
+                        StatusCode::OK,
+                        "duplicate delivery, already processed\n".into(),
+                    ),
+                    Delivery::Duplicate,
+                ),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot record a delivery; answering 503 so that GitHub's Redeliver works");
                     (
                         (
                             StatusCode::SERVICE_UNAVAILABLE,
-                            "busy; redeliver later\n".into(),
+                            "storage unavailable; redeliver later\n".into(),
                         ),
                         Delivery::Unavailable,
                     )
@@ -189,56 +146,10 @@ async fn handle(state: &AppState, delivery: &Verified) -> ((StatusCode, String),
     }
 }
 
-/// Feeds queued events to the tracker, one at a time, in arrival order. An event that
-/// fails (storage trouble) has its delivery id forgotten: GitHub's "Redeliver" then
-/// works, and the restart catch-up covers the rest.
-async fn work(
-    tracker: Tracker,
-    store: Arc<dyn Store>,
-    metrics: Arc<Metrics>,
-    mut queue: mpsc::Receiver<Queued>,
-) {
-    while let Some(Queued { delivery, event }) = queue.recv().await {
-        let started = std::time::Instant::now();
-        let result = match &event {
-            Event::DeploymentStatus(e) => match e.repository.name() {
-                Some(repo) => tracker
-                    .status(&repo, e.deployment.id, Some(&e.deployment), &e.deployment_status)
-                    .await
-                    .map(|applied| {
-                        tracing::debug!(id = %e.deployment.id, state = %e.deployment_status.state, ?applied, "status")
-                    }),
-                None => Ok(()),
-            },
-            Event::Deployment(e) => match e.repository.name() {
-                Some(repo) => tracker.deployment_created(&repo, &e.deployment).await,
-                None => Ok(()),
-            },
-            Event::Ping(_) | Event::Ignored(_) => Ok(()),
-        };
-        metrics.tracker_applied(started.elapsed());
-        if let Err(e) = result {
-            tracing::error!(error = %e, ?delivery, "could not apply a webhook event; it can be redelivered");
-            if let Some(id) = &delivery {
-                let _ = store.forget_delivery(id).await;
-            }
-        }
-    }
-}
-
-pub fn router(
-    path: &str,
-    secret: SecretString,
-    store: Arc<dyn Store>,
-    clock: Arc<dyn Clock>,
-    queue: mpsc::Sender<Queued>,
-    metrics: Arc<Metrics>,
-) -> Router {
+pub fn router(path: &str, secret: SecretString, inbox: Inbox, metrics: Arc<Metrics>) -> Router {
     let state = AppState {
         secret: Arc::new(secret),
-        store,
-        clock,
-        queue,
+        inbox,
         metrics,
     };
     Router::new()
@@ -251,48 +162,81 @@ pub fn router(
 pub struct Running {
     pub addr: SocketAddr,
     server: tokio::task::JoinHandle<()>,
-    worker: tokio::task::JoinHandle<()>,
+    redrive: tokio::task::JoinHandle<()>,
+    inbox: Inbox,
 }
 
 impl Running {
-    /// Stops serving at once, dropping queued events.
+    /// Stops serving at once; what was admitted stays in the inbox for the next start.
     pub fn abort(self) {
         self.server.abort();
-        self.worker.abort();
+        self.redrive.abort();
     }
 
-    /// Waits for the server to stop (after `stop` fired) and the queue to drain. A
-    /// connection that does not finish within [`server::CLOSE`] is cut.
-    pub async fn finished(self) {
+    /// Waits for the server to stop (after `stop` fired) and, within `bound`, for the
+    /// admitted events to be applied. A connection that does not finish within
+    /// [`server::CLOSE`] is cut; events not applied in time are applied after the next
+    /// start.
+    pub async fn finished(self, bound: Duration) {
         server::finish(self.server).await;
-        let _ = self.worker.await;
+        self.redrive.abort();
+        if !self.inbox.drained(bound).await {
+            tracing::info!(
+                events = self.inbox.in_flight(),
+                "stopping with webhook events not yet applied; they are applied at the next start"
+            );
+        }
+    }
+
+    pub fn inbox(&self) -> &Inbox {
+        &self.inbox
     }
 }
 
-/// Binds `listen` and serves GitHub's deliveries on `path`, plus `extra` routes (the
-/// operator's `/healthz`, `/readyz`, `/metrics` when they share this listener), until
-/// `stop` becomes true.
-#[allow(clippy::too_many_arguments)]
+/// Binds `listen` and serves GitHub's deliveries on `path` into `inbox`, plus `extra`
+/// routes (the operator's `/healthz`, `/readyz`, `/metrics` when they share this
+/// listener), until `stop` becomes true. What a previous process left in the inbox
+/// is applied first, then every [`REDRIVE_EVERY`] what a storage error left behind.
 pub async fn start(
     listen: SocketAddr,
     path: &str,
     secret: SecretString,
-    store: Arc<dyn Store>,
-    clock: Arc<dyn Clock>,
-    tracker: Tracker,
+    inbox: Inbox,
     metrics: Arc<Metrics>,
     extra: Router,
     stop: watch::Receiver<bool>,
 ) -> std::io::Result<Running> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
-    let (tx, rx) = mpsc::channel(QUEUE);
-    let app = router(path, secret, store.clone(), clock, tx, metrics.clone()).merge(extra);
+    let app = router(path, secret, inbox.clone(), metrics.clone()).merge(extra);
     let server = server::serve(listener, app, stop);
-    let worker = tokio::spawn(work(tracker, store, metrics, rx));
+    let redriving = inbox.clone();
+    let redrive = tokio::spawn(async move {
+        let mut older_than = Duration::ZERO; // at start: everything left
+        loop {
+            loop {
+                match redriving.redrive(older_than).await {
+                    Ok(0) => break,
+                    Ok(n) => tracing::info!(n, "applying webhook events left in the inbox"),
+                    Err(e) => {
+                        metrics.background_failure("inbox");
+                        tracing::warn!(error = %e, "cannot read the inbox; trying again in a few seconds");
+                        break;
+                    }
+                }
+                // Let the workers take what was handed before reading more.
+                if !redriving.drained(REDRIVE_EVERY).await {
+                    break;
+                }
+            }
+            older_than = REDRIVE_AFTER;
+            tokio::time::sleep(REDRIVE_EVERY).await;
+        }
+    });
     Ok(Running {
         addr,
         server,
-        worker,
+        redrive,
+        inbox,
     })
 }

@@ -597,8 +597,13 @@ fn percent_decode(s: &str, plus_is_space: bool) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3])
-                    .ok()
+                // Two hex digits exactly (`from_str_radix` alone would take `+1`).
+                let pair = &bytes[i + 1..i + 3];
+                let hex = pair
+                    .iter()
+                    .all(u8::is_ascii_hexdigit)
+                    .then(|| std::str::from_utf8(pair).ok())
+                    .flatten()
                     .and_then(|h| u8::from_str_radix(h, 16).ok());
                 match hex {
                     Some(b) => {
@@ -1036,6 +1041,9 @@ mod tests {
         assert_eq!(percent_decode("a+b", false), "a+b");
         assert_eq!(percent_decode("bad%zz%", false), "bad%zz%");
         assert_eq!(percent_decode("%41", false), "A");
+        // A sign is not a hex digit (found by fuzzing: `%+1` decoded to \x01).
+        assert_eq!(percent_decode("%+1", false), "%+1");
+        assert_eq!(percent_decode("%-1x", false), "%-1x");
         assert_eq!(
             query_pairs(Some("ref=main&environment=qa%20eu&x")),
             vec![

@@ -843,6 +843,9 @@ impl Create {
             .await;
         }
         if answered {
+            // The command's own outcome was "not known yet": count the creation here.
+            bot.metrics()
+                .deployment_created(&intent.app, &intent.environment);
             intents::audit(
                 bot,
                 &intent,

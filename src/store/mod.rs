@@ -4,6 +4,7 @@
 //!
 //! [`sqlite::SqliteStore`] implements it with sqlx and embedded migrations.
 
+pub mod group;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -126,6 +127,47 @@ impl Tracked {
     pub fn is_settled(&self) -> bool {
         (self.state.is_final() && self.final_rendered) || self.given_up
     }
+}
+
+/// A webhook delivery to admit into the inbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Arrival {
+    /// The inbox key: the delivery id, or a generated one when there is none.
+    pub key: String,
+    /// `X-GitHub-Delivery`, de-duplicated when present.
+    pub delivery: Option<String>,
+    /// The parsed event (JSON of `inbox::Work`).
+    pub event: String,
+    pub at: DateTime<Utc>,
+}
+
+/// Inbox keys made up for deliveries without an `X-GitHub-Delivery` id start with this
+/// (GitHub's ids are UUIDs, so they never do).
+pub const GENERATED_KEY: &str = "deploybot:";
+
+/// One write of a group commit.
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// Records the delivery id (unless seen) and the event in the inbox.
+    Admit(Arrival),
+    /// Inserts or replaces a tracked record.
+    Put(Box<Tracked>),
+    /// Inserts a tracked record unless one exists.
+    Insert(Box<Tracked>),
+    /// An inbox entry was applied: removes it.
+    Applied(String),
+}
+
+/// What one [`Write`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    /// The delivery is new and its event is in the inbox.
+    Admitted,
+    /// The delivery id was already seen (or came earlier in the same batch).
+    Duplicate,
+    /// `Insert`: whether the record was new.
+    Inserted(bool),
+    Done,
 }
 
 /// A deployment deploybot is about to create, recorded before `POST /deployments`, so
@@ -343,17 +385,18 @@ pub trait Store: Send + Sync {
     /// Deployments not yet settled: still running, or their final state not yet shown.
     async fn unfinished(&self) -> Result<Vec<Tracked>, StoreError>;
 
-    /// Records a webhook delivery id; `true` the first time it is seen. Keeps at most
-    /// `keep` ids (the oldest go first).
-    async fn first_delivery(
-        &self,
-        id: &str,
-        at: DateTime<Utc>,
-        keep: u32,
-    ) -> Result<bool, StoreError>;
-    /// Forgets a delivery id whose event could not be processed, so that a
-    /// redelivery of it is processed instead of being dropped as a duplicate.
-    async fn forget_delivery(&self, id: &str) -> Result<(), StoreError>;
+    /// Commits `batch` in one transaction (the group commit of [`group::GroupWriter`]):
+    /// one answer per write, in order. Deliveries are admitted first, then tracked
+    /// records written, then applied inbox entries removed. When it fails nothing of
+    /// the batch is kept.
+    async fn write(&self, batch: &[Write]) -> Result<Vec<Written>, StoreError>;
+    /// Inbox entries (admitted, not yet applied) received before `before`, oldest
+    /// first, at most `limit`.
+    async fn inbox(&self, before: DateTime<Utc>, limit: u32) -> Result<Vec<Arrival>, StoreError>;
+    /// Forgets delivery ids received before `before` (GitHub lets a delivery be
+    /// redelivered for 3 days; older ids are never seen again). Uses the age index:
+    /// costs what it deletes.
+    async fn prune_deliveries(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 
     /// Takes the lock unless someone else holds an unexpired one. The holder taking it
     /// again renews it (new reason and expiry). Expired locks are removed first, in the

@@ -9,8 +9,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use super::{
-    AuditEntry, Confirmation, ConfirmationState, Gauges, Intent, IntentResolution, Lock, LockTaken,
-    Store, StoreError, Tracked, Unconfirmable,
+    Arrival, AuditEntry, Confirmation, ConfirmationState, Gauges, Intent, IntentResolution, Lock,
+    LockTaken, Store, StoreError, Tracked, Unconfirmable, Write, Written, GENERATED_KEY,
 };
 use crate::model::{DeploymentId, RepoName};
 
@@ -102,37 +102,16 @@ fn ts(t: DateTime<Utc>) -> String {
 #[async_trait]
 impl Store for SqliteStore {
     async fn insert_tracked(&self, t: &Tracked) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "INSERT INTO tracked (deployment_id, repository, request_id, settled, data, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (repository, deployment_id) DO NOTHING",
-        )
-        .bind(t.deployment_id.0 as i64)
-        .bind(repo_key(&t.repository))
-        .bind(&t.request_id)
-        .bind(t.is_settled())
-        .bind(serde_json::to_string(t)?)
-        .bind(ts(Utc::now()))
-        .execute(&self.pool)
-        .await?;
+        let done = tracked_query(INSERT_TRACKED, t, &ts(Utc::now()))?
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn put_tracked(&self, t: &Tracked) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO tracked (deployment_id, repository, request_id, settled, data, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?)
-             ON CONFLICT (repository, deployment_id) DO UPDATE SET
-               request_id = excluded.request_id, settled = excluded.settled,
-               data = excluded.data, updated_at = excluded.updated_at",
-        )
-        .bind(t.deployment_id.0 as i64)
-        .bind(repo_key(&t.repository))
-        .bind(&t.request_id)
-        .bind(t.is_settled())
-        .bind(serde_json::to_string(t)?)
-        .bind(ts(Utc::now()))
-        .execute(&self.pool)
-        .await?;
+        tracked_query(PUT_TRACKED, t, &ts(Utc::now()))?
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -181,40 +160,129 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn first_delivery(
-        &self,
-        id: &str,
-        at: DateTime<Utc>,
-        keep: u32,
-    ) -> Result<bool, StoreError> {
-        let inserted = sqlx::query(
-            "INSERT INTO deliveries (id, received_at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(id)
-        .bind(ts(at))
-        .execute(&self.pool)
-        .await?
-        .rows_affected()
-            == 1;
-        if inserted {
-            // Bounded: drop the oldest beyond `keep`. Cheap with the index.
-            sqlx::query(
-                "DELETE FROM deliveries WHERE id IN (
-                   SELECT id FROM deliveries ORDER BY received_at DESC LIMIT -1 OFFSET ?)",
-            )
-            .bind(keep as i64)
-            .execute(&self.pool)
-            .await?;
+    async fn write(&self, batch: &[Write]) -> Result<Vec<Written>, StoreError> {
+        let mut answers = vec![Written::Done; batch.len()];
+        let mut tx = self.pool.begin().await?;
+        // Deliveries: ids first (the unique key de-duplicates, also within the batch),
+        // then the events of those that are new, each in one multi-row statement.
+        let arrivals: Vec<(usize, &Arrival)> = batch
+            .iter()
+            .enumerate()
+            .filter_map(|(i, w)| match w {
+                Write::Admit(a) => Some((i, a)),
+                _ => None,
+            })
+            .collect();
+        let mut fresh = std::collections::HashSet::new();
+        for chunk in arrivals.chunks(ROWS_PER_STATEMENT) {
+            let ids: Vec<&(usize, &Arrival)> =
+                chunk.iter().filter(|(_, a)| a.delivery.is_some()).collect();
+            if ids.is_empty() {
+                continue;
+            }
+            let sql = format!(
+                "INSERT INTO deliveries (id, received_at) VALUES {} ON CONFLICT (id) DO NOTHING RETURNING id",
+                vec!["(?, ?)"; ids.len()].join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for (_, a) in &ids {
+                q = q.bind(a.delivery.as_deref()).bind(ts(a.at));
+            }
+            for row in q.fetch_all(&mut *tx).await? {
+                fresh.insert(row.get::<String, _>("id"));
+            }
         }
-        Ok(inserted)
+        let mut admitted = Vec::new();
+        for (i, a) in &arrivals {
+            // The first of the batch with a fresh id takes it; later ones are repeats.
+            let new = match &a.delivery {
+                Some(id) => fresh.remove(id),
+                None => true,
+            };
+            answers[*i] = if new {
+                admitted.push(*a);
+                Written::Admitted
+            } else {
+                Written::Duplicate
+            };
+        }
+        for chunk in admitted.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO inbox (key, event, received_at) VALUES {} ON CONFLICT (key) DO NOTHING",
+                vec!["(?, ?, ?)"; chunk.len()].join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for a in chunk {
+                q = q.bind(&a.key).bind(&a.event).bind(ts(a.at));
+            }
+            q.execute(&mut *tx).await?;
+        }
+        let now = ts(Utc::now());
+        for (i, w) in batch.iter().enumerate() {
+            match w {
+                Write::Put(t) => {
+                    tracked_query(PUT_TRACKED, t, &now)?
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                Write::Insert(t) => {
+                    let done = tracked_query(INSERT_TRACKED, t, &now)?
+                        .execute(&mut *tx)
+                        .await?;
+                    answers[i] = Written::Inserted(done.rows_affected() == 1);
+                }
+                Write::Admit(_) | Write::Applied(_) => {}
+            }
+        }
+        let applied: Vec<&str> = batch
+            .iter()
+            .filter_map(|w| match w {
+                Write::Applied(key) => Some(key.as_str()),
+                _ => None,
+            })
+            .collect();
+        for chunk in applied.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "DELETE FROM inbox WHERE key IN ({})",
+                vec!["?"; chunk.len()].join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for key in chunk {
+                q = q.bind(*key);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(answers)
     }
 
-    async fn forget_delivery(&self, id: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM deliveries WHERE id = ?")
-            .bind(id)
+    async fn inbox(&self, before: DateTime<Utc>, limit: u32) -> Result<Vec<Arrival>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT key, event, received_at FROM inbox WHERE received_at < ? ORDER BY rowid LIMIT ?",
+        )
+        .bind(ts(before))
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let key: String = r.get("key");
+                Ok(Arrival {
+                    delivery: Some(key.clone()).filter(|k| !k.starts_with(GENERATED_KEY)),
+                    key,
+                    event: r.get("event"),
+                    at: parse_ts(r.get::<&str, _>("received_at"))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn prune_deliveries(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        Ok(sqlx::query("DELETE FROM deliveries WHERE received_at < ?")
+            .bind(ts(before))
             .execute(&self.pool)
-            .await?;
-        Ok(())
+            .await?
+            .rows_affected())
     }
 
     async fn take_lock(&self, lock: &Lock, now: DateTime<Utc>) -> Result<LockTaken, StoreError> {
@@ -631,6 +699,34 @@ impl Store for SqliteStore {
     }
 }
 
+/// Rows per multi-row statement (each binds at most 3 values; SQLite allows 32,766).
+const ROWS_PER_STATEMENT: usize = 500;
+
+const INSERT_TRACKED: &str =
+    "INSERT INTO tracked (deployment_id, repository, request_id, settled, data, updated_at)
+     VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (repository, deployment_id) DO NOTHING";
+const PUT_TRACKED: &str =
+    "INSERT INTO tracked (deployment_id, repository, request_id, settled, data, updated_at)
+     VALUES (?, ?, ?, ?, ?, ?)
+     ON CONFLICT (repository, deployment_id) DO UPDATE SET
+       request_id = excluded.request_id, settled = excluded.settled,
+       data = excluded.data, updated_at = excluded.updated_at";
+
+/// `INSERT_TRACKED` or `PUT_TRACKED` with every column bound.
+fn tracked_query<'q>(
+    sql: &'static str,
+    t: &'q Tracked,
+    now: &str,
+) -> Result<sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>, StoreError> {
+    Ok(sqlx::query(sql)
+        .bind(t.deployment_id.0 as i64)
+        .bind(repo_key(&t.repository))
+        .bind(&t.request_id)
+        .bind(t.is_settled())
+        .bind(serde_json::to_string(t)?)
+        .bind(now.to_string()))
+}
+
 macro_rules! insert_lock_sql {
     () => {
         "INSERT INTO locks (app, environment, holder_id, holder_name, reason, created_at, expires_at, warned, conversation)
@@ -932,25 +1028,107 @@ mod tests {
         assert_eq!(store.prune_settled(later).await.unwrap(), 1);
     }
 
+    fn arrival(key: &str, at: DateTime<Utc>) -> Write {
+        Write::Admit(Arrival {
+            key: key.to_string(),
+            delivery: Some(key.to_string()),
+            event: format!("{{\"kind\":\"{key}\"}}"),
+            at,
+        })
+    }
+
     #[tokio::test]
-    async fn deliveries_are_remembered_and_bounded() {
+    async fn a_delivery_is_admitted_once_even_twice_in_one_batch_and_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("inbox.db").display());
+        let t0 = Utc::now();
+        {
+            let store = SqliteStore::open(&url).await.unwrap();
+            let answers = store
+                .write(&[arrival("a", t0), arrival("b", t0), arrival("a", t0)])
+                .await
+                .unwrap();
+            assert_eq!(
+                answers,
+                [Written::Admitted, Written::Admitted, Written::Duplicate]
+            );
+            assert_eq!(
+                store.write(&[arrival("b", t0)]).await.unwrap(),
+                [Written::Duplicate]
+            );
+            // Applying removes an entry; the id stays remembered.
+            store.write(&[Write::Applied("a".into())]).await.unwrap();
+            assert_eq!(
+                store.write(&[arrival("a", t0)]).await.unwrap(),
+                [Written::Duplicate]
+            );
+        }
+        let store = SqliteStore::open(&url).await.unwrap();
+        let later = t0 + chrono::Duration::seconds(1);
+        let left = store.inbox(later, 10).await.unwrap();
+        assert_eq!(left.len(), 1, "{left:?}");
+        assert_eq!(left[0].key, "b");
+        assert_eq!(left[0].event, "{\"kind\":\"b\"}");
+        assert_eq!(left[0].delivery.as_deref(), Some("b"));
+        assert!(
+            store.inbox(t0, 10).await.unwrap().is_empty(),
+            "received at t0, not before"
+        );
+    }
+
+    #[tokio::test]
+    async fn delivery_ids_are_forgotten_by_age_only() {
         let store = SqliteStore::open("sqlite::memory:").await.unwrap();
         let t0 = Utc::now();
-        assert!(store.first_delivery("a", t0, 2).await.unwrap());
-        assert!(!store.first_delivery("a", t0, 2).await.unwrap());
-        store
-            .first_delivery("b", t0 + chrono::Duration::seconds(1), 2)
-            .await
-            .unwrap();
-        store
-            .first_delivery("c", t0 + chrono::Duration::seconds(2), 2)
-            .await
-            .unwrap();
-        // `a` was the oldest beyond the bound of 2: forgotten.
+        let batch: Vec<Write> = (0..1200)
+            .map(|i| arrival(&format!("d{i}"), t0 + chrono::Duration::seconds(i)))
+            .collect();
         assert!(store
-            .first_delivery("a", t0 + chrono::Duration::seconds(3), 2)
+            .write(&batch)
             .await
-            .unwrap());
-        assert!(!store.first_delivery("c", t0, 2).await.unwrap());
+            .unwrap()
+            .iter()
+            .all(|w| *w == Written::Admitted));
+        // However many are remembered, none is dropped for room.
+        assert_eq!(
+            store.write(&[arrival("d0", t0)]).await.unwrap(),
+            [Written::Duplicate]
+        );
+        let pruned = store
+            .prune_deliveries(t0 + chrono::Duration::seconds(1000))
+            .await
+            .unwrap();
+        assert_eq!(pruned, 1000);
+        assert_eq!(
+            store
+                .write(&[arrival("d0", t0), arrival("d1000", t0)])
+                .await
+                .unwrap(),
+            [Written::Admitted, Written::Duplicate]
+        );
+    }
+
+    #[tokio::test]
+    async fn tracked_writes_of_a_batch_commit_together() {
+        let store = SqliteStore::open("sqlite::memory:").await.unwrap();
+        let t = tracked(7);
+        let answers = store
+            .write(&[
+                Write::Insert(Box::new(t.clone())),
+                Write::Insert(Box::new(t.clone())),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(answers, [Written::Inserted(true), Written::Inserted(false)]);
+        let mut done = t.clone();
+        done.state = crate::model::DeploymentState::Success;
+        store
+            .write(&[Write::Put(Box::new(done.clone()))])
+            .await
+            .unwrap();
+        assert_eq!(
+            store.tracked(&t.repository, t.deployment_id).await.unwrap(),
+            Some(done)
+        );
     }
 }

@@ -35,7 +35,8 @@ use crate::github::{Conditional, DeploybotPayload, Deployment, DeploymentStatus,
 use crate::metrics::{Metrics, Untrusted};
 use crate::model::{DeploymentId, DeploymentState, RepoName};
 use crate::routing::{Rejected, RoutingKey, Signed, KEY_SETTING};
-use crate::store::{Store, StoreError, Tracked};
+use crate::store::group::GroupWriter;
+use crate::store::{Store, StoreError, Tracked, Write, Written};
 
 /// What the tracker's per-deployment state is keyed by: the repository (lowercased:
 /// GitHub's names are case-insensitive) and the deployment id.
@@ -66,6 +67,11 @@ pub struct Tracker {
 struct Inner {
     config: Arc<Config>,
     store: Arc<dyn Store>,
+    /// Writes go through the group commit.
+    writer: GroupWriter,
+    /// Unsettled records, as last written (every write goes through this tracker, under
+    /// the deployment's state lock): reads never wait for the store.
+    cache: DashMap<Key, Tracked>,
     chat: Arc<dyn Chat>,
     github: Arc<dyn GitHub>,
     clock: Arc<dyn Clock>,
@@ -95,7 +101,7 @@ struct Slot {
 impl Tracker {
     pub fn new(
         config: Arc<Config>,
-        store: Arc<dyn Store>,
+        writer: GroupWriter,
         chat: Arc<dyn Chat>,
         github: Arc<dyn GitHub>,
         clock: Arc<dyn Clock>,
@@ -105,7 +111,9 @@ impl Tracker {
         Tracker {
             inner: Arc::new(Inner {
                 config,
-                store,
+                store: writer.store().clone(),
+                writer,
+                cache: DashMap::new(),
                 chat,
                 github,
                 clock,
@@ -121,6 +129,71 @@ impl Tracker {
                 idle: Notify::new(),
             }),
         }
+    }
+
+    /// The record of `id` in `repo`: from memory, else from the store.
+    async fn get(&self, repo: &RepoName, id: DeploymentId) -> Result<Option<Tracked>, StoreError> {
+        let k = key(repo, id);
+        if let Some(t) = self.inner.cache.get(&k) {
+            return Ok(Some(t.clone()));
+        }
+        let t = self.inner.store.tracked(repo, id).await?;
+        if let Some(t) = t.as_ref().filter(|t| !t.is_settled()) {
+            self.inner.cache.insert(k, t.clone());
+        }
+        Ok(t)
+    }
+
+    /// Writes a record (committed when this returns). Callers hold its state lock.
+    async fn put(&self, t: &Tracked) -> Result<(), StoreError> {
+        self.inner
+            .writer
+            .write(Write::Put(Box::new(t.clone())))
+            .await?;
+        self.remember(t);
+        Ok(())
+    }
+
+    /// Inserts a record unless there is one; `true` if it was new.
+    async fn insert(&self, t: &Tracked) -> Result<bool, StoreError> {
+        let written = self
+            .inner
+            .writer
+            .write(Write::Insert(Box::new(t.clone())))
+            .await?;
+        let new = written == Written::Inserted(true);
+        if new {
+            self.remember(t);
+        }
+        Ok(new)
+    }
+
+    /// Keeps an unsettled record in memory; a settled one is forgotten (nothing more
+    /// happens to it, so memory follows the deployments still running).
+    fn remember(&self, t: &Tracked) {
+        let k = key(&t.repository, t.deployment_id);
+        if t.is_settled() {
+            self.inner.cache.remove(&k);
+        } else {
+            self.inner.cache.insert(k, t.clone());
+        }
+    }
+
+    /// Drops the per-deployment locks and render slots nobody uses (a lock that no
+    /// task holds or waits for is made again when needed).
+    fn forget_idle(&self) {
+        self.inner
+            .state_locks
+            .retain(|_, lock| Arc::strong_count(lock) > 1);
+        self.inner
+            .render_locks
+            .retain(|_, lock| Arc::strong_count(lock) > 1);
+        let cache = &self.inner.cache;
+        self.inner
+            .slots
+            .lock()
+            .expect("slots lock")
+            .retain(|k, slot| slot.scheduled || cache.contains_key(k));
     }
 
     fn state_lock(&self, k: &Key) -> Arc<tokio::sync::Mutex<()>> {
@@ -203,10 +276,10 @@ impl Tracker {
         {
             let lock = self.state_lock(&k);
             let _guard = lock.lock().await;
-            if !self.inner.store.insert_tracked(&t).await? {
+            if !self.insert(&t).await? {
                 // A fast deployer's status got here first and adopted it from the
                 // payload; keep its state, add what only the flow knows.
-                if let Some(mut existing) = self.inner.store.tracked(&repo, id).await? {
+                if let Some(mut existing) = self.get(&repo, id).await? {
                     existing.message_id = existing.message_id.or(t.message_id);
                     existing.notes = t.notes;
                     existing.compare_url = t.compare_url;
@@ -215,7 +288,9 @@ impl Tracker {
                     existing.html_url = t.html_url;
                     existing.requester = t.requester.or(existing.requester);
                     existing.request_id = t.request_id.or(existing.request_id);
-                    self.inner.store.put_tracked(&existing).await?;
+                    // What the flow adds is worth showing, even after a final state.
+                    existing.final_rendered = false;
+                    self.put(&existing).await?;
                 }
             }
         }
@@ -266,7 +341,7 @@ impl Tracker {
         let k = key(repo, id);
         let lock = self.state_lock(&k);
         let _guard = lock.lock().await;
-        let mut t = match self.inner.store.tracked(repo, id).await? {
+        let mut t = match self.get(repo, id).await? {
             Some(t) => t,
             None => {
                 let adopted = match deployment.filter(|d| d.id == id) {
@@ -282,7 +357,7 @@ impl Tracker {
         if !moves_forward(&t, state, status.id) {
             // Keep a record even of a deployment adopted by a stale event, so the next
             // event finds it.
-            self.inner.store.insert_tracked(&t).await?;
+            self.insert(&t).await?;
             return Ok(Applied::Stale);
         }
         let now = self.inner.clock.now();
@@ -298,7 +373,7 @@ impl Tracker {
         if state.is_final() {
             t.finished_at = Some(status.created_at.unwrap_or(now).max(t.created_at));
         }
-        self.inner.store.put_tracked(&t).await?;
+        self.put(&t).await?;
         drop(_guard);
         self.schedule(repo, id);
         Ok(Applied::Accepted)
@@ -324,13 +399,13 @@ impl Tracker {
         let inserted = {
             let lock = self.state_lock(&k);
             let _guard = lock.lock().await;
-            if self.inner.store.tracked(repo, d.id).await?.is_some() {
+            if self.get(repo, d.id).await?.is_some() {
                 return Ok(());
             }
             let Some(t) = self.adopt(repo, d).await? else {
                 return Ok(());
             };
-            self.inner.store.insert_tracked(&t).await?
+            self.insert(&t).await?
         };
         if inserted {
             self.schedule(repo, d.id);
@@ -506,9 +581,15 @@ impl Tracker {
             .or_default()
             .clone();
         let _render = render_lock.lock().await;
-        let Some(t) = self.inner.store.tracked(repo, id).await? else {
+        let Some(t) = self.get(repo, id).await? else {
             return Ok(());
         };
+        // Renders of one message run one after the other: one that finds the final
+        // state already shown (the watchdog's retry raced the render it retries) has
+        // nothing to add.
+        if t.state.is_final() && t.final_rendered {
+            return Ok(());
+        }
         // The app's rules hold for every post, whatever the route: a record whose
         // repository or channel the config no longer allows is not shown (and no
         // longer followed).
@@ -524,9 +605,9 @@ impl Tracker {
                 .untrusted_event(Untrusted::ChannelNotAllowed);
             let lock = self.state_lock(&k);
             let _guard = lock.lock().await;
-            if let Some(mut latest) = self.inner.store.tracked(repo, id).await? {
+            if let Some(mut latest) = self.get(repo, id).await? {
                 latest.given_up = true;
-                self.inner.store.put_tracked(&latest).await?;
+                self.put(&latest).await?;
             }
             return Ok(());
         }
@@ -572,7 +653,7 @@ impl Tracker {
         let announce = {
             let lock = self.state_lock(&k);
             let _guard = lock.lock().await;
-            let Some(mut latest) = self.inner.store.tracked(repo, id).await? else {
+            let Some(mut latest) = self.get(repo, id).await? else {
                 return Ok(());
             };
             let mut changed = false;
@@ -594,7 +675,7 @@ impl Tracker {
                 }
             }
             if changed {
-                self.inner.store.put_tracked(&latest).await?;
+                self.put(&latest).await?;
             }
             announce.map(|m| (latest.conversation.clone(), m))
         };
@@ -631,7 +712,7 @@ impl Tracker {
         let pending = loop {
             let mut pending = Vec::new();
             for (repo, id) in ids {
-                if let Ok(Some(t)) = self.inner.store.tracked(repo, *id).await {
+                if let Ok(Some(t)) = self.get(repo, *id).await {
                     if !t.is_settled() {
                         pending.push((repo.clone(), *id));
                     }
@@ -656,6 +737,7 @@ impl Tracker {
         // A deployment no deployer ever finished is not followed (nor polled) forever.
         let give_up =
             (defaults.stuck_timeout.saturating_mul(4)).max(Duration::from_secs(24 * 3600));
+        self.forget_idle();
         for t in self.inner.store.unfinished().await? {
             let id = t.deployment_id;
             let repo = t.repository.clone();
@@ -666,7 +748,7 @@ impl Tracker {
             }
             let lock = self.state_lock(&key(&repo, id));
             let guard = lock.lock().await;
-            let Some(mut t) = self.inner.store.tracked(&repo, id).await? else {
+            let Some(mut t) = self.get(&repo, id).await? else {
                 continue;
             };
             let age = (now - t.created_at).to_std().unwrap_or_default();
@@ -687,7 +769,7 @@ impl Tracker {
                 changed = true;
             }
             if changed {
-                self.inner.store.put_tracked(&t).await?;
+                self.put(&t).await?;
                 drop(guard);
                 self.schedule(&repo, id);
             }
@@ -745,14 +827,9 @@ impl Tracker {
                     }
                     let lock = self.state_lock(&key(&t.repository, t.deployment_id));
                     let _guard = lock.lock().await;
-                    if let Some(mut latest) = self
-                        .inner
-                        .store
-                        .tracked(&t.repository, t.deployment_id)
-                        .await?
-                    {
+                    if let Some(mut latest) = self.get(&t.repository, t.deployment_id).await? {
                         latest.etag = etag;
-                        self.inner.store.put_tracked(&latest).await?;
+                        self.put(&latest).await?;
                     }
                 }
                 Err(e) => {

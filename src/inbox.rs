@@ -1,0 +1,334 @@
+//! The durable inbox between the webhook server and the tracker.
+//!
+//! A delivery is answered 2xx only once its event and its delivery id are committed
+//! ([`Inbox::admit`], through the group commit of [`GroupWriter`]). Admitted events
+//! are applied by [`SHARDS`] workers: sharded by (repository, deployment id), so one
+//! deployment's events are applied in arrival order and different deployments in
+//! parallel. An applied event's inbox row is removed in a later commit; whatever is
+//! left (the process died, or applying failed on a storage error) is applied again by
+//! [`Inbox::redrive`], at start and then every few seconds. Applying an event twice
+//! changes nothing: the tracker accepts only statuses that move a deployment forward.
+
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use dashmap::DashSet;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, Notify};
+
+use crate::clock::Clock;
+use crate::github::events::Event;
+use crate::github::{Deployment, DeploymentStatus};
+use crate::metrics::Metrics;
+use crate::model::RepoName;
+use crate::store::group::GroupWriter;
+use crate::store::{Arrival, Store, StoreError, Write, Written, GENERATED_KEY};
+use crate::tracker::Tracker;
+
+/// Workers applying events; a deployment's events always go to the same one.
+pub const SHARDS: usize = 16;
+/// Events waiting per worker before admission waits for room.
+const SHARD_QUEUE: usize = 1024;
+/// How long an admitted delivery waits for room in its worker's queue before it is
+/// left to [`Inbox::redrive`] (it is committed: answering 2xx is right either way).
+const DISPATCH_WAIT: Duration = Duration::from_secs(1);
+/// Inbox rows at least this old that no worker holds are applied again.
+pub const REDRIVE_AFTER: Duration = Duration::from_secs(30);
+/// Rows read per redrive round.
+const REDRIVE_BATCH: u32 = 1000;
+
+/// What the tracker needs of a deployment event: this is what the inbox keeps.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Work {
+    /// A `deployment_status` event.
+    Status {
+        repository: String,
+        deployment: Box<Deployment>,
+        status: Box<DeploymentStatus>,
+    },
+    /// A `deployment` event.
+    Created {
+        repository: String,
+        deployment: Box<Deployment>,
+    },
+}
+
+impl Work {
+    /// The work in a parsed delivery; `None` for events the tracker does not apply.
+    pub fn of(event: Event) -> Option<Work> {
+        match event {
+            Event::DeploymentStatus(e) => Some(Work::Status {
+                repository: e.repository.full_name,
+                deployment: Box::new(e.deployment),
+                status: Box::new(e.deployment_status),
+            }),
+            Event::Deployment(e) => Some(Work::Created {
+                repository: e.repository.full_name,
+                deployment: Box::new(e.deployment),
+            }),
+            Event::Ping(_) | Event::Ignored(_) => None,
+        }
+    }
+
+    fn shard(&self) -> usize {
+        let (repo, id) = match self {
+            Work::Status {
+                repository,
+                deployment,
+                ..
+            }
+            | Work::Created {
+                repository,
+                deployment,
+            } => (repository, deployment.id),
+        };
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        repo.to_ascii_lowercase().hash(&mut h);
+        id.hash(&mut h);
+        (h.finish() % SHARDS as u64) as usize
+    }
+
+    /// Applies the event to the tracker.
+    pub async fn apply(&self, tracker: &Tracker) -> Result<(), StoreError> {
+        match self {
+            Work::Status {
+                repository,
+                deployment,
+                status,
+            } => {
+                let Some(repo) = RepoName::parse(repository) else {
+                    return Ok(());
+                };
+                let applied = tracker
+                    .status(&repo, deployment.id, Some(deployment), status)
+                    .await?;
+                tracing::debug!(id = %deployment.id, state = %status.state, ?applied, "status");
+                Ok(())
+            }
+            Work::Created {
+                repository,
+                deployment,
+            } => match RepoName::parse(repository) {
+                Some(repo) => tracker.deployment_created(&repo, deployment).await,
+                None => Ok(()),
+            },
+        }
+    }
+}
+
+/// What became of a delivery offered to the inbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Committed; it will be applied.
+    Accepted,
+    /// Its delivery id was seen before: nothing to do.
+    Duplicate,
+}
+
+struct Job {
+    key: String,
+    work: Work,
+}
+
+/// Cheap to clone; clones share the workers.
+#[derive(Clone)]
+pub struct Inbox {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    writer: GroupWriter,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
+    shards: Vec<mpsc::Sender<Job>>,
+    /// Keys admitted (or being admitted) and not yet applied by a worker.
+    in_flight: DashSet<String>,
+    idle: Notify,
+    generated: AtomicU64,
+    /// Set by [`Inbox::halt`]: workers apply nothing more.
+    halted: AtomicBool,
+}
+
+impl Inbox {
+    /// Starts the workers (inside the runtime).
+    pub fn start(
+        tracker: Tracker,
+        writer: GroupWriter,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
+    ) -> Inbox {
+        let mut shards = Vec::with_capacity(SHARDS);
+        let mut queues = Vec::with_capacity(SHARDS);
+        for _ in 0..SHARDS {
+            let (tx, rx) = mpsc::channel(SHARD_QUEUE);
+            shards.push(tx);
+            queues.push(rx);
+        }
+        let inbox = Inbox {
+            inner: Arc::new(Inner {
+                writer,
+                store,
+                clock,
+                metrics,
+                shards,
+                in_flight: DashSet::new(),
+                idle: Notify::new(),
+                generated: AtomicU64::new(0),
+                halted: AtomicBool::new(false),
+            }),
+        };
+        for queue in queues {
+            tokio::spawn(work(inbox.clone(), tracker.clone(), queue));
+        }
+        inbox
+    }
+
+    /// Commits a delivery's event (unless its id was seen), then hands it to its
+    /// worker. An error means nothing was kept: the delivery can be sent again.
+    pub async fn admit(
+        &self,
+        delivery: Option<String>,
+        work: Work,
+    ) -> Result<Admission, StoreError> {
+        let key = match &delivery {
+            Some(id) => id.clone(),
+            None => format!(
+                "{GENERATED_KEY}{}-{}",
+                self.inner.clock.now().timestamp_micros(),
+                self.inner.generated.fetch_add(1, Ordering::Relaxed)
+            ),
+        };
+        // Held before the commit, so a redrive round never takes it at the same time.
+        if !self.inner.in_flight.insert(key.clone()) {
+            return Ok(Admission::Duplicate); // the same id racing itself
+        }
+        let arrival = Arrival {
+            key: key.clone(),
+            delivery,
+            event: serde_json::to_string(&work)?,
+            at: self.inner.clock.now(),
+        };
+        match self.inner.writer.write(Write::Admit(arrival)).await {
+            Ok(Written::Admitted) => {
+                self.dispatch(Job { key, work }).await;
+                Ok(Admission::Accepted)
+            }
+            Ok(_) => {
+                self.release(&key);
+                Ok(Admission::Duplicate)
+            }
+            Err(e) => {
+                self.release(&key);
+                Err(e)
+            }
+        }
+    }
+
+    async fn dispatch(&self, job: Job) {
+        let shard = &self.inner.shards[job.work.shard()];
+        self.inner.metrics.tracker_queued();
+        let key = job.key.clone();
+        if shard.send_timeout(job, DISPATCH_WAIT).await.is_err() {
+            // Committed, so not lost: the next redrive round applies it.
+            self.inner.metrics.tracker_unqueued();
+            self.release(&key);
+        }
+    }
+
+    fn release(&self, key: &str) {
+        self.inner.in_flight.remove(key);
+        if self.inner.in_flight.is_empty() {
+            self.inner.idle.notify_waiters();
+        }
+    }
+
+    /// Applies again what is in the inbox, received more than `older_than` ago and not
+    /// held by a worker: events a crash or a storage error left unapplied. Returns how
+    /// many were handed to the workers.
+    pub async fn redrive(&self, older_than: Duration) -> Result<usize, StoreError> {
+        let before = crate::clock::earlier(self.inner.clock.now(), older_than);
+        let mut handed = 0;
+        for arrival in self.inner.store.inbox(before, REDRIVE_BATCH).await? {
+            if !self.inner.in_flight.insert(arrival.key.clone()) {
+                continue;
+            }
+            match serde_json::from_str::<Work>(&arrival.event) {
+                Ok(work) => {
+                    self.dispatch(Job {
+                        key: arrival.key,
+                        work,
+                    })
+                    .await;
+                    handed += 1;
+                }
+                Err(e) => {
+                    // Written by another version and unreadable here: it would never apply.
+                    tracing::error!(key = %arrival.key, error = %e, "dropping an inbox entry this version cannot read");
+                    self.inner
+                        .writer
+                        .write_later(Write::Applied(arrival.key.clone()))
+                        .await;
+                    self.release(&arrival.key);
+                }
+            }
+        }
+        Ok(handed)
+    }
+
+    /// Waits (bounded) until no admitted event is waiting to be applied. `true` if so.
+    pub async fn drained(&self, bound: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + bound;
+        loop {
+            let notified = self.inner.idle.notified();
+            if self.inner.in_flight.is_empty() {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.inner.in_flight.is_empty();
+            }
+        }
+    }
+
+    /// Stops applying events, as a dying process would (what is admitted stays in the
+    /// inbox for the next start). For restart tests.
+    pub fn halt(&self) {
+        self.inner.halted.store(true, Ordering::SeqCst);
+    }
+
+    /// Events admitted and not yet applied by this process.
+    pub fn in_flight(&self) -> usize {
+        self.inner.in_flight.len()
+    }
+}
+
+/// One worker: applies its shard's events in order. An event that fails (storage
+/// trouble) stays in the inbox for the next redrive round.
+async fn work(inbox: Inbox, tracker: Tracker, mut queue: mpsc::Receiver<Job>) {
+    while let Some(Job { key, work }) = queue.recv().await {
+        if inbox.inner.halted.load(Ordering::SeqCst) {
+            return;
+        }
+        let started = std::time::Instant::now();
+        let result = work.apply(&tracker).await;
+        inbox.inner.metrics.tracker_applied(started.elapsed());
+        match result {
+            Ok(()) => {
+                inbox
+                    .inner
+                    .writer
+                    .write_later(Write::Applied(key.clone()))
+                    .await
+            }
+            Err(e) => {
+                inbox.inner.metrics.background_failure("tracker");
+                tracing::error!(error = %e, delivery = %key, "could not apply a webhook event; it stays in the inbox and is applied again within a minute");
+            }
+        }
+        inbox.release(&key);
+    }
+}

@@ -1,0 +1,363 @@
+//! The durable inbox: a delivery answered 2xx is never lost (crash, storage error),
+//! a delivery id is applied once however it races, and a burst over many deployments
+//! ends with every message in its final state exactly once.
+
+mod support;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use deploybot::chat::shell::{self, Identity};
+use deploybot::chat::Tone;
+use deploybot::github::events::sign;
+use deploybot::model::DeploymentState;
+use sandbox::{Fault, NewStatus};
+use serde_json::Value;
+use support::{wait_for, Options, Said, TestBot, SECRET};
+
+const BOUND: Duration = Duration::from_secs(20);
+
+async fn webhook_bot() -> TestBot {
+    TestBot::with(Options {
+        config: support::with_webhook("10ms"),
+        ..Default::default()
+    })
+    .await
+}
+
+fn success(t: &TestBot, id: u64) -> bool {
+    t.message_of(id)
+        .is_some_and(|(m, _)| m.tone == Tone::Progress(DeploymentState::Success))
+}
+
+/// The answer the bot gave to the sandbox's latest `deployment_status` delivery.
+fn last_status_answer(t: &TestBot) -> Option<(String, u16)> {
+    t.sandbox
+        .deliveries()
+        .into_iter()
+        .rev()
+        .find(|d| d.event == "deployment_status")
+        .and_then(|d| d.response_status.map(|s| (d.id, s)))
+}
+
+#[tokio::test]
+async fn an_event_answered_2xx_but_not_applied_before_a_crash_is_applied_after_the_restart() {
+    let mut t = webhook_bot().await;
+    let out = t.say("deploy api/topic to staging").await;
+    assert!(out.contains("Created deployment"), "{out}");
+    let id = t.last_deployment();
+
+    // The process dies after answering 202 and before its tracker applied the event.
+    t.service.as_ref().unwrap().inbox().unwrap().halt();
+    t.sandbox
+        .create_deployment_status("acme/api", id, NewStatus::new("success"));
+    let (_, answered) = wait_for(BOUND, "the delivery to be answered", || {
+        last_status_answer(&t)
+    })
+    .await;
+    assert_eq!(answered, 202);
+    assert!(!success(&t, id), "not applied before the crash");
+    t.kill().await;
+
+    // GitHub cannot help the restarted bot: only the inbox knows the final state.
+    t.sandbox.inject(Fault::status(
+        "GET",
+        "/statuses",
+        500,
+        serde_json::json!({"message": "Server Error"}),
+    ));
+    t.boot().await;
+    wait_for(BOUND, "the final state after the restart", || {
+        success(&t, id).then_some(())
+    })
+    .await;
+    let mentions = || {
+        t.said()
+            .iter()
+            .filter(|s| matches!(s, Said::Sent { .. }) && s.message().mention.is_some())
+            .count()
+    };
+    wait_for(BOUND, "the requester to be told", || {
+        (mentions() > 0).then_some(())
+    })
+    .await;
+    t.bot().tracker().flush(BOUND).await;
+    assert_eq!(mentions(), 1, "the requester is told once: {:#?}", t.said());
+}
+
+#[tokio::test]
+async fn storage_down_answers_503_keeps_nothing_and_the_redelivery_is_applied() {
+    let t = webhook_bot().await;
+    t.say("deploy api/topic to staging").await;
+    let id = t.last_deployment();
+
+    // Another process holds the database's write lock.
+    let other = sqlx::SqlitePool::connect(&format!("sqlite://{}", t.db.display()))
+        .await
+        .unwrap();
+    let mut holder = other.acquire().await.unwrap();
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    t.sandbox
+        .create_deployment_status("acme/api", id, NewStatus::new("success"));
+    let (delivery, answered) = wait_for(BOUND, "the delivery to be answered", || {
+        last_status_answer(&t)
+    })
+    .await;
+    assert_eq!(answered, 503, "storage is down");
+    sqlx::query("ROLLBACK").execute(&mut *holder).await.unwrap();
+    drop(holder);
+    other.close().await;
+    assert!(!success(&t, id));
+
+    // Nothing of the refused delivery was kept: GitHub's "Redeliver" is applied.
+    assert_eq!(t.sandbox.redeliver(&delivery).await, Some(202));
+    wait_for(BOUND, "the redelivered final state", || {
+        success(&t, id).then_some(())
+    })
+    .await;
+    // And a redelivery after that is a duplicate.
+    assert_eq!(t.sandbox.redeliver(&delivery).await, Some(200));
+}
+
+/// A signed `deployment_status` delivery body for `deployment` (GitHub's JSON of it).
+fn status_body(deployment: &Value, status_id: u64, state: &str, description: &str) -> Vec<u8> {
+    let mut body: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/github/webhooks/deployment_status/created.success.octokit-webhooks.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    body["deployment"] = deployment.clone();
+    body["deployment_status"]["id"] = status_id.into();
+    body["deployment_status"]["state"] = state.into();
+    body["deployment_status"]["description"] = description.into();
+    body["repository"]["full_name"] = "acme/api".into();
+    serde_json::to_vec(&body).unwrap()
+}
+
+async fn post(
+    http: &reqwest::Client,
+    url: &str,
+    delivery: &str,
+    body: &[u8],
+) -> reqwest::Result<u16> {
+    Ok(http
+        .post(url)
+        .header("x-github-event", "deployment_status")
+        .header("x-github-delivery", delivery)
+        .header("x-hub-signature-256", sign(SECRET.as_bytes(), body))
+        .header("content-type", "application/json")
+        .body(body.to_vec())
+        .send()
+        .await?
+        .status()
+        .as_u16())
+}
+
+#[tokio::test]
+async fn one_delivery_sent_many_times_at_once_is_applied_once() {
+    let t = webhook_bot().await;
+    t.say("deploy api/topic to staging").await;
+    let id = t.last_deployment();
+    let deployment = t.sandbox.deployments("acme/api")[0].clone();
+    let body = Arc::new(status_body(&deployment, 9_000_001, "success", "done"));
+    let url = t.webhook_url();
+    let http = reqwest::Client::new();
+    let mut racers = Vec::new();
+    for _ in 0..16 {
+        let (http, url, body) = (http.clone(), url.clone(), body.clone());
+        racers.push(tokio::spawn(async move {
+            post(&http, &url, "the-same-delivery", &body).await.unwrap()
+        }));
+    }
+    let mut answers = Vec::new();
+    for r in racers {
+        answers.push(r.await.unwrap());
+    }
+    answers.sort();
+    assert_eq!(
+        answers.iter().filter(|s| **s == 202).count(),
+        1,
+        "one accepted: {answers:?}"
+    );
+    assert!(
+        answers.iter().all(|s| *s == 202 || *s == 200),
+        "{answers:?}"
+    );
+    wait_for(BOUND, "the final state", || success(&t, id).then_some(())).await;
+    wait_for(BOUND, "the requester to be told", || {
+        t.said()
+            .iter()
+            .any(|s| s.message().mention.is_some())
+            .then_some(())
+    })
+    .await;
+    t.bot().tracker().flush(BOUND).await;
+    let said = t.said();
+    let finals = said
+        .iter()
+        .filter(|s| {
+            matches!(s, Said::Edited { .. })
+                && s.message().tone == Tone::Progress(DeploymentState::Success)
+        })
+        .count();
+    assert_eq!(finals, 1, "shown once: {said:#?}");
+    let mentions = said
+        .iter()
+        .filter(|s| s.message().mention.is_some())
+        .count();
+    assert_eq!(mentions, 1, "told once: {said:#?}");
+}
+
+/// `DEPLOYBOT_BURST=deployments,statuses_each` scales the burst (default 500 × 20).
+fn burst_size() -> (usize, usize) {
+    std::env::var("DEPLOYBOT_BURST")
+        .ok()
+        .and_then(|v| {
+            let (a, b) = v.split_once(',')?;
+            Some((a.parse().ok()?, b.parse().ok()?))
+        })
+        .unwrap_or((500, 20))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_of_statuses_over_many_deployments_ends_each_message_final_exactly_once() {
+    let (deployments, each) = burst_size();
+    let t = webhook_bot().await;
+    t.sandbox.set_rate_limit(&t.sandbox.token(), 10_000_000);
+    // Created through the bot (so each is routed to its message), 16 at a time.
+    let mut creating = Vec::new();
+    for n in 0..16 {
+        let bot = t.bot().clone();
+        let lines = (n..deployments)
+            .step_by(16)
+            .map(|_| "deploy api/topic to staging\n")
+            .collect::<String>();
+        creating.push(tokio::spawn(async move {
+            let identity = Identity {
+                user: "alice".into(),
+                roles: vec!["release".into()],
+                channel: "deploys".into(),
+            };
+            shell::run(&bot, &identity, lines.as_bytes(), "!").await;
+        }));
+    }
+    for c in creating {
+        c.await.unwrap();
+    }
+    let all = t.sandbox.deployments("acme/api");
+    assert_eq!(all.len(), deployments);
+
+    // For each deployment: queued, in progress (several times), then success — in
+    // order per deployment, interleaved across deployments, 16 senders at once.
+    let mut per_deployment: Vec<std::collections::VecDeque<(String, Vec<u8>)>> = Vec::new();
+    let mut status_id = 1_000_000;
+    for (n, d) in all.iter().enumerate() {
+        let mut queue = std::collections::VecDeque::new();
+        for step in 0..each {
+            status_id += 1;
+            let state = match step {
+                0 => "queued",
+                s if s + 1 == each => "success",
+                _ => "in_progress",
+            };
+            let body = status_body(d, status_id, state, &format!("step {step}"));
+            queue.push_back((format!("burst-{n}-{step}"), body));
+        }
+        per_deployment.push(queue);
+    }
+    // Round-robin: step k of every deployment before step k+1 of any.
+    let mut work = Vec::new();
+    while per_deployment.iter().any(|q| !q.is_empty()) {
+        for q in per_deployment.iter_mut() {
+            if let Some(item) = q.pop_front() {
+                work.push(item);
+            }
+        }
+    }
+    work.reverse();
+    let work = Arc::new(std::sync::Mutex::new(work));
+    let url = t.webhook_url();
+    let http = reqwest::Client::new();
+    let mut senders = Vec::new();
+    for _ in 0..16 {
+        let (http, url, work) = (http.clone(), url.clone(), work.clone());
+        senders.push(tokio::spawn(async move {
+            let mut refused = 0;
+            loop {
+                let next = work.lock().unwrap().pop();
+                let Some((delivery, body)) = next else {
+                    return refused;
+                };
+                if post(&http, &url, &delivery, &body).await.unwrap() != 202 {
+                    refused += 1;
+                }
+            }
+        }));
+    }
+    for s in senders {
+        assert_eq!(s.await.unwrap(), 0, "every delivery is accepted");
+    }
+
+    let messages: HashMap<String, u64> = all
+        .iter()
+        .map(|d| {
+            (
+                d["payload"]["deploybot"]["chat"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+                d["id"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    wait_for(
+        Duration::from_secs(120),
+        "every message to be final",
+        || {
+            let finished: std::collections::HashSet<String> = t
+                .said()
+                .into_iter()
+                .filter_map(|s| match s {
+                    Said::Edited { id, message, .. }
+                        if message.tone == Tone::Progress(DeploymentState::Success) =>
+                    {
+                        Some(id)
+                    }
+                    _ => None,
+                })
+                .collect();
+            messages.keys().all(|m| finished.contains(m)).then_some(())
+        },
+    )
+    .await;
+    t.bot().tracker().flush(BOUND).await;
+    let mut finals: HashMap<String, usize> = HashMap::new();
+    let mut mentions = 0;
+    for s in t.said() {
+        match &s {
+            Said::Edited { id, message, .. }
+                if message.tone == Tone::Progress(DeploymentState::Success) =>
+            {
+                *finals.entry(id.clone()).or_default() += 1;
+            }
+            Said::Sent { message, .. } if message.mention.is_some() => mentions += 1,
+            _ => {}
+        }
+    }
+    assert_eq!(finals.len(), deployments, "every message shows success");
+    for (message, n) in &finals {
+        assert_eq!(
+            *n, 1,
+            "deployment {}'s final state was shown {n} times",
+            messages[message]
+        );
+    }
+    assert_eq!(mentions, deployments, "each requester is told once");
+}
