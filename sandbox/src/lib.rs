@@ -59,6 +59,7 @@
 
 mod apps;
 mod deployer;
+mod graphql;
 mod http;
 mod json;
 mod pages;
@@ -67,7 +68,7 @@ mod state;
 mod webhooks;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -531,6 +532,8 @@ pub(crate) struct Inner {
     pub shutdown: watch::Sender<bool>,
     pub runtime: tokio::runtime::Handle,
     pub request_seq: AtomicU64,
+    /// Whether `POST /graphql` is served ([`Sandbox::set_graphql`]).
+    pub graphql: AtomicBool,
 }
 
 /// Locks a mutex, ignoring poisoning (a panicking test must not wedge the server).
@@ -599,6 +602,7 @@ impl Sandbox {
             shutdown,
             runtime: tokio::runtime::Handle::current(),
             request_seq: AtomicU64::new(0),
+            graphql: AtomicBool::new(true),
         });
         let app = http::router(inner.clone());
         let mut stop = inner.shutdown.subscribe();
@@ -634,6 +638,13 @@ impl Sandbox {
             Access::ReadOnly => TokenSpec::fine_grained(Access::ReadOnly),
         };
         self.add_token_with(token, spec);
+    }
+
+    /// Serves GraphQL (`POST /graphql`, the default) or not: switched off, the endpoint
+    /// is a 404, as behind a proxy that passes REST only or on an old GitHub Enterprise
+    /// Server. REST is unaffected.
+    pub fn set_graphql(&self, on: bool) {
+        self.inner.graphql.store(on, Ordering::SeqCst);
     }
 
     /// A token with these scopes, reach and rights (see [`TokenSpec`]).
