@@ -223,8 +223,11 @@ impl HttpGitHub {
         headers: &HeaderMap,
     ) {
         metrics.github_request(method, endpoint, Some(status.as_u16()));
-        if let Some(remaining) =
-            header(headers, "x-ratelimit-remaining").and_then(|v| v.trim().parse::<i64>().ok())
+        // The gauge follows REST's budget; GraphQL's points are a bucket of their own.
+        let graphql_budget = header(headers, "x-ratelimit-resource") == Some("graphql");
+        if let Some(remaining) = header(headers, "x-ratelimit-remaining")
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .filter(|_| !graphql_budget)
         {
             metrics.github_rate_limit_remaining(remaining);
         }
@@ -1108,6 +1111,22 @@ mod tests {
             } => assert_eq!(accepted_permissions.as_deref(), Some("deployments=write")),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn graphql_lives_beside_the_rest_base() {
+        assert_eq!(
+            graphql_url("https://api.github.com"),
+            "https://api.github.com/graphql"
+        );
+        assert_eq!(
+            graphql_url("https://ghe.example.com/api/v3"),
+            "https://ghe.example.com/api/graphql"
+        );
+        assert_eq!(
+            graphql_url("http://127.0.0.1:8080"),
+            "http://127.0.0.1:8080/graphql"
+        );
     }
 
     #[test]

@@ -427,3 +427,112 @@ fn login_user(l: Login) -> User {
         id: 0,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An answer in the shape GitHub's GraphQL API gives (field names and enum values
+    /// of its schema; the payload is a JSON string).
+    const ANSWER: &str = r#"{"data": {"repository": {
+        "nameWithOwner": "acme/api", "url": "https://github.com/acme/api",
+        "defaultBranchRef": {"name": "main"},
+        "deployments": {"nodes": [
+          {"databaseId": 42, "commitOid": "a84d88e7554fc1fa21bcbc4efae3c782a70d2b9d",
+           "ref": null, "environment": "production", "originalEnvironment": "production",
+           "task": "deploy", "payload": "{\"deploybot\":{\"request_id\":\"r1\",\"chat\":{\"adapter\":\"shell\",\"channel\":\"deploys\"},\"user\":{\"id\":\"u\",\"name\":\"alice\"}}}",
+           "description": null, "creator": {"login": "octocat"},
+           "createdAt": "2026-12-01T10:00:00Z", "updatedAt": "2026-12-01T10:00:05Z",
+           "latestStatus": {"state": "IN_PROGRESS", "description": "", "environment": "production",
+             "logUrl": "https://ci.example/1", "environmentUrl": null, "creator": {"login": "ci"},
+             "createdAt": "2026-12-01T10:00:05Z", "updatedAt": "2026-12-01T10:00:05Z"}},
+          {"databaseId": 41, "commitOid": "b84d88e7554fc1fa21bcbc4efae3c782a70d2b9d",
+           "ref": {"name": "v1.2", "target": {"oid": "b84d88e7554fc1fa21bcbc4efae3c782a70d2b9d"},
+                   "compare": {"aheadBy": 3, "behindBy": 0, "status": "AHEAD"}},
+           "environment": "production", "originalEnvironment": "production", "task": "deploy",
+           "payload": "{}", "description": "release", "creator": {"login": "octocat"},
+           "createdAt": "2026-11-30T10:00:00Z", "updatedAt": "2026-11-30T10:00:05Z",
+           "latestStatus": {"state": "SUCCESS", "description": "done", "environment": "production",
+             "logUrl": null, "environmentUrl": "https://api.example", "creator": {"login": "ci"},
+             "createdAt": "2026-11-30T10:00:05Z", "updatedAt": "2026-11-30T10:00:05Z"}}
+        ]}}}}"#;
+
+    #[test]
+    fn an_answer_reads_as_rests_types() {
+        let answer: Answer<Data<PreflightRepository>> = serde_json::from_str(ANSWER).unwrap();
+        assert!(answer.errors.is_empty());
+        let mut repo = answer.data.unwrap().repository.unwrap();
+        let repository = repo.repository().unwrap();
+        assert_eq!(repository.default_branch, "main");
+        assert_eq!(repository.html_url, "https://github.com/acme/api");
+        let api = RepoName::parse("acme/api").unwrap();
+        let nodes = std::mem::take(&mut repo.deployments.nodes);
+        let tag = &nodes[1];
+        // The tag has not moved: its comparison is the deployed commit's.
+        let c = tag.comparison(&repo.url, "main").unwrap();
+        assert_eq!(
+            (c.status.as_str(), c.ahead_by, c.behind_by),
+            ("ahead", 3, 0)
+        );
+        let mut nodes = nodes.into_iter();
+        let (d, status) = nodes
+            .next()
+            .unwrap()
+            .into_rest("https://api.github.com", &api)
+            .unwrap();
+        assert_eq!(d.id, DeploymentId(42));
+        assert_eq!(
+            d.url,
+            "https://api.github.com/repos/acme/api/deployments/42"
+        );
+        // Made from a sha: REST's `ref` is the sha.
+        assert_eq!(d.git_ref, d.sha.as_str());
+        assert_eq!(d.deploybot().unwrap().user.name, "alice");
+        let status = status.unwrap();
+        assert_eq!(status.state, "in_progress");
+        assert_eq!(status.log_link(), Some("https://ci.example/1"));
+        let (d, _) = nodes
+            .next()
+            .unwrap()
+            .into_rest("https://api.github.com", &api)
+            .unwrap();
+        assert_eq!(d.git_ref, "v1.2");
+    }
+
+    #[test]
+    fn refusals_are_told_from_queries_github_does_not_understand() {
+        let refused: Answer<Data<RecentRepository>> = serde_json::from_str(
+            r#"{"data": {"repository": null}, "errors": [{"type": "NOT_FOUND", "path": ["repository"],
+               "message": "Could not resolve to a Repository with the name 'acme/api'."}]}"#,
+        )
+        .unwrap();
+        assert!(refused.errors[0].is_refusal());
+        let unknown: Answer<Data<RecentRepository>> = serde_json::from_str(
+            r#"{"errors": [{"message": "Field 'statusCheckRollup' doesn't exist on type 'Commit'"}]}"#,
+        )
+        .unwrap();
+        assert!(!unknown.errors[0].is_refusal());
+    }
+
+    #[test]
+    fn a_guess_reads_the_other_way_round() {
+        let repo: PreflightRepository = serde_json::from_str(
+            r#"{"nameWithOwner": "acme/api", "url": "https://github.com/acme/api",
+                "defaultBranchRef": {"name": "main"}, "deployments": {"nodes": []},
+                "guess": {"c0": {"aheadBy": 0, "behindBy": 2, "status": "BEHIND"}, "c1": null}}"#,
+        )
+        .unwrap();
+        // Base main, head the live commit: the head is 2 behind. The other way round
+        // (base the live commit, head main), main is 2 ahead.
+        let c = repo.guessed(0, "abc", "main").unwrap();
+        assert_eq!(
+            (c.status.as_str(), c.ahead_by, c.behind_by),
+            ("ahead", 2, 0)
+        );
+        assert_eq!(
+            c.html_url.as_deref(),
+            Some("https://github.com/acme/api/compare/abc...main")
+        );
+        assert!(repo.guessed(1, "def", "main").is_none());
+    }
+}
