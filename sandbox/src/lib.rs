@@ -34,6 +34,19 @@
 //! | `POST /app/installations/{id}/access_tokens` | with a GitHub App's JWT (see [`Sandbox::add_app`]) |
 //! | `GET /app`, `GET /app/installations/{id}`, `GET /app/hook/config` | with the JWT; permissions, and [`Sandbox::set_app_hook`] |
 //!
+//! GraphQL (`POST /graphql`, see `graphql.rs`): GitHub's schema for what a deploy tool
+//! reads — `repository(owner:, name:)` with `nameWithOwner`, `url`, `defaultBranchRef`,
+//! `ref(qualifiedName:)` (a `Ref`: `name`, `prefix`, `target { oid }`,
+//! `compare(headRef:) { aheadBy behindBy status }`), `object(expression:)` (a commit's
+//! `statusCheckRollup { state contexts(first:) }` of `StatusContext` and `CheckRun`), and
+//! `deployments(environments:, first:, after:, orderBy:)` with `nodes`, `totalCount`,
+//! `pageInfo` (each `Deployment`: `databaseId`, `commitOid`, `ref`, `environment`,
+//! `state`, `task`, `payload` as a JSON string, `creator { login }`, `createdAt`,
+//! `latestStatus { state description logUrl environmentUrl createdAt }`). Answered from
+//! the same state as REST, with the same tokens, in a `graphql` rate bucket; a classic
+//! token without `repo` gets `NOT_FOUND` for the repository (every sandbox repository
+//! is private), and [`Sandbox::set_graphql`] turns the endpoint into a 404.
+//!
 //! Tokens: [`Sandbox::add_token_with`] makes a classic token with OAuth scopes (named
 //! in `X-OAuth-Scopes` on every response, and enforced as GitHub does on private
 //! repositories — every sandbox repository is private — with a 404 and
