@@ -378,18 +378,27 @@ impl Bot {
 
     /// The repository behind an app, cached for a few minutes.
     pub async fn repository(&self, repo: &RepoName) -> Result<Repository, GitHubError> {
-        let now = self.now();
-        if let Some(entry) = self.inner.repositories.get(repo) {
-            let (repository, at) = entry.value();
-            if now - *at < chrono::Duration::from_std(REPOSITORY_TTL).unwrap_or_default() {
-                return Ok(repository.clone());
-            }
+        if let Some(repository) = self.cached_repository(repo) {
+            return Ok(repository);
         }
         let repository = self.inner.github.repository(repo).await?;
+        self.remember_repository(repo, repository.clone());
+        Ok(repository)
+    }
+
+    /// The cached repository, if fresh; never asks GitHub.
+    pub fn cached_repository(&self, repo: &RepoName) -> Option<Repository> {
+        let entry = self.inner.repositories.get(repo)?;
+        let (repository, at) = entry.value();
+        (self.now() - *at < chrono::Duration::from_std(REPOSITORY_TTL).unwrap_or_default())
+            .then(|| repository.clone())
+    }
+
+    /// Caches a repository that came with another answer (the deploy pre-flight).
+    pub fn remember_repository(&self, repo: &RepoName, repository: Repository) {
         self.inner
             .repositories
-            .insert(repo.clone(), (repository.clone(), now));
-        Ok(repository)
+            .insert(repo.clone(), (repository, self.now()));
     }
 
     /// Branch names of a repository (first 100), cached briefly: for autocompletion.

@@ -1,25 +1,17 @@
 //! GitHub's deployments are the deploy history: these queries answer "what happened"
 //! and "what is live" from them, with as few API calls as possible.
 //!
-//! Call counts (documented in the README): [`recent`] = 1 list + 1 per deployment
-//! (latest status only, `per_page=1`, fetched concurrently); [`live`] = 1 list + 1 per
-//! deployment inspected until the newest successful one (at most [`LIVE_SCAN`]).
+//! Call counts (documented in the README): with GraphQL, [`recent`] is 1 query and
+//! [`live`] 1 query for every environment asked about; over REST (the fallback)
+//! [`recent`] = 1 list + 1 latest-status read per deployment, [`live`] = per environment
+//! 1 list + 1 read per deployment inspected until the newest successful one (at most
+//! [`LIVE_SCAN`]). See [`crate::github::rest`].
 
 use chrono::{DateTime, Utc};
-use futures_util::future::join_all;
 
-use crate::github::{Deployment, DeploymentFilter, DeploymentStatus, GitHub, GitHubError};
+use crate::github::{Deployment, DeploymentFilter, GitHub, GitHubError};
+pub use crate::github::{Entry, LIVE_SCAN};
 use crate::model::{DeploymentState, RepoName};
-
-/// How many recent deployments of an environment are inspected to find what is live.
-pub const LIVE_SCAN: u8 = 10;
-
-/// A deployment with its latest status (`None`: no status yet, or it could not be read).
-#[derive(Debug, Clone)]
-pub struct Entry {
-    pub deployment: Deployment,
-    pub status: Option<DeploymentStatus>,
-}
 
 impl Entry {
     pub fn state(&self) -> DeploymentState {
@@ -48,53 +40,30 @@ pub async fn recent(
     repo: &RepoName,
     filter: &DeploymentFilter,
 ) -> Result<Vec<Entry>, GitHubError> {
-    let deployments = github.deployments(repo, filter).await?;
-    let statuses = join_all(
-        deployments
-            .iter()
-            .map(|d| github.deployment_statuses(repo, d.id, Some(1))),
-    )
-    .await;
-    Ok(deployments
-        .into_iter()
-        .zip(statuses)
-        .map(|(deployment, status)| Entry {
-            deployment,
-            status: status.ok().and_then(|mut s| {
-                if s.is_empty() {
-                    None
-                } else {
-                    Some(s.remove(0))
-                }
-            }),
-        })
-        .collect())
+    github.recent_deployments(repo, filter).await
 }
 
 /// What is live in an environment: the newest deployment whose latest status is
-/// `success`. Deployments are inspected newest first, stopping at the first success.
+/// `success` (among the last [`LIVE_SCAN`]).
 pub async fn live(
     github: &dyn GitHub,
     repo: &RepoName,
     environment: &str,
 ) -> Result<Option<Entry>, GitHubError> {
-    let filter = DeploymentFilter {
-        environment: Some(environment.to_string()),
-        per_page: Some(LIVE_SCAN),
-        ..Default::default()
-    };
-    for deployment in github.deployments(repo, &filter).await? {
-        let mut statuses = github
-            .deployment_statuses(repo, deployment.id, Some(1))
-            .await?;
-        if statuses.first().and_then(|s| s.state()) == Some(DeploymentState::Success) {
-            return Ok(Some(Entry {
-                deployment,
-                status: Some(statuses.remove(0)),
-            }));
-        }
-    }
-    Ok(None)
+    live_in(github, repo, &[environment])
+        .await
+        .pop()
+        .unwrap_or(Ok(None))
+}
+
+/// [`live`] for several environments of one repository, in one request where GitHub
+/// allows; the answers are in the order asked.
+pub async fn live_in(
+    github: &dyn GitHub,
+    repo: &RepoName,
+    environments: &[&str],
+) -> Vec<Result<Option<Entry>, GitHubError>> {
+    github.live(repo, environments).await
 }
 
 /// "5m ago", "just now".

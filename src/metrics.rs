@@ -149,6 +149,7 @@ pub struct Metrics {
     deployments_tracked: Gauge,
     background_failures: Family<Component, Counter>,
     untrusted_events: Family<Reason, Counter>,
+    github_rest_fallbacks: Family<Reason, Counter>,
     ready: Family<Component, Gauge>,
     /// Readiness of storage, chat and GitHub, for `/readyz`.
     pub health: Health,
@@ -268,6 +269,12 @@ impl Metrics {
             "Deployment events deploybot refused to act on as they asked: an unconfigured repository, a deploybot payload without a valid mac, a replayed payload, a channel the app does not allow",
             untrusted_events.clone(),
         );
+        let github_rest_fallbacks = Family::<Reason, Counter>::default();
+        registry.register(
+            "github_rest_fallbacks",
+            "Reads GraphQL would answer in one request that went over REST instead (more requests), by why: GraphQL unavailable (endpoint missing, a proxy, an old GitHub Enterprise Server) or refused for the repository (e.g. a classic token without the repo scope)",
+            github_rest_fallbacks.clone(),
+        );
         let ready = Family::<Component, Gauge>::default();
         registry.register(
             "ready",
@@ -304,6 +311,7 @@ impl Metrics {
             deployments_tracked,
             background_failures,
             untrusted_events,
+            github_rest_fallbacks,
             ready,
             health: Health::default(),
         }
@@ -383,6 +391,16 @@ impl Metrics {
                 method: method.to_string(),
                 endpoint: endpoint.to_string(),
                 status: status.map_or("error".to_string(), |s| s.to_string()),
+            })
+            .inc();
+    }
+
+    /// A read that GraphQL would answer went over REST; `why` is `unavailable` or
+    /// `refused`.
+    pub fn github_rest_fallback(&self, why: &'static str) {
+        self.github_rest_fallbacks
+            .get_or_create(&Reason {
+                reason: why.to_string(),
             })
             .inc();
     }

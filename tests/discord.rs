@@ -274,6 +274,11 @@ async fn a_prefixed_or_mentioned_command_creates_a_deployment_and_the_answer_is_
 #[tokio::test]
 async fn a_message_not_addressed_to_the_bot_is_ignored() {
     let mut h = Harness::start().await;
+    // The slash commands are registered once the shard is ready: not this test's call.
+    wait_for(BOUND, "the slash commands to be registered", || {
+        (!h.fake.calls_to("PUT", "/commands").is_empty()).then_some(())
+    })
+    .await;
     h.fake.clear_calls();
     h.fake
         .say(DEPLOYS, ALICE, &[RELEASE], "deploy api/topic to staging");

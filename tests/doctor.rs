@@ -181,6 +181,10 @@ async fn everything_fine_is_all_ticks_and_exit_0() {
     for repo in ["acme/api", "acme/web"] {
         out.line('✓', &[repo, "can write"]);
         out.line('✓', &[repo, "deployments can be read"]);
+        out.line(
+            '✓',
+            &[repo, "GraphQL answers", "deploy: the POST + 1 query"],
+        );
         out.line('✓', &[repo, "webhook", HOOK_URL, "JSON, with a secret"]);
     }
     out.line('✓', &["Discord accepts the bot token", "deploybot"]);
@@ -203,6 +207,27 @@ async fn everything_fine_is_all_ticks_and_exit_0() {
     assert!(!d
         .calls_to("GET", &format!("/guilds/{GUILD}/members/"))
         .is_empty());
+}
+
+#[tokio::test]
+async fn without_graphql_the_doctor_says_why_commands_cost_more_requests() {
+    let sb = github().await;
+    // A proxy that passes REST only, or an old GitHub Enterprise Server.
+    sb.set_graphql(false);
+    let out = doctor(&sb, Setup::token(), GITHUB_TOKEN).await;
+    assert!(out.ok, "a warning, not a failure: {}", out.stdout);
+    let line = out.line(
+        '!',
+        &[
+            "acme/api: GitHub's GraphQL API is not there (404",
+            "/graphql",
+        ],
+    );
+    assert!(
+        line.contains("reads over REST instead")
+            && line.contains("more GitHub requests per command"),
+        "{line}"
+    );
 }
 
 #[tokio::test]

@@ -4,7 +4,9 @@
 
 mod support;
 
-use sandbox::NewStatus;
+use std::sync::{Arc, Mutex};
+
+use sandbox::{NewStatus, TokenSpec};
 use support::{Options, TestBot};
 
 const ONCALL: &[&str] = &["oncall"];
@@ -86,7 +88,7 @@ fn calls(t: &TestBot) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn deploys_lists_recent_deployments_with_their_state_in_one_list_call_plus_one_per_row() {
+async fn deploys_lists_recent_deployments_with_their_state_in_one_query() {
     let (t, ids) = history().await;
     t.sandbox.clear_requests();
     let out = t.say("deploys api").await;
@@ -107,15 +109,8 @@ async fn deploys_lists_recent_deployments_with_their_state_in_one_list_call_plus
         rows[3].contains(&format!("#{} topic", ids[1])) && rows[3].contains("❌ failure"),
         "{out}"
     );
-    // 1 list + 1 latest-status read per deployment shown.
-    assert_eq!(calls(&t).len(), 1 + 5, "{:?}", calls(&t));
-    assert_eq!(
-        calls(&t)
-            .iter()
-            .filter(|c| c.ends_with("/statuses"))
-            .count(),
-        5
-    );
+    // One GraphQL query: the list with each deployment's latest status.
+    assert_eq!(calls(&t), ["POST /graphql"]);
 
     let out = t.say("deploys api in production last 2").await;
     let rows: Vec<&str> = out
@@ -175,9 +170,8 @@ async fn where_is_shows_whats_live_in_each_environment() {
     assert!(line("qa").contains("never deployed successfully"), "{out}");
     assert!(line("qa").contains("🔒 locked by olga"), "{out}");
     assert!(line("production").contains("you can deploy"), "{out}");
-    // Per environment: 1 list + 1 status read per deployment until the live one.
-    // staging: stale is newest (1 read); qa: nothing (0); production: main is newest (1).
-    assert_eq!(calls(&t).len(), 3 + 1 + 1, "{:?}", calls(&t));
+    // Every environment in one GraphQL query.
+    assert_eq!(calls(&t), ["POST /graphql"]);
 }
 
 #[tokio::test]
@@ -307,8 +301,13 @@ async fn rollback_redeploys_the_previous_successful_sha() {
         .filter(|c| c.starts_with("GET") && c.ends_with("/deployments"))
         .count();
     let statuses = requests.iter().filter(|c| c.ends_with("/statuses")).count();
-    // rollback: 1 list + 3 reads; then the deploy's pre-flight: 1 list + 1 read (live is newest).
-    assert_eq!((lists, statuses), (2, 4), "{requests:?}");
+    // rollback: 1 list + 3 reads; then the deploy's pre-flight: 1 GraphQL query.
+    assert_eq!((lists, statuses), (1, 3), "{requests:?}");
+    assert_eq!(
+        requests.iter().filter(|c| *c == "POST /graphql").count(),
+        1,
+        "{requests:?}"
+    );
 }
 
 #[tokio::test]
@@ -378,4 +377,292 @@ async fn a_rollback_to_a_confirming_environment_is_confirmed_first() {
     let out = t.say_as("olga", ONCALL, "deploys", "yes").await;
     assert!(out.contains("Created deployment"), "{out}");
     assert!(out.contains("rollback: puts back"), "{out}");
+}
+
+// GitHub requests per command. GraphQL answers in one query what REST needs a request
+// per deployment for; `POST /deployments` stays REST.
+
+fn graphql_queries(t: &TestBot) -> Vec<String> {
+    t.sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/graphql")
+        .map(|r| {
+            r.body.as_ref().unwrap()["query"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_deploy_costs_one_query_and_the_post() {
+    let (t, _) = history().await;
+    // Something is live in staging (stale): the query answers the comparison too.
+    t.sandbox.clear_requests();
+    let out = t.say("deploy api/topic to staging").await;
+    assert!(out.contains("Created deployment"), "{out}");
+    assert!(
+        out.contains("1 commit ahead of what is live in staging"),
+        "{out}"
+    );
+    assert_eq!(
+        calls(&t),
+        ["POST /graphql", "POST /repos/acme/api/deployments"]
+    );
+    // Nothing live in qa (main: qa auto-merges, and main needs no merge).
+    t.sandbox.clear_requests();
+    let out = t.say("deploy api/main to qa").await;
+    assert!(out.contains("Created deployment"), "{out}");
+    assert_eq!(
+        calls(&t),
+        ["POST /graphql", "POST /repos/acme/api/deployments"]
+    );
+    // Forced: the checks it bypasses come with the same query.
+    t.sandbox.clear_requests();
+    let out = t
+        .say_as(
+            "olga",
+            ONCALL,
+            "deploys",
+            "deploy! api/broken to production -- hotfix",
+        )
+        .await;
+    assert!(out.contains("Created deployment"), "{out}");
+    assert!(
+        out.contains("bypassed: ci/build: failure, security: pending")
+            || out.contains("bypassed: security: pending, ci/build: failure"),
+        "{out}"
+    );
+    assert!(
+        out.contains("diverged from what is live in production"),
+        "{out}"
+    );
+    assert_eq!(
+        calls(&t),
+        ["POST /graphql", "POST /repos/acme/api/deployments"]
+    );
+}
+
+#[tokio::test]
+async fn a_deploy_compares_with_the_deployed_commit_when_its_branch_has_moved_on() {
+    let (t, _) = history().await;
+    // production has main live (deployed by this bot); main moves on. The query's
+    // comparison through the live deployment's ref is with the branch's head, not with
+    // what was deployed; the query also compares with the commits this bot last saw
+    // live or deployed there, so it still answers in one.
+    t.sandbox.commit("acme/api", "main", "After the deploy");
+    t.sandbox
+        .set_status("acme/api", "main", "ci/build", "success");
+    t.sandbox.clear_requests();
+    let out = t
+        .say_as("olga", ONCALL, "deploys", "deploy api/main to production")
+        .await;
+    assert!(
+        out.contains("1 commit ahead of what is live in production"),
+        "{out}"
+    );
+    assert_eq!(
+        calls(&t),
+        ["POST /graphql", "POST /repos/acme/api/deployments"]
+    );
+
+    // A bot that never saw production (a restart) asks one more read, about the
+    // deployed commit itself.
+    let mut t = t;
+    t.kill().await;
+    t.boot().await;
+    t.sandbox.commit("acme/api", "main", "Once more");
+    t.sandbox
+        .set_status("acme/api", "main", "ci/build", "success");
+    let live = t.last_deployment();
+    t.sandbox
+        .create_deployment_status("acme/api", live, NewStatus::new("success"));
+    t.sandbox.clear_requests();
+    let out = t
+        .say_as("olga", ONCALL, "deploys", "deploy api/main to production")
+        .await;
+    assert!(
+        out.contains("1 commit ahead of what is live in production"),
+        "{out}"
+    );
+    // (Without the restart's catch-up of tracked deployments' statuses.)
+    let asked: Vec<String> = calls(&t)
+        .into_iter()
+        .filter(|c| !c.ends_with("/statuses"))
+        .collect();
+    assert_eq!(asked.len(), 3, "{asked:?}");
+    assert_eq!(asked[0], "POST /graphql");
+    assert!(asked[1].contains("/compare/"), "{asked:?}");
+    assert_eq!(asked[2], "POST /repos/acme/api/deployments");
+}
+
+#[tokio::test]
+async fn deploys_where_is_and_whats_on_cost_one_query_per_app() {
+    let (t, _) = history().await;
+    t.sandbox.clear_requests();
+    t.say("deploys api").await;
+    assert_eq!(calls(&t), ["POST /graphql"]);
+    t.sandbox.clear_requests();
+    t.say("deploys api/topic in production").await;
+    assert_eq!(calls(&t), ["POST /graphql"]);
+    t.sandbox.clear_requests();
+    t.say("where is api").await;
+    assert_eq!(calls(&t), ["POST /graphql"]);
+    // One query for the three environments, aliased.
+    let query = &graphql_queries(&t)[0];
+    for alias in ["e0: deployments", "e1: deployments", "e2: deployments"] {
+        assert!(query.contains(alias), "{query}");
+    }
+    t.sandbox.clear_requests();
+    t.say("whats on production").await;
+    assert_eq!(calls(&t), ["POST /graphql", "POST /graphql"], "api and web");
+}
+
+/// A bot on the same history whose GitHub answers REST only (a proxy, an old GitHub
+/// Enterprise Server): every command gives the same answer as with GraphQL, at REST's
+/// price.
+#[tokio::test]
+async fn without_graphql_every_answer_comes_over_rest() {
+    let (with, _) = history().await;
+    let expected: Vec<String> = {
+        let mut out = vec![];
+        for line in ["deploys api", "where is api", "whats on production"] {
+            out.push(timeless(&with.say(line).await));
+        }
+        out
+    };
+    let t = with;
+    t.sandbox.set_graphql(false);
+    let mut answers = vec![];
+    for line in ["deploys api", "where is api", "whats on production"] {
+        t.sandbox.clear_requests();
+        answers.push(timeless(&t.say(line).await));
+        let rest: Vec<String> = calls(&t)
+            .into_iter()
+            .filter(|c| c != "POST /graphql")
+            .collect();
+        assert!(!rest.is_empty(), "{line}: REST answered");
+    }
+    assert_eq!(answers, expected);
+    // It asked GraphQL once, learnt it is not there, and asks REST only from then on.
+    t.sandbox.clear_requests();
+    t.say("deploys api").await;
+    assert!(graphql_queries(&t).is_empty(), "{:?}", calls(&t));
+    assert_eq!(calls(&t).len(), 1 + 5, "1 list + 1 status per row");
+    let metrics = t.bot().metrics_text().await;
+    assert!(
+        metrics.contains("deploybot_github_rest_fallbacks_total{reason=\"unavailable\"}"),
+        "{metrics}"
+    );
+    assert!(matches!(
+        t.bot().github().read_path(),
+        deploybot::github::ReadPath::RestFallback { reason } if reason.contains("404")
+    ));
+}
+
+/// Without "5s ago" / "just now", which move on between two runs of a command.
+fn timeless(s: &str) -> String {
+    s.replace("just now", "T ago")
+        .split(' ')
+        .map(|w| {
+            let digits = w.trim_end_matches(|c: char| "smhd,".contains(c));
+            if !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()) {
+                "T"
+            } else {
+                w
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Log lines, captured for one test (its runtime runs on the test's thread).
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
+    type Writer = Logs;
+    fn make_writer(&'a self) -> Logs {
+        self.clone()
+    }
+}
+
+impl Logs {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+/// The minimal-scope promise: a classic token with only `repo_deployment` cannot use
+/// GraphQL on a private repository, so deploybot reads over REST, says so once, and
+/// every command still works.
+#[tokio::test]
+async fn a_token_with_only_repo_deployment_keeps_working_over_rest_and_warns_once() {
+    let logs = Logs::default();
+    let _guard = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_writer(logs.clone())
+            .with_max_level(tracing::Level::WARN)
+            .with_ansi(false)
+            .finish(),
+    );
+    let token = "ghp_repo_deployment_only_0001";
+    let t = TestBot::with(Options {
+        config: config(),
+        token: Some(token.into()),
+        ..Default::default()
+    })
+    .await;
+    t.sandbox
+        .add_token_with(token, TokenSpec::classic(&["repo_deployment"]));
+    t.sandbox.clear_requests();
+
+    let out = t.say("deploy api/topic to staging").await;
+    assert!(out.contains("Created deployment"), "{out}");
+    let id = t.last_deployment();
+    t.sandbox
+        .create_deployment_status("acme/api", id, NewStatus::new("success"));
+    let out = t.say("deploys api").await;
+    assert!(
+        out.contains(&format!("#{id} topic")) && out.contains("✅ success"),
+        "{out}"
+    );
+    let out = t.say("where is api").await;
+    assert!(out.contains("live: topic"), "{out}");
+    let out = t.say("whats on staging for api").await;
+    assert!(out.contains("api: topic"), "{out}");
+
+    // GraphQL was asked once for the repository, then never again.
+    assert_eq!(graphql_queries(&t).len(), 1, "{:?}", calls(&t));
+    let warned: Vec<String> = logs
+        .text()
+        .lines()
+        .filter(|l| l.contains("GraphQL"))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(warned.len(), 1, "{}", logs.text());
+    assert!(
+        warned[0].contains("reading its deployments over REST instead")
+            && warned[0].contains("acme/api")
+            && warned[0].contains("`repo` scope"),
+        "{}",
+        warned[0]
+    );
+    let metrics = t.bot().metrics_text().await;
+    assert!(
+        metrics.contains("deploybot_github_rest_fallbacks_total{reason=\"refused\"} 4"),
+        "{metrics}"
+    );
 }

@@ -249,10 +249,10 @@ async fn a_5xx_on_create_is_looked_up_and_never_called_safe_to_retry() {
 #[tokio::test]
 async fn a_lock_taken_while_a_deploy_is_in_flight_stops_it() {
     let t = TestBot::start().await;
-    // GitHub is slow to list deployments (the deploy's pre-flight)...
+    // GitHub is slow to answer the deploy's pre-flight (its GraphQL query)...
     t.sandbox.inject(Fault::slow_after_processing(
-        "GET",
-        "/deployments",
+        "POST",
+        "/graphql",
         Duration::from_millis(800),
     ));
     let deploy = t.say_as("alice", &["dev"], "deploys", "deploy api/topic to staging");
@@ -262,7 +262,7 @@ async fn a_lock_taken_while_a_deploy_is_in_flight_stops_it() {
             t.sandbox
                 .requests()
                 .iter()
-                .any(|r| r.method == "GET" && r.path.ends_with("/deployments"))
+                .any(|r| r.method == "POST" && r.path == "/graphql")
                 .then_some(())
         })
         .await;

@@ -79,6 +79,13 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
         return fault_response(&inner, &parts.headers, f);
     }
 
+    if path == "/graphql" {
+        let response = graphql_api(&inner, &method, &parts.headers, &bytes).await;
+        if let Some(d) = fault.and_then(|f| f.delay) {
+            tokio::time::sleep(d).await;
+        }
+        return response;
+    }
     let response = api(
         &inner,
         &method,
@@ -106,6 +113,7 @@ impl crate::Sandbox {
 /// everything else is a web page (`/{o}/{r}`, a run's log...).
 fn is_api_path(path: &str) -> bool {
     path.starts_with("/repos/")
+        || path == "/graphql"
         || path == "/rate_limit"
         || path == "/user"
         || path.starts_with("/users/")
@@ -362,6 +370,60 @@ fn api(
         reply = reply.header("x-oauth-scopes", &scopes);
     }
     finish(inner, method, headers, &key, path != "/rate_limit", reply)
+}
+
+/// `POST /graphql`: the same credentials and rate budget rules as REST (in a bucket of
+/// its own, as on GitHub), unless GraphQL is switched off ([`crate::Sandbox::set_graphql`]),
+/// when it is a 404 like any path a proxy or an old GitHub Enterprise Server does not know.
+async fn graphql_api(
+    inner: &Arc<Inner>,
+    method: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    if method != "POST" || !inner.graphql.load(std::sync::atomic::Ordering::SeqCst) {
+        let reply = Reply::error(404, "Not Found", DOCS);
+        return finish(inner, method, headers, ANONYMOUS, false, reply);
+    }
+    let (key, grant) = bucket_key(inner, headers);
+    let Some(grant) = grant else {
+        let message = if headers.contains_key("authorization") {
+            "Bad credentials"
+        } else {
+            "This endpoint requires you to be authenticated."
+        };
+        let reply = Reply::error(401, message, DOC_GRAPHQL);
+        return finish(inner, method, headers, ANONYMOUS, false, reply);
+    };
+    let key = format!("{key}\0graphql");
+    if touch_bucket(inner, &key, false).remaining == 0 {
+        let reply = Reply::error(403, "API rate limit exceeded for GraphQL.", DOC_RATE_LIMIT);
+        return finish(inner, method, headers, &key, false, reply).with_resource("graphql");
+    }
+    let scopes = grant.scopes.as_ref().map(|s| s.join(", "));
+    let caller = crate::graphql::Caller {
+        inner: inner.clone(),
+        grant,
+    };
+    let mut reply = Reply::ok(crate::graphql::execute(caller, body).await);
+    if let Some(scopes) = scopes {
+        reply = reply.header("x-oauth-scopes", &scopes);
+    }
+    // GraphQL answers are POSTs: no ETag, charged one point.
+    finish(inner, method, headers, &key, true, reply).with_resource("graphql")
+}
+
+trait WithResource {
+    fn with_resource(self, resource: &'static str) -> Self;
+}
+
+impl WithResource for Response {
+    /// Names the rate-limit bucket in `x-ratelimit-resource`.
+    fn with_resource(mut self, resource: &'static str) -> Response {
+        self.headers_mut()
+            .insert("x-ratelimit-resource", HeaderValue::from_static(resource));
+        self
+    }
 }
 
 /// `/app/...`: authenticated by a GitHub App's JWT (not by a token), charged to the App.

@@ -10,6 +10,7 @@ use crate::state::{
 };
 
 pub const DOCS: &str = "https://docs.github.com/rest";
+pub const DOC_GRAPHQL: &str = "https://docs.github.com/graphql";
 pub const DOC_CREATE_DEPLOYMENT: &str =
     "https://docs.github.com/rest/deployments/deployments#create-a-deployment";
 pub const DOC_LIST_DEPLOYMENTS: &str =
@@ -58,7 +59,7 @@ pub fn node_id(kind: &str, id: u64) -> String {
     base64(format!("0{}:{}{}", kind.len(), kind, id).as_bytes())
 }
 
-fn base64(input: &[u8]) -> String {
+pub(crate) fn base64(input: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
     for chunk in input.chunks(3) {

@@ -34,6 +34,19 @@
 //! | `POST /app/installations/{id}/access_tokens` | with a GitHub App's JWT (see [`Sandbox::add_app`]) |
 //! | `GET /app`, `GET /app/installations/{id}`, `GET /app/hook/config` | with the JWT; permissions, and [`Sandbox::set_app_hook`] |
 //!
+//! GraphQL (`POST /graphql`, see `graphql.rs`): GitHub's schema for what a deploy tool
+//! reads — `repository(owner:, name:)` with `nameWithOwner`, `url`, `defaultBranchRef`,
+//! `ref(qualifiedName:)` (a `Ref`: `name`, `prefix`, `target { oid }`,
+//! `compare(headRef:) { aheadBy behindBy status }`), `object(expression:)` (a commit's
+//! `statusCheckRollup { state contexts(first:) }` of `StatusContext` and `CheckRun`), and
+//! `deployments(environments:, first:, after:, orderBy:)` with `nodes`, `totalCount`,
+//! `pageInfo` (each `Deployment`: `databaseId`, `commitOid`, `ref`, `environment`,
+//! `state`, `task`, `payload` as a JSON string, `creator { login }`, `createdAt`,
+//! `latestStatus { state description logUrl environmentUrl createdAt }`). Answered from
+//! the same state as REST, with the same tokens, in a `graphql` rate bucket; a classic
+//! token without `repo` gets `NOT_FOUND` for the repository (every sandbox repository
+//! is private), and [`Sandbox::set_graphql`] turns the endpoint into a 404.
+//!
 //! Tokens: [`Sandbox::add_token_with`] makes a classic token with OAuth scopes (named
 //! in `X-OAuth-Scopes` on every response, and enforced as GitHub does on private
 //! repositories — every sandbox repository is private — with a 404 and
@@ -59,6 +72,7 @@
 
 mod apps;
 mod deployer;
+mod graphql;
 mod http;
 mod json;
 mod pages;
@@ -67,7 +81,7 @@ mod state;
 mod webhooks;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -531,6 +545,8 @@ pub(crate) struct Inner {
     pub shutdown: watch::Sender<bool>,
     pub runtime: tokio::runtime::Handle,
     pub request_seq: AtomicU64,
+    /// Whether `POST /graphql` is served ([`Sandbox::set_graphql`]).
+    pub graphql: AtomicBool,
 }
 
 /// Locks a mutex, ignoring poisoning (a panicking test must not wedge the server).
@@ -599,6 +615,7 @@ impl Sandbox {
             shutdown,
             runtime: tokio::runtime::Handle::current(),
             request_seq: AtomicU64::new(0),
+            graphql: AtomicBool::new(true),
         });
         let app = http::router(inner.clone());
         let mut stop = inner.shutdown.subscribe();
@@ -634,6 +651,13 @@ impl Sandbox {
             Access::ReadOnly => TokenSpec::fine_grained(Access::ReadOnly),
         };
         self.add_token_with(token, spec);
+    }
+
+    /// Serves GraphQL (`POST /graphql`, the default) or not: switched off, the endpoint
+    /// is a 404, as behind a proxy that passes REST only or on an old GitHub Enterprise
+    /// Server. REST is unaffected.
+    pub fn set_graphql(&self, on: bool) {
+        self.inner.graphql.store(on, Ordering::SeqCst);
     }
 
     /// A token with these scopes, reach and rights (see [`TokenSpec`]).

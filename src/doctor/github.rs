@@ -72,9 +72,23 @@ impl Http {
 
     async fn get(&self, path: &str, auth: &SecretString) -> Result<Answer, String> {
         let url = format!("{}{path}", self.base);
-        let response = self
-            .client
-            .get(&url)
+        self.send(self.client.get(&url), &url, auth).await
+    }
+
+    /// A GraphQL query, at the endpoint the bot uses beside the REST base.
+    async fn graphql(&self, query: &Value, auth: &SecretString) -> Result<Answer, String> {
+        let url = crate::github::client::graphql_url(&self.base);
+        self.send(self.client.post(&url).json(query), &url, auth)
+            .await
+    }
+
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        url: &str,
+        auth: &SecretString,
+    ) -> Result<Answer, String> {
+        let response = request
             .bearer_auth(auth.expose_secret())
             .header("accept", "application/vnd.github+json")
             .header("x-github-api-version", API_VERSION)
@@ -260,7 +274,7 @@ async fn personal(
     }
     if !repo {
         report.push(Check::warn(format!(
-            "the token has no repo scope, so it reads public repositories only: a private one also needs repo (branches, compare, contents) — add it at {tokens_page} if yours are private"
+            "the token has no repo scope, so it reads public repositories only: a private one also needs repo (branches, compare, contents, and GraphQL, without which commands cost more GitHub requests) — add it at {tokens_page} if yours are private"
         )));
     }
     Some((Kind::Classic(scopes), login))
@@ -484,7 +498,47 @@ async fn repository(
             "check the network and [github] api_url",
         )),
     }
+    graphql(http, token, kind, repo, report).await;
     Some(html)
+}
+
+/// Whether GitHub's GraphQL API answers for `repo`: with it `deploy` costs the POST
+/// and one query, `deploys` and `where is` one query; without it deploybot reads
+/// over REST, which is correct but costs a request per deployment shown or inspected.
+async fn graphql(http: &Http, token: &SecretString, kind: &Kind, repo: &str, report: &mut Report) {
+    let Some((owner, name)) = repo.split_once('/') else {
+        return;
+    };
+    let query = serde_json::json!({
+        "query": "query($owner: String!, $name: String!) { repository(owner: $owner, name: $name) { deployments(first: 1) { totalCount } } }",
+        "variables": {"owner": owner, "name": name},
+    });
+    let costlier = "deploybot reads over REST instead: the same answers, at more GitHub requests per command \
+                    (deploy: 4 or more instead of 2, deploys: 1 + one per deployment listed instead of 1, \
+                    where is: per environment 1 + one per deployment until the live one, instead of 1)";
+    let why = match http.graphql(&query, token).await {
+        Err(e) => e,
+        Ok(a) if a.status == 200 && a.body["errors"].is_null() => {
+            return report.push(Check::pass(format!(
+                "{repo}: GraphQL answers (deploy: the POST + 1 query; deploys, where is: 1 query)"
+            )));
+        }
+        Ok(a) if a.status == 200 => {
+            let message = a.body["errors"][0]["message"].as_str().unwrap_or("an error");
+            match kind {
+                Kind::Classic(scopes) if !scopes.iter().any(|s| s == "repo") => format!(
+                    "GitHub's GraphQL API refuses the token for it ({message}); a classic token needs the repo scope for GraphQL on a private repository"
+                ),
+                _ => format!("GitHub's GraphQL API refuses it ({message})"),
+            }
+        }
+        Ok(a) => format!(
+            "GitHub's GraphQL API is not there ({} at {}: a proxy that passes REST only, or an old GitHub Enterprise Server)",
+            a.status,
+            crate::github::client::graphql_url(&http.base)
+        ),
+    };
+    report.push(Check::warn(format!("{repo}: {why}; {costlier}")));
 }
 
 /// What deploybot needs of a webhook, found in a repository's hooks or the App's.

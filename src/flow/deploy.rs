@@ -18,9 +18,10 @@ use crate::config::{AppConfig, EnvConfig};
 use crate::flow::{answer_stop, unknown, Decision, Outcome, Stop};
 use crate::github::{
     create_deployment_once, Comparison, ContextState, CreateOutcome, CreateResult,
-    DeploybotPayload, GitHubError, NewDeployment, PayloadChat, PayloadUser,
+    DeploybotPayload, GitHubError, NewDeployment, PayloadChat, PayloadUser, Preflight,
+    PreflightQuery,
 };
-use crate::history::{self, Entry};
+use crate::history::Entry;
 use crate::model::DeploymentId;
 use crate::policy::{self, Need};
 use crate::routing::{RoutingKey, Signed};
@@ -292,67 +293,69 @@ pub async fn plan(
         .map_err(on)?;
 
     // Both the default branch and the deployments page come from the repository, which
-    // is cached; a bare app name is never assumed to mean `main` or `master`.
-    let repository = within(deadline, bot.repository(&app.repository)).await;
-    let (git_ref, html_url) = match (&target.git_ref, repository) {
-        (Some(r), Ok(repo)) => (r.to_string(), Some(repo.html_url)),
-        (Some(r), Err(_)) => (r.to_string(), None),
-        (None, Ok(repo)) => (repo.default_branch, Some(repo.html_url)),
-        (None, Err(e)) => {
-            return Err(on(Stop::failed(
-                Message::new(
-                    Tone::Failed,
-                    format!("could not find {}'s default branch", app.name),
-                )
-                .line(e.explain(&app.repository, bot.now())),
-            )))
-        }
+    // is cached (and refreshed by the pre-flight's answer); a bare app name is never
+    // assumed to mean `main` or `master`, so it needs the repository first.
+    let cached = bot.cached_repository(&app.repository);
+    let (git_ref, known) = match (&target.git_ref, cached) {
+        (Some(r), cached) => (r.to_string(), cached),
+        (None, Some(repo)) => (repo.default_branch.clone(), Some(repo)),
+        (None, None) => match within(deadline, bot.repository(&app.repository)).await {
+            Ok(repo) => (repo.default_branch.clone(), Some(repo)),
+            Err(e) => {
+                return Err(on(Stop::failed(
+                    Message::new(
+                        Tone::Failed,
+                        format!("could not find {}'s default branch", app.name),
+                    )
+                    .line(e.explain(&app.repository, bot.now())),
+                )))
+            }
+        },
     };
 
-    // Pre-flight: how does the ref relate to what is live? (Failures here only lose
-    // the extra information; GitHub has the last word when creating the deployment.)
-    let (live, live_unknown) = match within(
-        deadline,
-        history::live(bot.github(), &app.repository, env.name.as_str()),
-    )
+    // Pre-flight: how does the ref relate to what is live, and (forced) what would be
+    // bypassed? One GraphQL query where GitHub allows. (Failures here only lose the
+    // extra information; GitHub has the last word when creating the deployment.)
+    let query = PreflightQuery {
+        environment: env.name.as_str(),
+        git_ref: &git_ref,
+        checks: cmd.force,
+    };
+    let preflight = within(deadline, async {
+        Ok(bot.github().preflight(&app.repository, &query).await)
+    })
     .await
-    {
+    .unwrap_or_else(|e| Preflight::failed(e, cmd.force));
+    if let Some(repository) = preflight.repository.clone() {
+        bot.remember_repository(&app.repository, repository);
+    }
+    let html_url = match preflight.repository.or(known) {
+        Some(repo) => Some(repo.html_url),
+        // Over REST the pre-flight does not carry the repository.
+        None => within(deadline, bot.repository(&app.repository))
+            .await
+            .ok()
+            .map(|repo| repo.html_url),
+    };
+    let (live, live_unknown) = match preflight.live {
         Ok(live) => (live, None),
         Err(e) => (None, Some(e.to_string())),
     };
-    let (comparison, comparison_unknown) = match &live {
-        Some(live) => match within(
-            deadline,
-            bot.github()
-                .compare(&app.repository, live.deployment.sha.as_str(), &git_ref),
-        )
-        .await
-        {
-            Ok(c) => (Some(c), None),
-            Err(e) => (None, Some(e.to_string())),
-        },
+    let (comparison, comparison_unknown) = match preflight.comparison {
+        Some(Ok(c)) => (Some(c), None),
+        Some(Err(e)) => (None, Some(e.to_string())),
         None => (None, None),
     };
-    let bypassed = if cmd.force {
-        within(
-            deadline,
-            bot.github().commit_checks(&app.repository, &git_ref),
-        )
-        .await
-        .ok()
-        .map(|checks| {
-            checks
-                .into_iter()
-                .filter(|c| c.state != "success")
-                .filter(|c| match &env.required_contexts {
-                    Some(list) if !list.is_empty() => list.contains(&c.context),
-                    _ => true,
-                })
-                .collect()
-        })
-    } else {
-        None
-    };
+    let bypassed = preflight.checks.and_then(Result::ok).map(|checks| {
+        checks
+            .into_iter()
+            .filter(|c| c.state != "success")
+            .filter(|c| match &env.required_contexts {
+                Some(list) if !list.is_empty() => list.contains(&c.context),
+                _ => true,
+            })
+            .collect()
+    });
     Ok(Plan {
         label: format!("{}/{}", app.name, git_ref),
         app: app.clone(),

@@ -1,5 +1,5 @@
 //! `deploys APP[/REF] [in ENV] [last N]`: recent deployments, from GitHub's history.
-//! API calls: 1 list + N latest-status reads (concurrent).
+//! API calls: 1 GraphQL query (over REST: 1 list + N latest-status reads, concurrent).
 
 use commands::Deploys;
 

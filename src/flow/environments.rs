@@ -22,6 +22,10 @@ pub async fn run(bot: &Bot, request: &Request, cmd: Environments) -> Outcome {
     };
     let now = bot.now();
     let mut message = Message::info(format!("Environments of {} ({})", app.name, app.repository));
+    let names: Vec<&str> = app.environments.iter().map(|e| e.name.as_str()).collect();
+    let mut lives = history::live_in(bot.github(), &app.repository, &names)
+        .await
+        .into_iter();
     for env in &app.environments {
         let mut notes = Vec::new();
         if app.default_environment.as_ref() == Some(&env.name) {
@@ -35,7 +39,7 @@ pub async fn run(bot: &Bot, request: &Request, cmd: Environments) -> Outcome {
         } else {
             format!(" ({})", notes.join(", "))
         };
-        let live = match history::live(bot.github(), &app.repository, env.name.as_str()).await {
+        let live = match lives.next().unwrap_or(Ok(None)) {
             Ok(Some(e)) => format!(
                 "live: {} ({}) by {}, {}",
                 e.deployment.git_ref,

@@ -15,13 +15,15 @@ use reqwest::{Method, StatusCode};
 use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
 
+use super::graphql::{self as gql, Answer as GqlAnswer, Connection, Data};
 use super::token::TokenSource;
 use super::{
-    Comparison, Conditional, ContextState, CreateOutcome, Deployment, DeploymentFilter,
-    DeploymentStatus, ErrorBody, GitHub, GitHubError, NewDeployment, Repository,
+    rest, Comparison, Conditional, ContextState, CreateOutcome, Deployment, DeploymentFilter,
+    DeploymentStatus, Entry, ErrorBody, GitHub, GitHubError, NewDeployment, Preflight,
+    PreflightQuery, ReadPath, Repository, LIVE_SCAN,
 };
 use crate::metrics::{Metrics, Status};
-use crate::model::{DeploymentId, RepoName};
+use crate::model::{DeploymentId, DeploymentState, RepoName};
 
 pub const USER_AGENT: &str = concat!("deploybot/", env!("CARGO_PKG_VERSION"));
 pub const API_VERSION: &str = "2022-11-28";
@@ -29,9 +31,37 @@ pub const API_VERSION: &str = "2022-11-28";
 pub struct HttpGitHub {
     http: reqwest::Client,
     base: String,
+    /// `{api}/graphql` on GitHub.com, `https://HOST/api/graphql` on Enterprise Server.
+    graphql_url: String,
     tokens: Arc<dyn TokenSource>,
     blocked_until: Mutex<Option<(DateTime<Utc>, String)>>,
     metrics: OnceLock<Arc<Metrics>>,
+    graphql: Mutex<GraphQlUse>,
+    /// Per (repository, environment): the commits last seen live or deployed there,
+    /// newest first, which the next pre-flight compares the ref with (see
+    /// [`gql::preflight_query`]).
+    recently_live: Mutex<std::collections::HashMap<(String, String), Vec<String>>>,
+}
+
+/// How many recently live commits a pre-flight compares with.
+const GUESSES: usize = 3;
+
+/// What this client learnt about GraphQL: once refused, it is not asked again (for
+/// that repository, or at all), and the refusal is logged once.
+#[derive(Debug, Default)]
+struct GraphQlUse {
+    /// GraphQL is not there for these credentials at all, and why.
+    off: Option<String>,
+    /// Repositories (lowercase `owner/name`) GraphQL will not show, and why.
+    refused: std::collections::BTreeMap<String, String>,
+}
+
+/// The GraphQL endpoint beside a REST base URL.
+pub fn graphql_url(base: &str) -> String {
+    match base.strip_suffix("/api/v3") {
+        Some(host) => format!("{host}/api/graphql"),
+        None => format!("{base}/graphql"),
+    }
 }
 
 /// A raw answer: status, headers, body bytes.
@@ -61,12 +91,16 @@ impl HttpGitHub {
                 message: format!("cannot build the HTTP client: {e}"),
                 maybe_sent: false,
             })?;
+        let base = api_url.trim_end_matches('/').to_string();
         Ok(HttpGitHub {
             http,
-            base: api_url.trim_end_matches('/').to_string(),
+            graphql_url: graphql_url(&base),
+            base,
             tokens,
             blocked_until: Mutex::new(None),
             metrics: OnceLock::new(),
+            graphql: Mutex::new(GraphQlUse::default()),
+            recently_live: Mutex::new(Default::default()),
         })
     }
 
@@ -92,6 +126,21 @@ impl HttpGitHub {
         body: Option<&serde_json::Value>,
         if_none_match: Option<&str>,
     ) -> Result<Answer, GitHubError> {
+        let url = format!("{}{}", self.base, path);
+        self.send_to(method, &url, &endpoint(path), query, body, if_none_match)
+            .await
+    }
+
+    /// One request to `url`, counted in the metrics as `endpoint`.
+    async fn send_to(
+        &self,
+        method: Method,
+        url: &str,
+        endpoint: &str,
+        query: &[(&str, String)],
+        body: Option<&serde_json::Value>,
+        if_none_match: Option<&str>,
+    ) -> Result<Answer, GitHubError> {
         if let Some((until, message)) = self.blocked_until.lock().expect("lock").clone() {
             if until > Utc::now() {
                 return Err(GitHubError::RateLimited {
@@ -113,11 +162,10 @@ impl HttpGitHub {
                 return Err(e);
             }
         };
-        let endpoint = endpoint(path);
         let method_name = method.to_string();
         let mut request = self
             .http
-            .request(method, format!("{}{}", self.base, path))
+            .request(method, url)
             .header("accept", "application/vnd.github+json")
             .header("x-github-api-version", API_VERSION)
             .bearer_auth(token.expose_secret());
@@ -134,7 +182,7 @@ impl HttpGitHub {
             Ok(r) => r,
             Err(e) => {
                 if let Some(m) = self.metrics.get() {
-                    m.github_request(&method_name, &endpoint, None);
+                    m.github_request(&method_name, endpoint, None);
                 }
                 return Err(transport_error(e));
             }
@@ -142,7 +190,7 @@ impl HttpGitHub {
         let status = response.status();
         let headers = response.headers().clone();
         if let Some(m) = self.metrics.get() {
-            self.observe_answer(m, &method_name, &endpoint, status, &headers);
+            self.observe_answer(m, &method_name, endpoint, status, &headers);
         }
         let body = response.bytes().await.map_err(transport_error)?;
         let answer = Answer {
@@ -175,8 +223,11 @@ impl HttpGitHub {
         headers: &HeaderMap,
     ) {
         metrics.github_request(method, endpoint, Some(status.as_u16()));
-        if let Some(remaining) =
-            header(headers, "x-ratelimit-remaining").and_then(|v| v.trim().parse::<i64>().ok())
+        // The gauge follows REST's budget; GraphQL's points are a bucket of their own.
+        let graphql_budget = header(headers, "x-ratelimit-resource") == Some("graphql");
+        if let Some(remaining) = header(headers, "x-ratelimit-remaining")
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .filter(|_| !graphql_budget)
         {
             metrics.github_rate_limit_remaining(remaining);
         }
@@ -200,6 +251,173 @@ impl HttpGitHub {
         }
         decode(&answer)
     }
+
+    fn remember_live(&self, repo: &RepoName, environment: &str, sha: &str) {
+        let mut seen = self.recently_live.lock().expect("lock");
+        let list = seen
+            .entry((repo_key(repo), environment.to_string()))
+            .or_default();
+        list.retain(|s| s != sha);
+        list.insert(0, sha.to_string());
+        list.truncate(GUESSES);
+    }
+
+    fn recently_live(&self, repo: &RepoName, environment: &str) -> Vec<String> {
+        self.recently_live
+            .lock()
+            .expect("lock")
+            .get(&(repo_key(repo), environment.to_string()))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Why GraphQL is not used for `repo`, if it is not.
+    fn graphql_unusable(&self, repo: &RepoName) -> Option<&'static str> {
+        let state = self.graphql.lock().expect("lock");
+        if state.off.is_some() {
+            Some("unavailable")
+        } else if state.refused.contains_key(&repo_key(repo)) {
+            Some("refused")
+        } else {
+            None
+        }
+    }
+
+    fn count_fallback(&self, why: &'static str) {
+        if let Some(m) = self.metrics.get() {
+            m.github_rest_fallback(why);
+        }
+    }
+
+    /// GraphQL is not there (a proxy, an old GitHub Enterprise Server, a query it does
+    /// not understand): REST from now on. Logged once.
+    fn graphql_off(&self, reason: String) {
+        let mut state = self.graphql.lock().expect("lock");
+        if state.off.is_none() {
+            tracing::warn!(
+                endpoint = %self.graphql_url,
+                reason = %reason,
+                "GitHub's GraphQL API is not available to deploybot; reading deployments over REST \
+                 instead, which costs more requests per command (`deploybot doctor` explains)"
+            );
+            state.off = Some(reason);
+        }
+        drop(state);
+        self.count_fallback("unavailable");
+    }
+
+    /// GraphQL will not show `repo` to these credentials (REST may): REST for it from
+    /// now on. Logged once per repository.
+    fn graphql_refused(&self, repo: &RepoName, reason: String) {
+        let mut state = self.graphql.lock().expect("lock");
+        if let std::collections::btree_map::Entry::Vacant(entry) =
+            state.refused.entry(repo_key(repo))
+        {
+            tracing::warn!(
+                repository = %repo,
+                reason = %reason,
+                "GitHub's GraphQL API refuses deploybot's credentials for this repository (a classic \
+                 token needs the `repo` scope for it); reading its deployments over REST instead, \
+                 which costs more requests per command (`deploybot doctor` explains)"
+            );
+            entry.insert(reason);
+        }
+        drop(state);
+        self.count_fallback("refused");
+    }
+
+    /// Asks GraphQL about one repository. `Ok(None)`: GraphQL cannot answer (refused,
+    /// unavailable, or a server error this time) and the caller reads over REST;
+    /// `Err`: what would stop REST too (credentials, rate limit, the network).
+    async fn graphql_repository<T: DeserializeOwned>(
+        &self,
+        repo: &RepoName,
+        request: &serde_json::Value,
+    ) -> Result<Option<T>, GitHubError> {
+        if let Some(why) = self.graphql_unusable(repo) {
+            self.count_fallback(why);
+            return Ok(None);
+        }
+        let answer = self
+            .send_to(
+                Method::POST,
+                &self.graphql_url,
+                "/graphql",
+                &[],
+                Some(request),
+                None,
+            )
+            .await?;
+        match answer.status.as_u16() {
+            200 => {}
+            401 => return Err(error_for(&answer)),
+            status @ 500..=599 => {
+                // Maybe a bad moment: REST this time, GraphQL again next time.
+                tracing::debug!(
+                    status,
+                    "GitHub's GraphQL API failed; reading over REST this time"
+                );
+                self.count_fallback("unavailable");
+                return Ok(None);
+            }
+            status => {
+                let message = error_body(&answer).message;
+                self.graphql_off(format!("{} answers {status} ({message})", self.graphql_url));
+                return Ok(None);
+            }
+        }
+        let parsed: GqlAnswer<Data<T>> = match serde_json::from_slice(&answer.body) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                self.graphql_off(format!("unreadable answer from {}: {e}", self.graphql_url));
+                return Ok(None);
+            }
+        };
+        if let Some(refusal) = parsed.errors.iter().find(|e| e.is_refusal()) {
+            self.graphql_refused(repo, refusal.message.clone());
+            return Ok(None);
+        }
+        if let Some(error) = parsed.errors.first() {
+            self.graphql_off(format!(
+                "GitHub did not accept deploybot's query: {}",
+                error.message
+            ));
+            return Ok(None);
+        }
+        match parsed.data.and_then(|d| d.repository) {
+            Some(found) => Ok(Some(found)),
+            None => {
+                self.graphql_refused(repo, "the answer has no repository".into());
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// The nodes of a deployments connection as REST's types, newest first.
+fn entries(connection: Connection, api: &str, repo: &RepoName) -> Vec<Entry> {
+    connection
+        .nodes
+        .into_iter()
+        .filter_map(|n| n.into_rest(api, repo))
+        .map(|(deployment, status)| Entry { deployment, status })
+        .collect()
+}
+
+fn repo_key(repo: &RepoName) -> String {
+    format!("{}/{}", repo.owner, repo.name).to_ascii_lowercase()
+}
+
+/// Does a deployment match the filters GraphQL cannot apply (GitHub's `GET
+/// /deployments` matches them exactly)?
+fn matches(filter: &DeploymentFilter, d: &Deployment) -> bool {
+    filter.git_ref.as_ref().is_none_or(|r| d.git_ref == *r)
+        && filter.task.as_ref().is_none_or(|t| d.task == *t)
+        && filter.sha.as_ref().is_none_or(|s| d.sha.as_str() == s)
+        && filter
+            .environment
+            .as_ref()
+            .is_none_or(|e| d.environment == *e)
 }
 
 /// The endpoint template of a path, for metrics: owner, repository, ids and refs are
@@ -410,8 +628,12 @@ impl GitHub for HttpGitHub {
         let answer = self.send(Method::POST, &path, &[], Some(&body)).await?;
         match answer.status.as_u16() {
             // A 201 we cannot read still created a deployment: find it by request id.
-            201 => decode(&answer)
-                .map(|d| CreateOutcome::Created(Box::new(d)))
+            201 => decode::<Deployment>(&answer)
+                .map(|d| {
+                    // Likely what is live there next: the next pre-flight compares with it.
+                    self.remember_live(repo, &d.environment, d.sha.as_str());
+                    CreateOutcome::Created(Box::new(d))
+                })
                 .map_err(|e| GitHubError::Transport {
                     message: format!("GitHub answered 201 but {e}"),
                     maybe_sent: true,
@@ -588,6 +810,165 @@ impl GitHub for HttpGitHub {
         })
     }
 
+    async fn recent_deployments(
+        &self,
+        repo: &RepoName,
+        filter: &DeploymentFilter,
+    ) -> Result<Vec<Entry>, GitHubError> {
+        // REST's default page is 30.
+        let wanted = usize::from(filter.per_page.unwrap_or(30));
+        // GraphQL filters by environment only: the rest is filtered here, from a page
+        // as large as GitHub gives.
+        let narrowed = filter.git_ref.is_some() || filter.task.is_some() || filter.sha.is_some();
+        let first = if narrowed {
+            gql::PAGE
+        } else {
+            wanted.min(usize::from(gql::PAGE)) as u8
+        };
+        let request = gql::recent_query(repo, filter.environment.as_deref(), first);
+        let Some(found) = self
+            .graphql_repository::<gql::RecentRepository>(repo, &request)
+            .await?
+        else {
+            return rest::recent(self, repo, filter).await;
+        };
+        let more = found
+            .deployments
+            .page_info
+            .as_ref()
+            .is_some_and(|p| p.has_next_page);
+        let entries: Vec<Entry> = entries(found.deployments, &self.base, repo)
+            .into_iter()
+            .filter(|e| matches(filter, &e.deployment))
+            .take(wanted)
+            .collect();
+        if narrowed && entries.len() < wanted && more {
+            // Older matches may exist beyond the page: REST filters exactly.
+            return rest::recent(self, repo, filter).await;
+        }
+        Ok(entries)
+    }
+
+    async fn live(
+        &self,
+        repo: &RepoName,
+        environments: &[&str],
+    ) -> Vec<Result<Option<Entry>, GitHubError>> {
+        if environments.is_empty() {
+            return vec![];
+        }
+        let request = gql::live_query(repo, environments, LIVE_SCAN);
+        let mut found = match self
+            .graphql_repository::<std::collections::HashMap<String, Connection>>(repo, &request)
+            .await
+        {
+            Ok(Some(found)) => found,
+            Ok(None) => return rest::live(self, repo, environments).await,
+            Err(e) => return environments.iter().map(|_| Err(e.clone())).collect(),
+        };
+        (0..environments.len())
+            .map(|i| {
+                let connection =
+                    found
+                        .remove(&format!("e{i}"))
+                        .ok_or_else(|| GitHubError::Unexpected {
+                            status: 200,
+                            message: "GraphQL's answer lacks an environment".into(),
+                        })?;
+                let live = entries(connection, &self.base, repo).into_iter().find(|e| {
+                    e.status.as_ref().and_then(|s| s.state()) == Some(DeploymentState::Success)
+                });
+                if let Some(live) = &live {
+                    self.remember_live(repo, environments[i], live.deployment.sha.as_str());
+                }
+                Ok(live)
+            })
+            .collect()
+    }
+
+    async fn preflight(&self, repo: &RepoName, query: &PreflightQuery<'_>) -> Preflight {
+        let guesses = self.recently_live(repo, query.environment);
+        let request = gql::preflight_query(
+            repo,
+            query.environment,
+            query.git_ref,
+            query.checks,
+            LIVE_SCAN,
+            &guesses,
+        );
+        let mut found = match self
+            .graphql_repository::<gql::PreflightRepository>(repo, &request)
+            .await
+        {
+            Ok(Some(found)) => found,
+            Ok(None) => return rest::preflight(self, repo, query).await,
+            Err(e) => return Preflight::failed(e, query.checks),
+        };
+        let repository = found.repository();
+        let checks = query.checks.then(|| {
+            found
+                .target
+                .as_ref()
+                .map(gql::Target::checks)
+                .ok_or_else(|| GitHubError::NotFound {
+                    message: format!("No commit found for {}", query.git_ref),
+                })
+        });
+        let live = std::mem::take(&mut found.deployments.nodes)
+            .into_iter()
+            .find(|n| {
+                n.latest_status
+                    .as_ref()
+                    .is_some_and(|s| s.state.eq_ignore_ascii_case("success"))
+            });
+        let (live, comparison) = match live {
+            None => (Ok(None), None),
+            Some(node) => {
+                let comparison = node.comparison(&found.url, query.git_ref).or_else(|| {
+                    let i = guesses.iter().position(|g| *g == node.commit_oid)?;
+                    found.guessed(i, &node.commit_oid, query.git_ref)
+                });
+                self.remember_live(repo, query.environment, &node.commit_oid);
+                match node.into_rest(&self.base, repo) {
+                    None => (Ok(None), None),
+                    Some((deployment, status)) => {
+                        let comparison = match comparison {
+                            Some(c) => Ok(c),
+                            // The deployed ref has moved on (or it was a sha): ask
+                            // about the deployed commit itself.
+                            None => {
+                                self.compare(repo, deployment.sha.as_str(), query.git_ref)
+                                    .await
+                            }
+                        };
+                        (Ok(Some(Entry { deployment, status })), Some(comparison))
+                    }
+                }
+            }
+        };
+        Preflight {
+            repository,
+            live,
+            comparison,
+            checks,
+        }
+    }
+
+    fn read_path(&self) -> ReadPath {
+        let state = self.graphql.lock().expect("lock");
+        if let Some(reason) = &state.off {
+            return ReadPath::RestFallback {
+                reason: reason.clone(),
+            };
+        }
+        match state.refused.iter().next() {
+            Some((repo, reason)) => ReadPath::RestFallback {
+                reason: format!("{repo}: {reason}"),
+            },
+            None => ReadPath::GraphQl,
+        }
+    }
+
     fn observe(&self, metrics: Arc<Metrics>) {
         let _ = self.metrics.set(metrics);
     }
@@ -730,6 +1111,22 @@ mod tests {
             } => assert_eq!(accepted_permissions.as_deref(), Some("deployments=write")),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn graphql_lives_beside_the_rest_base() {
+        assert_eq!(
+            graphql_url("https://api.github.com"),
+            "https://api.github.com/graphql"
+        );
+        assert_eq!(
+            graphql_url("https://ghe.example.com/api/v3"),
+            "https://ghe.example.com/api/graphql"
+        );
+        assert_eq!(
+            graphql_url("http://127.0.0.1:8080"),
+            "http://127.0.0.1:8080/graphql"
+        );
     }
 
     #[test]

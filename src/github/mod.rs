@@ -9,6 +9,8 @@
 
 pub mod client;
 pub mod events;
+mod graphql;
+pub mod rest;
 pub mod token;
 
 use std::time::Duration;
@@ -76,12 +78,98 @@ pub trait GitHub: Send + Sync {
         etag: Option<&str>,
     ) -> Result<Conditional<Option<DeploymentStatus>>, GitHubError>;
 
+    /// Recent deployments matching `filter`, newest first, each with its latest status.
+    /// REST: 1 list + 1 latest-status read per deployment; GraphQL: 1 query.
+    async fn recent_deployments(
+        &self,
+        repo: &RepoName,
+        filter: &DeploymentFilter,
+    ) -> Result<Vec<Entry>, GitHubError>;
+
+    /// What is live in each of `environments` (in that order): the newest of its last
+    /// [`LIVE_SCAN`] deployments whose latest status is `success`. REST: per environment
+    /// 1 list + 1 status read per deployment until the live one; GraphQL: 1 query for
+    /// all of them.
+    async fn live(
+        &self,
+        repo: &RepoName,
+        environments: &[&str],
+    ) -> Vec<Result<Option<Entry>, GitHubError>>;
+
+    /// Everything the deploy flow reads before creating a deployment: what is live in
+    /// the environment, how the ref relates to it and (when asked) the checks on the
+    /// ref. REST: see [`rest::preflight`]; GraphQL: 1 query, plus 1 compare when the live
+    /// deployment's branch has moved on since it was deployed and this client has not
+    /// seen that commit live or deployed it.
+    async fn preflight(&self, repo: &RepoName, query: &PreflightQuery<'_>) -> Preflight;
+
+    /// How this client reads what GraphQL could answer, as far as it knows yet.
+    fn read_path(&self) -> ReadPath {
+        ReadPath::Rest
+    }
+
     /// Hands the client the bot's metrics: it counts its requests there and reports
     /// whether GitHub accepts its credentials. (Nothing to count by default.)
     fn observe(&self, _metrics: std::sync::Arc<crate::metrics::Metrics>) {}
 
     /// Proves the credentials work, at no rate-limit cost where GitHub allows it.
     async fn check_credentials(&self) -> Result<(), GitHubError>;
+}
+
+/// How many recent deployments of an environment are inspected to find what is live.
+pub const LIVE_SCAN: u8 = 10;
+
+/// A deployment with its latest status (`None`: no status yet, or it could not be read).
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub deployment: Deployment,
+    pub status: Option<DeploymentStatus>,
+}
+
+/// What the deploy flow's pre-flight asks about.
+#[derive(Debug, Clone)]
+pub struct PreflightQuery<'a> {
+    pub environment: &'a str,
+    /// The ref to deploy (a branch, a tag or a sha).
+    pub git_ref: &'a str,
+    /// Also read the checks on the ref (to name what a forced deploy bypasses).
+    pub checks: bool,
+}
+
+/// The pre-flight's answers, each on its own: a failure only loses that piece.
+#[derive(Debug, Clone)]
+pub struct Preflight {
+    /// The repository, when the answer carried it for free (GraphQL).
+    pub repository: Option<Repository>,
+    pub live: Result<Option<Entry>, GitHubError>,
+    /// `None` when nothing is live (nothing to compare with).
+    pub comparison: Option<Result<Comparison, GitHubError>>,
+    /// `None` unless asked for.
+    pub checks: Option<Result<Vec<ContextState>, GitHubError>>,
+}
+
+impl Preflight {
+    /// Every piece failed the same way (e.g. no answer in time).
+    pub fn failed(error: GitHubError, checks: bool) -> Preflight {
+        Preflight {
+            repository: None,
+            live: Err(error.clone()),
+            comparison: None,
+            checks: checks.then_some(Err(error)),
+        }
+    }
+}
+
+/// How the client reads deployments, statuses and comparisons.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadPath {
+    /// REST only (this client knows nothing else).
+    Rest,
+    /// GraphQL where it answers in one request; REST for the rest.
+    GraphQl,
+    /// GraphQL was tried and is not available: REST for everything, which costs more
+    /// requests. The reason is GitHub's (or the proxy's) answer.
+    RestFallback { reason: String },
 }
 
 /// How `head` relates to `base`.

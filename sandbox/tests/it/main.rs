@@ -8,5 +8,6 @@ mod apps;
 mod deployer;
 mod deployments;
 mod faults;
+mod graphql;
 mod shapes;
 mod webhooks;
