@@ -197,8 +197,18 @@ async fn take_over_and_release_by_others_need_force_and_tell_the_holder() {
         "{out}"
     );
 
+    // Releasing someone else's lock takes `unlock!`: a plain `unlock` says so.
     let out = t
         .say_as("erin", DEV, "deploys", "unlock staging on api")
+        .await;
+    assert!(out.contains("locked by carol, not you"), "{out}");
+    assert!(
+        out.contains("type `unlock! staging on api` (they will be told)"),
+        "{out}"
+    );
+    assert_eq!(t.bot().store().locks(t.bot().now()).await.unwrap().len(), 1);
+    let out = t
+        .say_as("erin", DEV, "deploys", "unlock! staging on api")
         .await;
     assert!(out.contains("erin unlocked staging on api"), "{out}");
     assert!(
@@ -206,28 +216,75 @@ async fn take_over_and_release_by_others_need_force_and_tell_the_holder() {
         "{out}"
     );
 
-    // Production: releasing or taking over someone's lock needs oncall's force permission.
+    // Production: releasing or taking over someone's lock needs oncall's force
+    // permission, and the refusal names what was refused.
     t.say_as("olga", ONCALL, "deploys", "lock production on api")
         .await;
     let out = t
         .say_as("rel", RELEASE, "deploys", "unlock production on api")
         .await;
+    assert!(out.contains("locked by olga, not you"), "{out}");
+    assert!(out.contains("ask olga to unlock it"), "{out}");
     assert!(
-        out.contains("you can't force a deploy of api to production"),
+        !out.contains("unlock!"),
+        "rel may not, so is not offered it: {out}"
+    );
+    let out = t
+        .say_as("rel", RELEASE, "deploys", "unlock! production on api")
+        .await;
+    assert!(
+        out.contains("you can't release someone else's lock on production on api: that takes the oncall role"),
         "{out}"
     );
+    assert!(!out.contains("force a deploy"), "{out}");
     assert!(out.contains("locked by olga"), "{out}");
     let out = t
         .say_as("rel", RELEASE, "deploys", "lock! production on api")
         .await;
     assert!(out.contains("rule: lock role"), "{out}");
+    assert!(
+        out.contains("you can't lock or unlock production on api"),
+        "{out}"
+    );
     let locks = t.bot().store().locks(t.bot().now()).await.unwrap();
     assert_eq!(locks[0].holder_name, "olga");
+    // The holder's own `lock!` takes nothing over: it renews the lock.
+    let out = t
+        .say_as(
+            "olga",
+            ONCALL,
+            "deploys",
+            "lock! production on api for 2h -- freeze",
+        )
+        .await;
+    assert!(out.contains("olga locked production on api"), "{out}");
+    assert!(out.contains("renewed your lock"), "{out}");
+    assert!(!out.contains("🚫"), "{out}");
     let out = t
         .say_as("pat", ONCALL, "deploys", "lock! production on api")
         .await;
     assert!(out.contains("took it over from olga"), "{out}");
     assert!(out.contains("@olga"), "{out}");
+}
+
+/// Who may force there: the one permission behind `lock!` and `unlock!` of another's
+/// lock, named as such when it is missing.
+#[tokio::test]
+async fn a_force_refusal_names_the_lock_action_it_refused() {
+    let (t, _) = bot_with_clock().await;
+    t.say_as("olga", ONCALL, "deploys", "lock production on api")
+        .await;
+    let out = t
+        .say_as(
+            "sam",
+            &["oncall-trainee", "release"],
+            "deploys",
+            "unlock! production on api",
+        )
+        .await;
+    assert!(out.contains("release someone else's lock"), "{out}");
+    assert!(out.contains("ask someone with the oncall role"), "{out}");
+    assert!(!out.contains("one of those"), "{out}");
 }
 
 #[tokio::test]
@@ -566,4 +623,56 @@ async fn deploy_lock_tasks_are_locks() {
         .await;
     assert!(out.contains("bob unlocked production on api"), "{out}");
     assert!(t.deployment_posts().is_empty());
+}
+
+/// One rule for how long a lock lasts: `help lock`, the refusals and the lock itself
+/// say the same, and an out-of-range duration is refused with the limit, never cut
+/// short or kept as a reason.
+#[tokio::test]
+async fn lock_durations_follow_one_rule_everywhere() {
+    let (t, _) = bot_with_clock().await;
+    let help = t.say("help lock").await;
+    assert!(help.contains("from 1m to 7d"), "{help}");
+    assert!(
+        help.contains("without `for` it lasts `lock_ttl` (4h unless configured)"),
+        "{help}"
+    );
+    assert!(!help.contains("until `unlock`"), "{help}");
+
+    let out = t
+        .say_as("olga", ONCALL, "deploys", "lock production on api")
+        .await;
+    assert!(out.contains("(in 4h) — `lock_ttl`, without `for`"), "{out}");
+    t.say_as("olga", ONCALL, "deploys", "unlock production on api")
+        .await;
+
+    for (line, says) in [
+        (
+            "lock production on api for 30d",
+            "`for 30d` is out of range",
+        ),
+        ("lock production on api for 10y", "`10y` is not a duration"),
+        ("lock production on api for 0m", "`for 0s` is out of range"),
+    ] {
+        let out = t.say_as("olga", ONCALL, "deploys", line).await;
+        assert!(out.contains(says), "{line}: {out}");
+        assert!(out.contains("(1m to 7d)"), "{line} names the limit: {out}");
+        assert!(!out.contains("until `unlock`"), "{line}: {out}");
+        assert!(
+            t.bot()
+                .store()
+                .locks(t.bot().now())
+                .await
+                .unwrap()
+                .is_empty(),
+            "{line} locked something"
+        );
+    }
+    let out = t
+        .say_as("olga", ONCALL, "deploys", "lock production on api for 30d")
+        .await;
+    assert!(
+        out.contains("did you mean `lock production on api for 7d`?"),
+        "{out}"
+    );
 }

@@ -237,6 +237,7 @@ pub fn to_text(name: &str, o: &Options) -> Result<String, String> {
             reason: line(o, "reason"),
         }),
         "unlock" => Command::Unlock(commands::Unlock {
+            force: get_bool(o, "force"),
             environment: word(o, "environment")?
                 .ok_or("say which `environment`")?
                 .to_string(),
@@ -257,9 +258,12 @@ pub fn to_text(name: &str, o: &Options) -> Result<String, String> {
 
 fn duration(s: &str) -> Result<Duration, String> {
     commands::parse_duration(s)
-        .filter(|d| !d.is_zero() && *d <= commands::MAX_LOCK)
+        .filter(|d| (commands::MIN_LOCK..=commands::MAX_LOCK).contains(d))
         .ok_or_else(|| {
-            format!("`{s}` is not a duration: write e.g. `30m`, `2h` or `1d` (at most a year)")
+            format!(
+                "`{s}` is not a lock duration: write e.g. `30m`, `2h` or `1d`; {}",
+                commands::LOCK_RULE
+            )
         })
 }
 
