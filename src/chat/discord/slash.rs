@@ -261,7 +261,7 @@ fn duration(s: &str) -> Result<Duration, String> {
         .filter(|d| (commands::MIN_LOCK..=commands::MAX_LOCK).contains(d))
         .ok_or_else(|| {
             format!(
-                "`{s}` is not a lock duration: write e.g. `30m`, `2h` or `1d`; {}",
+                "`{s}` is not a duration for a lock: write e.g. `30m`, `2h` or `1d`; {}",
                 commands::LOCK_RULE
             )
         })
