@@ -68,6 +68,7 @@ pub use lock::{Lock, LOCK_RULE, MAX_LOCK, MIN_LOCK};
 pub use locks::Locks;
 pub use refname::{RefError, RefErrorKind, RefName};
 pub use rollback::Rollback;
+pub use suggest::closest_name;
 pub use unlock::Unlock;
 pub use version::Version;
 pub use whats_on::WhatsOn;

@@ -222,6 +222,32 @@ fn with(cmd: &Deploy, f: impl FnOnce(&mut Deploy)) -> String {
     commands::Command::Deploy(c).to_string()
 }
 
+/// `deploy apj to staging`: the question, with both ways to go on.
+fn did_you_mean(cmd: &Deploy, near: &AppConfig, app: &AppConfig, git_ref: &str) -> Stop {
+    let meant = match cmd.target.split_once('/') {
+        Some((_, rest)) => format!("{}/{rest}", near.name),
+        None => near.name.to_string(),
+    };
+    let nor = if near.name == app.name {
+        format!("nor a branch of {}", app.name)
+    } else {
+        format!("and {} has no such branch", app.name)
+    };
+    Stop::refused(
+        "unknown",
+        Message::refused(format!(
+            "`{}` is not an app, {nor} — did you mean `{}`?",
+            cmd.target,
+            with(cmd, |c| c.target = meant)
+        ))
+        .line(format!(
+            "to deploy the ref `{git_ref}` of {} anyway, type `{}`",
+            app.name,
+            with(cmd, |c| c.target = format!("{}/{git_ref}", app.name))
+        )),
+    )
+}
+
 /// Every rule that needs no GitHub call: channel, roles, force and its reason, locks.
 /// Returns whether the requester may force here. Shared by `deploy` and `rollback`, so
 /// nothing reaches GitHub before all of them passed.
@@ -290,6 +316,17 @@ pub async fn plan(
     let may_force = local_checks(bot, request, app, env, cmd)
         .await
         .map_err(on)?;
+    // `deploy apj`: a typo of an app's name, unless the channel's app has that branch
+    // (asked afresh, not from the autocompletion cache: it may have just been pushed).
+    if let (Some(near), Some(git_ref)) = (target.near, &target.git_ref) {
+        let is_branch = matches!(
+            within(deadline, bot.github().branches(&app.repository, 100)).await,
+            Ok(branches) if branches.iter().any(|b| b == git_ref.as_str())
+        );
+        if !is_branch {
+            return Err(on(did_you_mean(cmd, near, app, git_ref.as_str())));
+        }
+    }
 
     // Both the default branch and the deployments page come from the repository, which
     // is cached; a bare app name is never assumed to mean `main` or `master`.
