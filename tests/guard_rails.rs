@@ -676,3 +676,54 @@ async fn lock_durations_follow_one_rule_everywhere() {
         "{out}"
     );
 }
+
+/// The question asks about everything a `yes` commits to: that it is forced, which
+/// failing checks that skips, and the reason.
+#[tokio::test]
+async fn a_forced_deploy_asks_with_what_force_skips() {
+    let (t, _) = bot_with_clock().await;
+    let out = t
+        .say_as(
+            "olga",
+            ONCALL,
+            "deploys",
+            "deploy! api/broken to canary -- hotfix",
+        )
+        .await;
+    assert!(out.contains("olga: deploy api/broken to canary?"), "{out}");
+    assert!(
+        out.contains("⚠️ forced: the required checks are skipped"),
+        "{out}"
+    );
+    let bypassed = out
+        .lines()
+        .find(|l| l.contains("bypassed:"))
+        .unwrap_or_default();
+    assert!(
+        bypassed.contains("ci/build: failure") && bypassed.contains("security: pending"),
+        "{out}"
+    );
+    assert!(out.contains("reason: hotfix"), "{out}");
+    assert!(t.deployment_posts().is_empty());
+}
+
+/// Announcements in the notify channel are for production: forcing staging is not one.
+#[tokio::test]
+async fn a_forced_staging_deploy_is_not_announced_in_the_notify_channel() {
+    let (t, _) = bot_with_clock().await;
+    let out = t
+        .say_as("dan", DEV, "deploys", "deploy! api/topic to staging")
+        .await;
+    assert!(out.contains("Created deployment"), "{out}");
+    let elsewhere: Vec<String> = t
+        .said()
+        .into_iter()
+        .filter_map(|s| match s {
+            Said::Sent {
+                channel, message, ..
+            } if channel != "deploys" => Some(message.to_text()),
+            _ => None,
+        })
+        .collect();
+    assert!(elsewhere.is_empty(), "{elsewhere:?}");
+}

@@ -455,6 +455,18 @@ async fn ask(
     for reason in reasons {
         question = question.line(reason);
     }
+    // Everything a `yes` commits to: force and what it skips, the task, the reason.
+    if cmd.force {
+        question = question
+            .line("⚠️ forced: the required checks are skipped, and nothing is auto-merged")
+            .line(bypassed_line(plan));
+    }
+    if cmd.task != "deploy" {
+        question = question.field("task", cmd.task.clone());
+    }
+    if let Some(reason) = &cmd.reason {
+        question = question.field("reason", reason.clone());
+    }
     if let Some(line) = comparison_line(plan) {
         question = question.line(line);
     }
@@ -912,8 +924,8 @@ async fn close(
     }
 }
 
-/// Break-glass is loud: who forced what, why, and which checks it skipped, here and in
-/// the app's notify channel.
+/// Break-glass is loud: who forced what, why, and which checks it skipped, here and,
+/// for a production environment, in the app's notify channel.
 async fn announce_forced(
     bot: &Bot,
     request: &Request,
@@ -935,20 +947,13 @@ async fn announce_forced(
         "reason",
         cmd.reason.clone().unwrap_or_else(|| "none given".into()),
     );
-    m = m.line(match &plan.bypassed {
-        Some(list) if list.is_empty() => {
-            "bypassed: nothing — every check was green at the time".to_string()
-        }
-        Some(list) => format!(
-            "bypassed: {}",
-            list.iter()
-                .map(|c| format!("{}: {}", c.context, c.state))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        None => "bypassed: unknown (GitHub did not list the checks)".to_string(),
-    });
+    m = m.line(bypassed_line(plan));
     bot.reply(request, m.clone()).await;
+    // The notify channel hears of forced deploys to production only (README,
+    // "Permissions"): a forced staging deploy is everyday work.
+    if !plan.env.production {
+        return;
+    }
     if let Some(channel) = &plan.app.notify_channel {
         let here = &request.conversation;
         if !here.channel.eq_ignore_ascii_case(channel)
@@ -968,6 +973,23 @@ async fn announce_forced(
             bot.say(&to, &m.line(format!("from {}", here.display())))
                 .await;
         }
+    }
+}
+
+/// The checks a forced deploy skips: "bypassed: ci/build: failure, security: pending".
+fn bypassed_line(plan: &Plan) -> String {
+    match &plan.bypassed {
+        Some(list) if list.is_empty() => {
+            "bypassed: nothing — every check was green at the time".to_string()
+        }
+        Some(list) => format!(
+            "bypassed: {}",
+            list.iter()
+                .map(|c| format!("{}: {}", c.context, c.state))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        None => "bypassed: unknown (GitHub did not list the checks)".to_string(),
     }
 }
 
