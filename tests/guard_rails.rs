@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deploybot::chat::{Addressing, ChatUser, Conversation, Request};
-use deploybot::clock::ManualClock;
+use deploybot::clock::{Clock, ManualClock};
 use support::{Options, Said, TestBot};
 
 /// [`support::CONFIG`] plus rules: locking takes a role, production locks take
@@ -349,8 +349,13 @@ async fn a_confirmed_deploy_goes_ahead_once() {
     let out = t.say(&format!("confirm {id}")).await;
     assert!(out.contains("was already confirmed"), "{out}");
     let out = t.say("yes").await;
-    assert!(out.contains("nothing to confirm"), "{out}");
+    assert!(
+        out.contains("“deploy api/topic to canary” was already confirmed"),
+        "{out}"
+    );
     assert_eq!(t.deployment_posts().len(), 1, "a replay deploys nothing");
+    let out = t.say_as("nobody", ONCALL, "deploys", "yes").await;
+    assert!(out.contains("there is nothing to confirm here"), "{out}");
 }
 
 /// The id of the last confirmation the bot asked for (shown on its message).
@@ -401,12 +406,25 @@ async fn an_unanswered_confirmation_expires_with_a_message() {
     let out = t.say(&format!("confirm {id}")).await;
     assert!(out.contains("expired"), "{out}");
     assert!(
-        out.contains("ask again: `deploy api/topic to canary`"),
+        out.contains("to ask again, type `deploy api/topic to canary`"),
         "{out}"
     );
     t.bot().tick().await;
     let out = t.take_output();
     assert!(out.contains("was not confirmed in time"), "{out}");
+    // A plain `yes`, too late: what expired, when, and what to type.
+    clock.advance(Duration::from_secs(120));
+    let out = t.say("yes").await;
+    let expired_at = (clock.now() - chrono::Duration::seconds(121)).format("%Y-%m-%d %H:%M:%S UTC");
+    assert!(
+        out.contains(&format!("“deploy api/topic to canary” expired at {expired_at} (2m 1s ago), unanswered: nothing was deployed")),
+        "{out}"
+    );
+    assert!(
+        out.contains("to ask again, type `deploy api/topic to canary`"),
+        "{out}"
+    );
+    assert!(!out.contains("nothing to confirm"), "{out}");
     assert!(t.deployment_posts().is_empty());
 }
 

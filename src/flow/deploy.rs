@@ -66,6 +66,9 @@ pub struct Context {
     pub target_sha: Option<String>,
     /// For a rollback: the deployment it replaces (kept in the payload).
     pub rollback_of: Option<DeploymentId>,
+    /// For a confirmed rollback: why the question no longer holds (what to go back to
+    /// changed), so it is asked anew.
+    pub stale: Option<String>,
 }
 
 async fn run_with(
@@ -90,7 +93,9 @@ pub async fn run_deploy(
     let started = tokio::time::Instant::now();
     let mut plan = match plan(bot, request, &cmd, started).await {
         Ok(plan) => plan,
-        Err(stop) => return answer_stop(bot, request, stop).await,
+        Err(stop) => {
+            return answer_stop(bot, request, after_yes(bot, request, confirmed, stop).await).await
+        }
     };
     if let Some(label) = &context.label {
         plan.label = label.clone();
@@ -102,14 +107,58 @@ pub async fn run_deploy(
             }
         }
         // The answer is for the situation that was described: if what is live changed
-        // since, the question no longer holds.
+        // since, the question no longer holds, and the new one is asked.
         Some(c) => {
-            if let Some(stop) = plan.changed_since(c) {
-                return answer_stop(bot, request, stop).await;
+            let stale = context.stale.clone().or_else(|| plan.changed_since(c));
+            if let Some(why) = stale {
+                flow::confirm::settle_question(
+                    bot,
+                    c,
+                    Message::info(format!("“{}”: not deployed — {why}", c.summary))
+                        .line("asked again below"),
+                )
+                .await;
+                let mut reasons = vec![format!("⚠️ {why}; so deploybot asks again")];
+                reasons.extend(
+                    plan.needs_confirmation(&cmd, context.intentional_rollback)
+                        .unwrap_or_default(),
+                );
+                return ask(bot, request, &cmd, &plan, reasons, &context).await;
             }
+            flow::confirm::settle_question(
+                bot,
+                c,
+                Message::new(
+                    Tone::Success,
+                    format!("confirmed by {}: {}", request.user.name, c.summary),
+                ),
+            )
+            .await;
         }
     }
     execute(bot, request, &cmd, plan, context, started).await
+}
+
+/// A refusal after `yes`: the question says it was answered but not deployed (never
+/// "confirmed"), and the refusal follows.
+pub async fn after_yes(
+    bot: &Bot,
+    request: &Request,
+    confirmed: Option<&Confirmation>,
+    stop: Stop,
+) -> Stop {
+    if let Some(c) = confirmed {
+        flow::confirm::settle_question(
+            bot,
+            c,
+            Message::info(format!(
+                "{} answered yes to “{}”, but it was not deployed: {}",
+                request.user.name, c.summary, stop.message.title
+            )),
+        )
+        .await;
+    }
+    stop
 }
 
 /// Everything decided before creating the deployment.
@@ -171,39 +220,31 @@ impl Plan {
 
 impl Plan {
     /// Why a confirmation no longer holds, if it does not.
-    fn changed_since(&self, c: &Confirmation) -> Option<Stop> {
+    fn changed_since(&self, c: &Confirmation) -> Option<String> {
         let now_live = self.live.as_ref().map(|l| l.deployment.id.0);
-        let why = if let Some(e) = &self.live_unknown {
-            format!(
+        if let Some(e) = &self.live_unknown {
+            return Some(format!(
                 "deploybot cannot check that what is live in {} is unchanged ({e})",
                 self.env.name
-            )
-        } else if now_live != c.expected_live {
-            match &self.live {
-                Some(l) => format!(
-                    "what is live in {} changed since you were asked: now #{} ({}, {} by {})",
-                    self.env.name,
-                    l.deployment.id,
-                    l.deployment.sha.short(),
-                    l.deployment.git_ref,
-                    l.who()
-                ),
-                None => format!(
-                    "what is live in {} changed since you were asked",
-                    self.env.name
-                ),
-            }
-        } else {
+            ));
+        }
+        if now_live == c.expected_live {
             return None;
-        };
-        Some(
-            Stop::refused(
-                "confirmation",
-                Message::refused(format!("not deployed: {why}"))
-                    .line(format!("ask again: `{}`", c.command)),
-            )
-            .on(&self.app, Some(&self.env)),
-        )
+        }
+        Some(match &self.live {
+            Some(l) => format!(
+                "what is live in {} changed since you were asked: now #{} ({}, {} by {})",
+                self.env.name,
+                l.deployment.id,
+                l.deployment.sha.short(),
+                l.deployment.git_ref,
+                l.who()
+            ),
+            None => format!(
+                "what is live in {} changed since you were asked",
+                self.env.name
+            ),
+        })
     }
 }
 
