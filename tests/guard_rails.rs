@@ -745,3 +745,42 @@ async fn a_forced_staging_deploy_is_not_announced_in_the_notify_channel() {
         .collect();
     assert!(elsewhere.is_empty(), "{elsewhere:?}");
 }
+
+/// Wording: one role is "the role", everyone is "anyone", one deployment is not "Last
+/// 1 deployment", audit times carry the year and the zone, help's ids look like real
+/// ones, and an environment called production is not "production (production)".
+#[tokio::test]
+async fn answers_read_naturally() {
+    let (t, _) = bot_with_clock().await;
+    let out = t.say_as("dan", DEV, "deploys", "why staging on api").await;
+    assert!(out.contains("✅ role: anyone may deploy here"), "{out}");
+    assert!(!out.contains("qualify"), "{out}");
+    let out = t
+        .say_as(
+            "rel",
+            RELEASE,
+            "deploys",
+            "deploy! api/broken to production -- x",
+        )
+        .await;
+    assert!(out.contains("ask someone with the oncall role"), "{out}");
+    assert!(!out.contains("one of those"), "{out}");
+
+    t.say("deploy api/topic to staging").await;
+    let out = t.say("deploys api last 1").await;
+    assert!(out.contains("Latest deployment of api"), "{out}");
+    assert!(!out.contains("Last 1 deployment"), "{out}");
+
+    let out = t.say("audit").await;
+    let today = t.bot().now().format("%Y-%m-%d").to_string();
+    assert!(
+        out.contains(&today) && out.contains(" UTC alice in #deploys"),
+        "{out}"
+    );
+
+    let out = t.say("help confirm").await;
+    assert!(out.contains("`confirm 3478be`"), "{out}");
+    assert!(!out.contains("4711"), "{out}");
+    let out = t.say("where is api").await;
+    assert!(!out.contains("production (production)"), "{out}");
+}
