@@ -660,7 +660,10 @@ async fn lock_durations_follow_one_rule_everywhere() {
     let out = t
         .say_as("olga", ONCALL, "deploys", "lock production on api")
         .await;
-    assert!(out.contains("(in 4h) — `lock_ttl`, without `for`"), "{out}");
+    assert!(
+        out.contains("(in 4h) — the default, `lock_ttl`; `for 2h` chooses"),
+        "{out}"
+    );
     t.say_as("olga", ONCALL, "deploys", "unlock production on api")
         .await;
 

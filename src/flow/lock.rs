@@ -72,7 +72,7 @@ async fn lock(bot: &Bot, request: &Request, cmd: &LockCmd) -> Result<Outcome, St
     let how_long = if cmd.duration.is_some() {
         String::new()
     } else {
-        " — `lock_ttl`, without `for`".to_string()
+        " — the default, `lock_ttl`; `for 2h` chooses".to_string()
     };
     let held = bot
         .store()
