@@ -20,7 +20,7 @@ use Here::*;
 
 /// (hubot-deploy line, what hubot-deploy did, what deploybot does)
 #[rustfmt::skip]
-pub const PATTERNS: &[(&str, &str, Here)] = &[
+const PATTERNS: &[(&str, &str, Here)] = &[
     // DEPLOY_SYNTAX: deploy[:task][!] app[/ref] [to|in|on env[/hosts]] [yubikey]
     ("deploy hubot", "deploys the default branch of hubot to its default environment", Same("deploy hubot")),
     ("deploy hubot/topic", "deploys the topic branch", Same("deploy hubot/topic")),

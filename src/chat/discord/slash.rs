@@ -135,7 +135,7 @@ pub fn definitions() -> Vec<CreateCommand> {
             .add_option(app(false))
             .add_option(text(
                 "for",
-                "How long, e.g. 2h or 30m; without it, until unlocked",
+                "How long, 1m to 7d (e.g. 2h); without it, lock_ttl (4h unless configured)",
             ))
             .add_option(text("reason", "Why, shown to whoever runs into the lock"))
             .add_option(flag(
@@ -145,7 +145,11 @@ pub fn definitions() -> Vec<CreateCommand> {
         CreateCommand::new("unlock")
             .description(summary("unlock"))
             .add_option(environment(true))
-            .add_option(app(false)),
+            .add_option(app(false))
+            .add_option(flag(
+                "force",
+                "Release a lock someone else holds (if your role may; they are told)",
+            )),
         CreateCommand::new("locks").description(summary("locks")),
         CreateCommand::new("help")
             .description(summary("help"))
