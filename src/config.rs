@@ -658,7 +658,11 @@ const DAY: u64 = 86_400;
 const POLL_INTERVAL: Bounds = bounds(SEC, HOUR);
 const EDIT_INTERVAL: Bounds = bounds(10, MIN);
 const CONFIRM_TIMEOUT: Bounds = bounds(10 * SEC, DAY);
-const LOCK_TTL: Bounds = bounds(60 * SEC, 30 * DAY);
+// The same bounds as `lock ... for DURATION` in chat: one rule for every lock.
+const LOCK_TTL: Bounds = Bounds {
+    min: commands::MIN_LOCK,
+    max: commands::MAX_LOCK,
+};
 const STATUS_TIMEOUT: Bounds = bounds(SEC, DAY);
 const STUCK_TIMEOUT: Bounds = bounds(60 * SEC, 7 * DAY);
 const AUDIT_RETENTION: Bounds = bounds(DAY * SEC, 3650 * DAY);
@@ -2105,7 +2109,7 @@ stg = "staging"
             ),
             ("edit_interval", "5ms", "at least 10ms"),
             ("lock_ttl", "0s", "at least 1m"),
-            ("lock_ttl", "365d", "at most 30d"),
+            ("lock_ttl", "365d", "at most 7d"),
             ("status_timeout", "2d", "at most 1d"),
             ("stuck_timeout", "30s", "at least 1m"),
             ("audit_retention", "1h", "at least 1d"),

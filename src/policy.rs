@@ -52,6 +52,10 @@ pub enum Need {
     Deploy,
     Force,
     Lock,
+    /// `lock!` on a lock someone else holds: the force permission.
+    TakeOver,
+    /// `unlock!` of a lock someone else holds: the force permission.
+    Release,
 }
 
 /// A refusal: the rule that refused and what would work.
@@ -112,21 +116,44 @@ pub fn check(
             format!("lock or unlock {} on {}", env.name, app.name),
             "lock role",
         ),
+        Need::TakeOver => (
+            &rules.force,
+            format!(
+                "take over someone else's lock on {} on {}",
+                env.name, app.name
+            ),
+            "force role",
+        ),
+        Need::Release => (
+            &rules.force,
+            format!(
+                "release someone else's lock on {} on {}",
+                env.name, app.name
+            ),
+            "force role",
+        ),
     };
     if allows(list, user) {
         return Ok(());
     }
+    let needed = who(list);
+    let hint = match list {
+        // Nobody may: no role helps.
+        Some(entries) if entries.is_empty() => {
+            "nobody may, as configured; an admin can change the config".to_string()
+        }
+        _ if user.roles.is_empty() => {
+            format!("you have no roles here; ask someone with {needed}, or an admin for it")
+        }
+        _ => format!(
+            "your roles: {}; ask someone with {needed}",
+            user.roles.join(", ")
+        ),
+    };
     Err(Refusal {
         rule,
-        reason: format!("you can't {what}: that takes {}", who(list)),
-        hint: if user.roles.is_empty() {
-            "you have no roles here; ask an admin for one of those".to_string()
-        } else {
-            format!(
-                "your roles: {}; ask someone who has one of those",
-                user.roles.join(", ")
-            )
-        },
+        reason: format!("you can't {what}: that takes {needed}"),
+        hint,
     })
 }
 

@@ -14,6 +14,16 @@ pub struct Target<'a> {
     pub app: &'a AppConfig,
     /// `None`: the repository's default branch (asked from GitHub, never assumed).
     pub git_ref: Option<GitRef>,
+    /// The target was taken for a ref of `app`, but its first segment is close to
+    /// this app's name (`apj` for `api`): unless that ref is a branch of `app`, the
+    /// deploy asks "did you mean…?" before anything is created.
+    pub near: Option<&'a AppConfig>,
+}
+
+/// The configured app `word` is probably a misspelling of.
+pub fn near_app<'a>(config: &'a Config, word: &str) -> Option<&'a AppConfig> {
+    let name = commands::closest_name(word, config.apps.iter().map(|a| a.name.as_str()))?;
+    config.app(name)
 }
 
 /// Resolves a deploy TARGET (`APP`, `APP/REF` or `REF`).
@@ -34,19 +44,33 @@ pub fn target<'a>(
             None => None,
             Some(r) => Some(valid_ref(r)?),
         };
-        return Ok(Target { app, git_ref });
+        return Ok(Target {
+            app,
+            git_ref,
+            near: None,
+        });
     }
     let git_ref = valid_ref(raw)?;
+    let near = near_app(config, first);
     match channel_app(config, conversation) {
         Some(app) => Ok(Target {
             app,
             git_ref: Some(git_ref),
+            near,
         }),
-        None => Err(which_app(
-            config,
-            &format!("`{raw}` is not an app"),
-            |app| format!("deploy {app}/{raw}"),
-        )),
+        None => {
+            let mut m = which_app(config, &format!("`{raw}` is not an app"), |app| {
+                format!("deploy {app}/{raw}")
+            });
+            if let Some(near) = near {
+                let meant = match rest {
+                    Some(r) => format!("{}/{r}", near.name),
+                    None => near.name.to_string(),
+                };
+                m.title = format!("`{raw}` is not an app — did you mean `deploy {meant}`?");
+            }
+            Err(m)
+        }
     }
 }
 
@@ -77,9 +101,16 @@ pub fn app<'a>(
     example: impl Fn(&str) -> String,
 ) -> Result<&'a AppConfig, Message> {
     match name {
-        Some(name) => config
-            .app(name)
-            .ok_or_else(|| which_app(config, &format!("there is no app `{name}`"), &example)),
+        Some(name) => config.app(name).ok_or_else(|| {
+            let problem = match near_app(config, name) {
+                Some(near) => format!(
+                    "there is no app `{name}` — did you mean `{}`?",
+                    example(near.name.as_str())
+                ),
+                None => format!("there is no app `{name}`"),
+            };
+            which_app(config, &problem, &example)
+        }),
         None => channel_app(config, conversation)
             .ok_or_else(|| which_app(config, "which app?", &example)),
     }
@@ -202,6 +233,35 @@ prod = "production"
         assert!(text.contains("`topic` is not an app"), "{text}");
         assert!(text.contains("api (acme/api), web (acme/web)"), "{text}");
         assert!(text.contains("`deploy api/topic`"), "{text}");
+    }
+
+    #[test]
+    fn a_word_close_to_an_app_name_is_noticed() {
+        let c = config(TWO_APPS);
+        let t = target(&c, &conv("api-deploys"), "wbe").unwrap();
+        assert_eq!(
+            t.app.name.as_str(),
+            "api",
+            "still a ref of the channel's app"
+        );
+        assert_eq!(t.near.map(|a| a.name.as_str()), Some("web"));
+        assert!(target(&c, &conv("api-deploys"), "topic")
+            .unwrap()
+            .near
+            .is_none());
+        let text = target(&c, &conv("general"), "wbe/topic")
+            .unwrap_err()
+            .to_text();
+        assert!(text.contains("did you mean `deploy web/topic`?"), "{text}");
+        let text = app(&c, &conv("general"), Some("apj"), |a| {
+            format!("rollback {a}")
+        })
+        .unwrap_err()
+        .to_text();
+        assert!(
+            text.contains("there is no app `apj` — did you mean `rollback api`?"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -189,7 +189,7 @@ fn the_demo_runs_the_whole_loop_without_network_or_tokens() {
     assert!(ok, "{stderr}");
     assert!(stdout.contains("Try these"), "{stdout}");
     assert!(
-        stdout.contains("Created deployment #1 of api/topic"),
+        stdout.contains("Created deployment #2 of api/topic"),
         "{stdout}"
     );
     assert!(stdout.contains("ci/build: failure"), "{stdout}");

@@ -413,3 +413,41 @@ async fn almost_commands_get_a_corrected_example() {
     assert!(out.contains("type `help`"), "{out}");
     assert!(t.sandbox.requests().is_empty());
 }
+
+/// `deploy apj to staging` (a typo of `api`): asked about before any deployment is
+/// created; a real branch of the channel's app with such a name still deploys.
+#[tokio::test]
+async fn a_word_close_to_an_app_name_is_asked_about_before_anything_is_created() {
+    let t = TestBot::start().await;
+    let out = t.say("deploy apj to staging").await;
+    assert!(
+        out.contains(
+            "`apj` is not an app, nor a branch of api — did you mean `deploy api to staging`?"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("to deploy the ref `apj` of api anyway, type `deploy api/apj to staging`"),
+        "{out}"
+    );
+    let out = t.say("deploy wbe/trunk").await;
+    assert!(out.contains("did you mean `deploy web/trunk`?"), "{out}");
+    assert!(
+        t.deployment_posts().is_empty(),
+        "nothing reached GitHub's deployments"
+    );
+
+    t.sandbox.create_branch("acme/api", "apx", "main");
+    t.sandbox
+        .set_status("acme/api", "apx", "ci/build", "success");
+    let out = t.say("deploy apx to staging").await;
+    assert!(out.contains("Created deployment"), "{out}");
+    assert_eq!(t.deployment_posts()[0].body.clone().unwrap()["ref"], "apx");
+
+    // The other commands that name an app ask the same.
+    let out = t.say("rollback apj in staging").await;
+    assert!(
+        out.contains("there is no app `apj` — did you mean `rollback api`?"),
+        "{out}"
+    );
+}

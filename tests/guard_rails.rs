@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deploybot::chat::{Addressing, ChatUser, Conversation, Request};
-use deploybot::clock::ManualClock;
+use deploybot::clock::{Clock, ManualClock};
 use support::{Options, Said, TestBot};
 
 /// [`support::CONFIG`] plus rules: locking takes a role, production locks take
@@ -197,8 +197,18 @@ async fn take_over_and_release_by_others_need_force_and_tell_the_holder() {
         "{out}"
     );
 
+    // Releasing someone else's lock takes `unlock!`: a plain `unlock` says so.
     let out = t
         .say_as("erin", DEV, "deploys", "unlock staging on api")
+        .await;
+    assert!(out.contains("locked by carol, not you"), "{out}");
+    assert!(
+        out.contains("type `unlock! staging on api` (they will be told)"),
+        "{out}"
+    );
+    assert_eq!(t.bot().store().locks(t.bot().now()).await.unwrap().len(), 1);
+    let out = t
+        .say_as("erin", DEV, "deploys", "unlock! staging on api")
         .await;
     assert!(out.contains("erin unlocked staging on api"), "{out}");
     assert!(
@@ -206,28 +216,75 @@ async fn take_over_and_release_by_others_need_force_and_tell_the_holder() {
         "{out}"
     );
 
-    // Production: releasing or taking over someone's lock needs oncall's force permission.
+    // Production: releasing or taking over someone's lock needs oncall's force
+    // permission, and the refusal names what was refused.
     t.say_as("olga", ONCALL, "deploys", "lock production on api")
         .await;
     let out = t
         .say_as("rel", RELEASE, "deploys", "unlock production on api")
         .await;
+    assert!(out.contains("locked by olga, not you"), "{out}");
+    assert!(out.contains("ask olga to unlock it"), "{out}");
     assert!(
-        out.contains("you can't force a deploy of api to production"),
+        !out.contains("unlock!"),
+        "rel may not, so is not offered it: {out}"
+    );
+    let out = t
+        .say_as("rel", RELEASE, "deploys", "unlock! production on api")
+        .await;
+    assert!(
+        out.contains("you can't release someone else's lock on production on api: that takes the oncall role"),
         "{out}"
     );
+    assert!(!out.contains("force a deploy"), "{out}");
     assert!(out.contains("locked by olga"), "{out}");
     let out = t
         .say_as("rel", RELEASE, "deploys", "lock! production on api")
         .await;
     assert!(out.contains("rule: lock role"), "{out}");
+    assert!(
+        out.contains("you can't lock or unlock production on api"),
+        "{out}"
+    );
     let locks = t.bot().store().locks(t.bot().now()).await.unwrap();
     assert_eq!(locks[0].holder_name, "olga");
+    // The holder's own `lock!` takes nothing over: it renews the lock.
+    let out = t
+        .say_as(
+            "olga",
+            ONCALL,
+            "deploys",
+            "lock! production on api for 2h -- freeze",
+        )
+        .await;
+    assert!(out.contains("olga locked production on api"), "{out}");
+    assert!(out.contains("renewed your lock"), "{out}");
+    assert!(!out.contains("🚫"), "{out}");
     let out = t
         .say_as("pat", ONCALL, "deploys", "lock! production on api")
         .await;
     assert!(out.contains("took it over from olga"), "{out}");
     assert!(out.contains("@olga"), "{out}");
+}
+
+/// Who may force there: the one permission behind `lock!` and `unlock!` of another's
+/// lock, named as such when it is missing.
+#[tokio::test]
+async fn a_force_refusal_names_the_lock_action_it_refused() {
+    let (t, _) = bot_with_clock().await;
+    t.say_as("olga", ONCALL, "deploys", "lock production on api")
+        .await;
+    let out = t
+        .say_as(
+            "sam",
+            &["oncall-trainee", "release"],
+            "deploys",
+            "unlock! production on api",
+        )
+        .await;
+    assert!(out.contains("release someone else's lock"), "{out}");
+    assert!(out.contains("ask someone with the oncall role"), "{out}");
+    assert!(!out.contains("one of those"), "{out}");
 }
 
 #[tokio::test]
@@ -292,8 +349,13 @@ async fn a_confirmed_deploy_goes_ahead_once() {
     let out = t.say(&format!("confirm {id}")).await;
     assert!(out.contains("was already confirmed"), "{out}");
     let out = t.say("yes").await;
-    assert!(out.contains("nothing to confirm"), "{out}");
+    assert!(
+        out.contains("“deploy api/topic to canary” was already confirmed"),
+        "{out}"
+    );
     assert_eq!(t.deployment_posts().len(), 1, "a replay deploys nothing");
+    let out = t.say_as("nobody", ONCALL, "deploys", "yes").await;
+    assert!(out.contains("there is nothing to confirm here"), "{out}");
 }
 
 /// The id of the last confirmation the bot asked for (shown on its message).
@@ -344,12 +406,25 @@ async fn an_unanswered_confirmation_expires_with_a_message() {
     let out = t.say(&format!("confirm {id}")).await;
     assert!(out.contains("expired"), "{out}");
     assert!(
-        out.contains("ask again: `deploy api/topic to canary`"),
+        out.contains("to ask again, type `deploy api/topic to canary`"),
         "{out}"
     );
     t.bot().tick().await;
     let out = t.take_output();
     assert!(out.contains("was not confirmed in time"), "{out}");
+    // A plain `yes`, too late: what expired, when, and what to type.
+    clock.advance(Duration::from_secs(120));
+    let out = t.say("yes").await;
+    let expired_at = (clock.now() - chrono::Duration::seconds(121)).format("%Y-%m-%d %H:%M:%S UTC");
+    assert!(
+        out.contains(&format!("“deploy api/topic to canary” expired at {expired_at} (2m 1s ago), unanswered: nothing was deployed")),
+        "{out}"
+    );
+    assert!(
+        out.contains("to ask again, type `deploy api/topic to canary`"),
+        "{out}"
+    );
+    assert!(!out.contains("nothing to confirm"), "{out}");
     assert!(t.deployment_posts().is_empty());
 }
 
@@ -566,4 +641,149 @@ async fn deploy_lock_tasks_are_locks() {
         .await;
     assert!(out.contains("bob unlocked production on api"), "{out}");
     assert!(t.deployment_posts().is_empty());
+}
+
+/// One rule for how long a lock lasts: `help lock`, the refusals and the lock itself
+/// say the same, and an out-of-range duration is refused with the limit, never cut
+/// short or kept as a reason.
+#[tokio::test]
+async fn lock_durations_follow_one_rule_everywhere() {
+    let (t, _) = bot_with_clock().await;
+    let help = t.say("help lock").await;
+    assert!(help.contains("from 1m to 7d"), "{help}");
+    assert!(
+        help.contains("without `for` it lasts `lock_ttl` (4h unless configured)"),
+        "{help}"
+    );
+    assert!(!help.contains("until `unlock`"), "{help}");
+
+    let out = t
+        .say_as("olga", ONCALL, "deploys", "lock production on api")
+        .await;
+    assert!(
+        out.contains("(in 4h) — the default, `lock_ttl`; `for 2h` chooses"),
+        "{out}"
+    );
+    t.say_as("olga", ONCALL, "deploys", "unlock production on api")
+        .await;
+
+    for (line, says) in [
+        (
+            "lock production on api for 30d",
+            "`for 30d` is out of range",
+        ),
+        ("lock production on api for 10y", "`10y` is not a duration"),
+        ("lock production on api for 0m", "`for 0s` is out of range"),
+    ] {
+        let out = t.say_as("olga", ONCALL, "deploys", line).await;
+        assert!(out.contains(says), "{line}: {out}");
+        assert!(out.contains("(1m to 7d)"), "{line} names the limit: {out}");
+        assert!(!out.contains("until `unlock`"), "{line}: {out}");
+        assert!(
+            t.bot()
+                .store()
+                .locks(t.bot().now())
+                .await
+                .unwrap()
+                .is_empty(),
+            "{line} locked something"
+        );
+    }
+    let out = t
+        .say_as("olga", ONCALL, "deploys", "lock production on api for 30d")
+        .await;
+    assert!(
+        out.contains("did you mean `lock production on api for 7d`?"),
+        "{out}"
+    );
+}
+
+/// The question asks about everything a `yes` commits to: that it is forced, which
+/// failing checks that skips, and the reason.
+#[tokio::test]
+async fn a_forced_deploy_asks_with_what_force_skips() {
+    let (t, _) = bot_with_clock().await;
+    let out = t
+        .say_as(
+            "olga",
+            ONCALL,
+            "deploys",
+            "deploy! api/broken to canary -- hotfix",
+        )
+        .await;
+    assert!(out.contains("olga: deploy api/broken to canary?"), "{out}");
+    assert!(
+        out.contains("⚠️ forced: the required checks are skipped"),
+        "{out}"
+    );
+    let bypassed = out
+        .lines()
+        .find(|l| l.contains("bypassed:"))
+        .unwrap_or_default();
+    assert!(
+        bypassed.contains("ci/build: failure") && bypassed.contains("security: pending"),
+        "{out}"
+    );
+    assert!(out.contains("reason: hotfix"), "{out}");
+    assert!(t.deployment_posts().is_empty());
+}
+
+/// Announcements in the notify channel are for production: forcing staging is not one.
+#[tokio::test]
+async fn a_forced_staging_deploy_is_not_announced_in_the_notify_channel() {
+    let (t, _) = bot_with_clock().await;
+    let out = t
+        .say_as("dan", DEV, "deploys", "deploy! api/topic to staging")
+        .await;
+    assert!(out.contains("Created deployment"), "{out}");
+    let elsewhere: Vec<String> = t
+        .said()
+        .into_iter()
+        .filter_map(|s| match s {
+            Said::Sent {
+                channel, message, ..
+            } if channel != "deploys" => Some(message.to_text()),
+            _ => None,
+        })
+        .collect();
+    assert!(elsewhere.is_empty(), "{elsewhere:?}");
+}
+
+/// Wording: one role is "the role", everyone is "anyone", one deployment is not "Last
+/// 1 deployment", audit times carry the year and the zone, help's ids look like real
+/// ones, and an environment called production is not "production (production)".
+#[tokio::test]
+async fn answers_read_naturally() {
+    let (t, _) = bot_with_clock().await;
+    let out = t.say_as("dan", DEV, "deploys", "why staging on api").await;
+    assert!(out.contains("✅ role: anyone may deploy here"), "{out}");
+    assert!(!out.contains("qualify"), "{out}");
+    let out = t
+        .say_as(
+            "rel",
+            RELEASE,
+            "deploys",
+            "deploy! api/broken to production -- x",
+        )
+        .await;
+    assert!(out.contains("ask someone with the oncall role"), "{out}");
+    assert!(!out.contains("one of those"), "{out}");
+
+    t.say("deploy api/topic to staging").await;
+    let out = t.say("deploys api last 1").await;
+    assert!(out.contains("Latest deployment of api"), "{out}");
+    assert!(!out.contains("Last 1 deployment"), "{out}");
+
+    let out = t.say("audit").await;
+    let today = t.bot().now().format("%Y-%m-%d").to_string();
+    assert!(
+        out.contains(&today) && out.contains(" UTC alice in #deploys"),
+        "{out}"
+    );
+
+    let out = t.say("help confirm").await;
+    assert!(out.contains("`confirm 3478be`"), "{out}");
+    assert!(!out.contains("4711"), "{out}");
+    let out = t.say("where is api").await;
+    assert!(!out.contains("production (production)"), "{out}");
 }

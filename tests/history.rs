@@ -666,3 +666,30 @@ async fn a_token_with_only_repo_deployment_keeps_working_over_rest_and_warns_onc
         "{metrics}"
     );
 }
+
+/// `environments` without an app: every app that may be deployed from the channel,
+/// as `help environments` says, in every channel.
+#[tokio::test]
+async fn environments_without_an_app_shows_every_app_of_the_channel() {
+    let t = TestBot::start().await;
+    let help = t.say("help environments").await;
+    assert!(
+        help.contains("every app that may be deployed from this channel"),
+        "{help}"
+    );
+    // #deploys: api (which lists it), web and ghost (which allow any channel).
+    let out = t.say("environments").await;
+    for app in ["api (acme/api)", "web (acme/web)", "ghost (acme/ghost)"] {
+        assert!(
+            out.contains(&format!("Environments of {app}")),
+            "{app}: {out}"
+        );
+    }
+    assert!(!out.contains("production (production)"), "{out}");
+    // #random: not api, which is deployed from #deploys only.
+    let out = t.say_as("alice", &["dev"], "random", "envs").await;
+    assert!(out.contains("Environments of web"), "{out}");
+    assert!(out.contains("Environments of ghost"), "{out}");
+    assert!(!out.contains("Environments of api"), "{out}");
+    assert!(!out.contains("which app?"), "{out}");
+}

@@ -352,19 +352,25 @@ async fn a_confirmation_does_not_hold_once_what_is_live_changed() {
     let out = t
         .say_as("olga", ONCALL, "deploys", &format!("confirm {question_id}"))
         .await;
+    // The old question says why it no longer holds, without a contradictory
+    // "confirmed", and the new one is asked.
+    assert!(!out.contains("confirmed by"), "{out}");
     assert!(
-        out.contains("not rolled back") || out.contains("not deployed"),
+        out.contains("the deployment to go back to changed since you were asked"),
         "{out}"
     );
-    assert!(
-        out.contains("ask again: `rollback api in production`"),
-        "{out}"
-    );
+    assert!(out.contains("so deploybot asks again"), "{out}");
+    assert!(out.contains("olga: roll back api in production"), "{out}");
+    assert!(out.contains("type `yes`"), "{out}");
     assert_eq!(
         t.deployment_posts().len(),
         posts,
         "nothing deployed on a stale answer"
     );
+    let out = t.say_as("olga", ONCALL, "deploys", "yes").await;
+    assert!(out.contains("confirmed by olga"), "{out}");
+    assert!(out.contains("Created deployment"), "{out}");
+    assert_eq!(t.deployment_posts().len(), posts + 1);
 }
 
 #[tokio::test]
@@ -710,4 +716,36 @@ async fn a_github_that_times_out_everything_is_answered_in_time_and_reconciled_l
     assert!(m.title.contains(&format!("#{id}")), "{m:?}");
     assert_eq!(t.deployment_posts().len(), 1, "never re-POSTed");
     closed(&t).await;
+}
+
+/// A deploy's `yes` after what is live changed: the new question, never "confirmed"
+/// followed by a refusal.
+#[tokio::test]
+async fn a_deploy_confirmed_after_what_is_live_changed_is_asked_again() {
+    let config = support::CONFIG.replace(
+        "[apps.api.environments.production]\nproduction = true",
+        "[apps.api.environments.production]\nproduction = true\nconfirm = true",
+    ) + "\n[defaults]\nedit_interval = \"10ms\"\nconfirm_timeout = \"10m\"\n";
+    let t = TestBot::with(Options {
+        config,
+        ..Default::default()
+    })
+    .await;
+    let out = t
+        .say_as("olga", ONCALL, "deploys", "deploy api/topic to production")
+        .await;
+    assert!(out.contains("type `yes`"), "{out}");
+    ok_deploy(&t, "bob", "deploy api/main to production").await;
+    let posts = t.deployment_posts().len();
+    let out = t.say_as("olga", ONCALL, "deploys", "yes").await;
+    assert!(!out.contains("confirmed by"), "{out}");
+    assert!(
+        out.contains("what is live in production changed since you were asked"),
+        "{out}"
+    );
+    assert!(
+        out.contains("olga: deploy api/topic to production?"),
+        "{out}"
+    );
+    assert_eq!(t.deployment_posts().len(), posts);
 }

@@ -25,7 +25,8 @@ pub const HELP: CommandHelp = CommandHelp {
     name: "audit",
     grammar: "audit [APP] [in ENV]",
     summary: "Show who deployed, rolled back, locked or forced what, and when.",
-    details: "Narrow it to an app, an environment, or both. `to` and `on` work like `in`.",
+    details: "The last 20 command attempts: who, where, what, and the decision with its rule. \
+Narrow it to an app, an environment, or both. `to` and `on` work like `in`.",
     examples: &[
         Example {
             input: "audit",

@@ -21,7 +21,7 @@ pub struct Cancel {
 
 pub const HELP: CommandHelp = CommandHelp {
     name: "cancel",
-    grammar: "cancel [ID] | no",
+    grammar: "cancel [ID] | no [ID]",
     summary: "Drop a deploy that asked for confirmation.",
     details: "Without an id, cancels your latest pending request. Deploys already started are not stopped; \
 use `rollback` for that.",
@@ -35,8 +35,8 @@ use `rollback` for that.",
             canonical: "cancel",
         },
         Example {
-            input: "cancel 4711",
-            canonical: "cancel 4711",
+            input: "cancel 3478be",
+            canonical: "cancel 3478be",
         },
         Example {
             input: "No thanks",

@@ -24,10 +24,11 @@ pub struct Confirm {
 
 pub const HELP: CommandHelp = CommandHelp {
     name: "confirm",
-    grammar: "confirm [ID] | yes | y",
+    grammar: "confirm [ID] | yes [ID] | y [ID]",
     summary: "Go ahead with a deploy that asked for confirmation.",
     details:
-        "Without an id, confirms your latest pending request. The bot shows the id when it asks.",
+        "Without an id, confirms your latest pending request. The bot shows the id (six letters and digits, like `3478be`) when it asks. \
+Only whoever asked can answer, once, within the time the question gives; if what is live changed meanwhile, the bot asks again.",
     examples: &[
         Example {
             input: "yes",
@@ -38,8 +39,8 @@ pub const HELP: CommandHelp = CommandHelp {
             canonical: "confirm",
         },
         Example {
-            input: "confirm 4711",
-            canonical: "confirm 4711",
+            input: "confirm 3478be",
+            canonical: "confirm 3478be",
         },
         Example {
             input: "yes #a1b2",

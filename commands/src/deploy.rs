@@ -6,7 +6,7 @@ use crate::{
     code, invalid, is, is_dash, is_env_prep, option_habit, splice, split_reason, CommandHelp,
     Example, Head, Name, ParseError, RefName,
 };
-use crate::{lock, unlock, Command};
+use crate::{lock, rollback, unlock, version, Command};
 
 /// Deploy an app, a branch of an app, or a ref of the channel's app.
 ///
@@ -22,8 +22,11 @@ use crate::{lock, unlock, Command};
 ///
 /// `!` and a trailing `force` mean the same thing: skip the required status checks.
 ///
-/// `deploy:lock APP to ENV` and `deploy:unlock APP to ENV`, a habit from hubot-deploy
-/// and heaven, are read as [`crate::Lock`] and [`crate::Unlock`].
+/// hubot-deploy's tasks that are commands here are read as those commands:
+/// `deploy:lock APP to ENV` and `deploy:unlock APP to ENV` as [`crate::Lock`] and
+/// [`crate::Unlock`], `deploy:rollback APP [to ENV]` as [`crate::Rollback`] and
+/// `deploy:version` as [`crate::Version`]. hubot-deploy's optional trailing Yubikey
+/// one-time password is refused with the same line without it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deploy {
     /// The GitHub deployment task: `"deploy"`, or `"deploy:migrate"` for
@@ -43,7 +46,7 @@ pub struct Deploy {
 
 pub const HELP: CommandHelp = CommandHelp {
     name: "deploy",
-    grammar: "deploy[:TASK][!] APP|APP/REF|REF [to ENV[/HOST,...]] [force] [-- REASON]",
+    grammar: "deploy[:TASK][!] APP|APP/REF|REF [to|in|on ENV[/HOST,...]] [force] [-- REASON]",
     summary:
         "Deploy an app (its default branch), a branch of an app, or a ref of this channel's app.",
     details:
@@ -51,8 +54,10 @@ pub const HELP: CommandHelp = CommandHelp {
 `ENV/web-1,web-2` deploys to some hosts only. \
 `!` or a trailing `force` skips the required status checks, if your role may. \
 `:TASK` asks the deployer for another task, e.g. `deploy:migrate`. \
-Everything after `--` is the reason, kept with the deployment. \
-`deploy:lock APP to ENV` and `deploy:unlock APP to ENV` are `lock` and `unlock`.",
+Everything after `--` is the reason, kept with the deployment; forcing a production environment needs one. \
+A bare word close to an app's name (`apj`) gets a question before anything is sent: `did you mean api?`. \
+The answer says how the ref relates to what is live there (commits ahead, behind, diverged). \
+`deploy:lock APP to ENV`, `deploy:unlock APP to ENV`, `deploy:rollback APP to ENV` and `deploy:version` (hubot-deploy's forms) are `lock`, `unlock`, `rollback` and `version`.",
     examples: &[
         Example {
             input: "deploy api",
@@ -106,6 +111,14 @@ Everything after `--` is the reason, kept with the deployment. \
             input: "deploy:unlock api to production",
             canonical: "unlock production on api",
         },
+        Example {
+            input: "deploy:rollback api to production",
+            canonical: "rollback api in production",
+        },
+        Example {
+            input: "deploy:version",
+            canonical: "version",
+        },
     ],
 };
 
@@ -127,6 +140,12 @@ pub(crate) fn parse(head: &Head<'_>, args: &[&str]) -> Result<Command, ParseErro
             match task.as_str() {
                 "lock" => return lock::parse_deploy_lock(head, args),
                 "unlock" => return unlock::parse_deploy_unlock(head, args),
+                // The rest of the line is read by that command, as if typed so.
+                "rollback" => {
+                    let first = if head.bang { "rollback!" } else { "rollback" };
+                    return rollback::parse(&head.as_command(first), args);
+                }
+                "version" => return version::parse(&head.as_command("version"), args),
                 _ => format!("deploy:{task}"),
             }
         }
@@ -173,6 +192,13 @@ pub(crate) fn parse(head: &Head<'_>, args: &[&str]) -> Result<Command, ParseErro
             extras_trail = extras.is_empty();
             i += 1;
             continue;
+        }
+        if i + 1 == words.len() && is_yubikey(word) {
+            return Err(invalid(
+                &HELP,
+                "deploybot takes no Yubikey one-time password: chat roles decide who may deploy; leave it out",
+                head.retry(head.first, &splice(args, i..i + 1, &[])),
+            ));
         }
         if let Some((problem, instead)) = option_habit(word, "deploy") {
             let instead: Vec<&str> = instead.iter().map(String::as_str).collect();
@@ -288,6 +314,12 @@ pub(crate) fn parse(head: &Head<'_>, args: &[&str]) -> Result<Command, ParseErro
 /// or an environment.
 fn is_keyword(word: &str) -> bool {
     is_env_prep(word) || is(word, "force") || is_dash(word)
+}
+
+/// A Yubikey one-time password (modhex, 32 to 64 characters), which hubot-deploy
+/// accepted at the end of a deploy line.
+fn is_yubikey(word: &str) -> bool {
+    (32..=64).contains(&word.len()) && word.bytes().all(|b| b"cbdefghijklnrtuv".contains(&b))
 }
 
 /// Short words that were meant as `to`, `in` or `on`.

@@ -34,7 +34,7 @@ pub const HELP: CommandHelp = CommandHelp {
     summary: "List an app's recent deployments, newest first.",
     details:
         "`APP/REF` shows only that ref, `in ENV` only that environment (`to` and `on` work too), \
-`last N` the N newest (at most 100).",
+`last N` the N newest (10 by default, at most 100). Each row: id, ref and sha, environment, who, when, state, log link.",
     examples: &[
         Example {
             input: "deploys api",

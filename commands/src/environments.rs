@@ -27,7 +27,9 @@ pub const HELP: CommandHelp = CommandHelp {
     name: "environments",
     grammar: "environments [APP] | where can i deploy APP | where is APP",
     summary: "Show where an app can be deployed, what is live there and what is locked.",
-    details: "Without an app, shows every app configured for this channel. `envs` is short for `environments`.",
+    details: "Without an app, shows every app that may be deployed from this channel. \
+Each environment: what is live there (sha, who, when), whether it is locked, whether you may deploy. \
+`envs` is short for `environments`.",
     examples: &[
         Example {
             input: "environments",

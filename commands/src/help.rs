@@ -167,6 +167,22 @@ pub fn help_text(topic: Option<&str>) -> String {
     }
 }
 
+/// The command reference as a Markdown table: one row per command, its grammar and
+/// its whole page (summary and details), in the order of [`all_help`]. The README's
+/// "Commands" table is this text, and a test holds it to it.
+pub fn reference_table() -> String {
+    let mut out = String::from("| command | what it does |\n| --- | --- |\n");
+    for page in all_help() {
+        out.push_str(&format!(
+            "| `{}` | {} {} |\n",
+            page.grammar.replace('|', "\\|"),
+            page.summary,
+            page.details.replace('|', "\\|")
+        ));
+    }
+    out
+}
+
 fn overview() -> String {
     let mut out = String::from("deploybot commands (keywords are case-insensitive):\n");
     for page in all_help() {

@@ -6,18 +6,18 @@
 //! names against its configuration.
 //!
 //! ```text
-//! deploy[:TASK][!] APP|APP/REF|REF [to ENV[/HOST,...]] [force] [-- REASON]
+//! deploy[:TASK][!] APP|APP/REF|REF [to|in|on ENV[/HOST,...]] [force] [-- REASON]
+//! rollback[!] APP [in|to|on ENV] [force] [-- REASON]
 //! deploys APP[/REF] [in ENV] [last N]
 //! environments [APP] | where can i deploy APP | where is APP
 //! whats on ENV [for APP]
-//! rollback[!] APP [in ENV] [force] [-- REASON]
-//! lock[!] ENV [on APP] [for DURATION] [-- REASON]
+//! why ENV [on APP]
+//! lock[!] ENV [on APP] [for DURATION] [REASON]
 //! unlock[!] ENV [on APP]
 //! locks
-//! why ENV [on APP]
 //! audit [APP] [in ENV]
-//! confirm [ID] | yes | y
-//! cancel [ID] | no
+//! confirm [ID] | yes [ID] | y [ID]
+//! cancel [ID] | no [ID]
 //! help [COMMAND]
 //! version
 //! ```
@@ -63,11 +63,12 @@ pub use deploy::Deploy;
 pub use deploys::{Deploys, MAX_LAST};
 pub use duration::{format_duration, parse_duration, parse_duration_phrase};
 pub use environments::Environments;
-pub use help::{all_help, help_for, help_text, CommandHelp, Example, Help};
-pub use lock::{Lock, MAX_LOCK};
+pub use help::{all_help, help_for, help_text, reference_table, CommandHelp, Example, Help};
+pub use lock::{Lock, LOCK_RULE, MAX_LOCK, MIN_LOCK};
 pub use locks::Locks;
 pub use refname::{RefError, RefErrorKind, RefName};
 pub use rollback::Rollback;
+pub use suggest::closest_name;
 pub use unlock::Unlock;
 pub use version::Version;
 pub use whats_on::WhatsOn;
@@ -402,6 +403,12 @@ impl<'a> Head<'a> {
             Err(ParseError::Invalid { suggestion, .. }) => suggestion,
             Err(ParseError::NotACommand) => None,
         }
+    }
+
+    /// This head as if `first` (a command word, maybe with `!`) had been typed: how
+    /// `deploy:rollback` hands its line to `rollback`.
+    pub(crate) fn as_command(&self, first: &'static str) -> Head<'static> {
+        Head::split(first, self.depth)
     }
 
     /// The first token without `:TASK` and `!`, keeping the bang when `keep_bang`.

@@ -12,13 +12,16 @@ use crate::{
 /// Lock an environment, for every app or for one, so that only the holder deploys.
 ///
 /// ```text
-/// lock[!] ENV [on APP] [for DURATION] [-- REASON]
+/// lock[!] ENV [on APP] [for DURATION] [REASON]
 /// ```
 ///
-/// The reason is the rest of the line, and the `--` before it is optional: `lock
-/// production for 2h db migration` has the reason `db migration`. `for` followed by
-/// something that is not a duration starts the reason (`lock staging for the demo`).
-/// `!` takes the lock over from whoever holds it, if the user's role allows.
+/// A lock lasts `for DURATION`, from [`MIN_LOCK`] to [`MAX_LOCK`]; without `for`, the
+/// bot's `lock_ttl` (4h unless configured). The reason is the rest of the line, and
+/// the `--` before it is optional: `lock production for 2h db migration` has the
+/// reason `db migration`. `for` followed by a word that does not start with a digit
+/// starts the reason (`lock staging for the demo`); one that does must be a duration
+/// (`for 10y` is refused, not kept as a reason). `!` takes the lock over from whoever
+/// holds it, if the user's role allows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lock {
     /// `lock!`: take over a lock someone else holds.
@@ -27,26 +30,35 @@ pub struct Lock {
     pub environment: String,
     /// Lock for this app only; `None` locks the environment for every app.
     pub app: Option<String>,
-    /// How long the lock lasts; `None` until unlocked. Whole seconds, more than
-    /// zero, at most [`MAX_LOCK`].
+    /// How long the lock lasts; `None` for the bot's default (`lock_ttl`). Whole
+    /// seconds, from [`MIN_LOCK`] to [`MAX_LOCK`].
     pub duration: Option<Duration>,
     /// Why, shown to whoever runs into the lock: the rest of the line, with
     /// whitespace runs made single spaces.
     pub reason: Option<String>,
 }
 
-/// The longest lock with a duration. A longer one is better left open-ended (no
-/// `for`), and a bound keeps expiry arithmetic far from overflow.
-pub const MAX_LOCK: Duration = Duration::from_secs(365 * 86_400);
+/// The shortest lock.
+pub const MIN_LOCK: Duration = Duration::from_secs(60);
+
+/// The longest lock, with `for` or by default: a forgotten lock must not block a team
+/// for weeks. The bot's `lock_ttl` is held to the same bounds.
+pub const MAX_LOCK: Duration = Duration::from_secs(7 * 86_400);
+
+/// The one rule for how long a lock lasts, as help, errors and the README say it.
+pub const LOCK_RULE: &str =
+    "a lock lasts `for DURATION` (1m to 7d), or `lock_ttl` without `for` (4h unless configured); `unlock` ends it sooner";
 
 pub const HELP: CommandHelp = CommandHelp {
     name: "lock",
-    grammar: "lock[!] ENV [on APP] [for DURATION] [-- REASON]",
+    grammar: "lock[!] ENV [on APP] [for DURATION] [REASON]",
     summary: "Lock an environment so that only you deploy there.",
     details: "`on APP` locks it for one app; without it, for every app. \
-`for 2h` (or `90m`, `1d`, `1h30m`, `2 hours`) ends the lock by itself; without it the lock lasts until `unlock`. \
+`for 2h` (or `90m`, `1d`, `1h30m`, `2 hours`) sets how long it lasts, from 1m to 7d; \
+without `for` it lasts `lock_ttl` (4h unless configured); `unlock` ends it sooner. \
+Locking again what you hold renews it. \
 The rest of the line is the reason; `--` before it is optional. \
-`lock!` takes over a lock someone else holds, if your role may.",
+`lock!` takes over a lock someone else holds, if your role may force there (they are told).",
     examples: &[
         Example {
             input: "lock staging",
@@ -137,19 +149,40 @@ pub(crate) fn parse(head: &Head<'_>, args: &[&str]) -> Result<Command, ParseErro
         }
         if is(word, "for") && lock.duration.is_none() {
             if let Some((duration, used)) = duration_at(&args[i + 1..]) {
-                if duration.is_zero() || duration > MAX_LOCK {
+                if duration < MIN_LOCK || duration > MAX_LOCK {
+                    let bound = if duration < MIN_LOCK {
+                        MIN_LOCK
+                    } else {
+                        MAX_LOCK
+                    };
+                    let bound = format_duration(bound);
+                    let fixed = splice(args, i + 1..i + 1 + used, &[bound.as_str()]);
                     return Err(invalid(
                         &HELP,
                         format!(
-                            "a lock lasts more than 0s and at most {}; leave out `for` to lock until `unlock`",
-                            format_duration(MAX_LOCK)
+                            "`for {}` is out of range: {LOCK_RULE}",
+                            format_duration(duration)
                         ),
-                        None,
+                        head.retry(head.first, &fixed),
                     ));
                 }
                 lock.duration = Some(duration);
                 i += 1 + used;
                 continue;
+            }
+            // `for 10y`, `for 2 months`: meant as a duration, not as a reason.
+            if let Some(&next) = args
+                .get(i + 1)
+                .filter(|w| w.starts_with(|c: char| c.is_ascii_digit()))
+            {
+                return Err(invalid(
+                    &HELP,
+                    format!(
+                        "{} is not a duration: use s, m, h, d or w, as in `2h` or `1d`; {LOCK_RULE}",
+                        code(next)
+                    ),
+                    None,
+                ));
             }
             if i + 1 == args.len() {
                 return Err(invalid(

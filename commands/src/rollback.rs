@@ -30,10 +30,12 @@ pub struct Rollback {
 
 pub const HELP: CommandHelp = CommandHelp {
     name: "rollback",
-    grammar: "rollback[!] APP [in ENV] [force] [-- REASON]",
+    grammar: "rollback[!] APP [in|to|on ENV] [force] [-- REASON]",
     summary: "Redeploy the previous successful deployment of an app.",
     details:
         "Without `in ENV` the app's default environment is used; `to` and `on` work like `in`. \
+It redeploys the exact sha of the deployment before the live one, and says which sha goes back and what it replaces. \
+The same rules as for `deploy` apply: roles, locks, confirmation. \
 `!` or a trailing `force` skips the required status checks, if your role may. \
 Everything after `--` is the reason.",
     examples: &[

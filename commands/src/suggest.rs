@@ -136,6 +136,31 @@ pub(crate) fn closest_command(word: &str) -> Option<(&'static str, &'static Comm
     best.map(|(_, keyword, help)| (keyword, help))
 }
 
+/// The name in `names` that `word` is probably a misspelling of: not the same name
+/// (ignoring case), at most 1 edit away from a name of 5 characters or less, 2 from a
+/// longer one (a swap of neighbours is one edit), the nearest first. For app names,
+/// so that `deploy apj` can ask "did you mean `api`?".
+pub fn closest_name<'a>(word: &str, names: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let word = word.to_ascii_lowercase();
+    if word.is_empty() || word.len() > 100 {
+        return None;
+    }
+    let mut best: Option<(usize, &'a str)> = None;
+    for name in names {
+        let lower = name.to_ascii_lowercase();
+        if lower == word {
+            return None;
+        }
+        let limit = if lower.len() <= 5 { 1 } else { 2 };
+        if let Some(d) = distance(&word, &lower, limit) {
+            if best.is_none_or(|(bd, _)| d < bd) {
+                best = Some((d, name));
+            }
+        }
+    }
+    best.map(|(_, name)| name)
+}
+
 /// Optimal-string-alignment distance (Levenshtein plus swaps of neighbours) between
 /// two ASCII words, if it is at most `limit`.
 pub(crate) fn distance(a: &str, b: &str, limit: usize) -> Option<usize> {
@@ -217,6 +242,23 @@ mod tests {
         assert_eq!(distance("hello", "help", 1), None);
         assert_eq!(distance("deployment", "deploy", 2), None);
         assert_eq!(distance("", "abc", 3), Some(3));
+    }
+
+    #[test]
+    fn names_close_to_a_configured_one_are_found() {
+        let apps = ["api", "web", "billing"];
+        assert_eq!(closest_name("apj", apps), Some("api"));
+        assert_eq!(
+            closest_name("APi", apps),
+            None,
+            "the name itself is no typo"
+        );
+        assert_eq!(closest_name("wbe", apps), Some("web"));
+        assert_eq!(closest_name("biling", apps), Some("billing"));
+        assert_eq!(closest_name("bilingg", apps), Some("billing"));
+        assert_eq!(closest_name("topic", apps), None);
+        assert_eq!(closest_name("ap", apps), Some("api"));
+        assert_eq!(closest_name("main", apps), None);
     }
 
     #[test]

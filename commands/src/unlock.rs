@@ -13,10 +13,13 @@ use crate::{
 /// unlock[!] ENV [on APP]
 /// ```
 ///
-/// `unlock!` is accepted for symmetry with `lock!`; whether someone may release a
-/// lock they do not hold is the bot's decision (by role), so the `!` carries nothing.
+/// `unlock` releases the user's own lock; `unlock!` releases someone else's, which
+/// takes the force permission there (as taking one over with `lock!` does), and the
+/// bot tells the holder.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unlock {
+    /// `unlock!`: release a lock someone else holds.
+    pub force: bool,
     /// The environment to unlock.
     pub environment: String,
     /// The app whose lock to release; `None` for the environment-wide lock.
@@ -28,7 +31,7 @@ pub const HELP: CommandHelp = CommandHelp {
     grammar: "unlock[!] ENV [on APP]",
     summary: "Release the lock on an environment.",
     details: "`on APP` releases the lock held for that app only. \
-Releasing someone else's lock needs a role that may.",
+`unlock` releases your own lock; `unlock!` releases someone else's, if your role may force there (they are told).",
     examples: &[
         Example {
             input: "unlock staging",
@@ -40,11 +43,15 @@ Releasing someone else's lock needs a role that may.",
         },
         Example {
             input: "UNLOCK! Production",
-            canonical: "unlock Production",
+            canonical: "unlock! Production",
         },
         Example {
             input: "deploy:unlock api to production",
             canonical: "unlock production on api",
+        },
+        Example {
+            input: "deploy:unlock! api to production",
+            canonical: "unlock! production on api",
         },
     ],
 };
@@ -52,6 +59,7 @@ Releasing someone else's lock needs a role that may.",
 pub(crate) fn parse(head: &Head<'_>, args: &[&str]) -> Result<Command, ParseError> {
     head.no_task(&HELP, args)?;
     let mut unlock = Unlock {
+        force: head.bang,
         environment: String::new(),
         app: None,
     };
@@ -113,6 +121,7 @@ pub(crate) fn parse_deploy_unlock(head: &Head<'_>, args: &[&str]) -> Result<Comm
     let parts = deploy_lock_parts(head, args, &HELP, "unlock")?;
     let (app, environment, reason) = (parts.app, parts.environment, parts.reason);
     let unlock = Unlock {
+        force: parts.force,
         environment,
         app: Some(app),
     };
@@ -128,7 +137,8 @@ pub(crate) fn parse_deploy_unlock(head: &Head<'_>, args: &[&str]) -> Result<Comm
 
 impl fmt::Display for Unlock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "unlock {}", self.environment)?;
+        let bang = if self.force { "!" } else { "" };
+        write!(f, "unlock{bang} {}", self.environment)?;
         if let Some(app) = &self.app {
             write!(f, " on {app}")?;
         }

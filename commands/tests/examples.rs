@@ -38,10 +38,13 @@ fn examples_of_a_page_parse_to_that_command() {
     for page in all_help() {
         for example in page.examples {
             let command = parse(example.input).unwrap();
-            // `deploy:lock` is documented on the deploy page but is a lock.
+            // `deploy:lock` and the other hubot-deploy forms are documented on the
+            // deploy page but are other commands.
             let expected = match (page.name, example.input) {
                 ("deploy", input) if input.starts_with("deploy:lock") => "lock",
                 ("deploy", input) if input.starts_with("deploy:unlock") => "unlock",
+                ("deploy", input) if input.starts_with("deploy:rollback") => "rollback",
+                ("deploy", input) if input.starts_with("deploy:version") => "version",
                 (name, _) => name,
             };
             assert_eq!(command.name(), expected, "`{}`", example.input);
@@ -182,6 +185,7 @@ fn other_commands_fill_their_fields() {
     assert_eq!(
         parse("unlock! staging on api"),
         Ok(Command::Unlock(commands::Unlock {
+            force: true,
             environment: "staging".into(),
             app: Some("api".into()),
         }))

@@ -41,7 +41,7 @@ fn id() -> impl Strategy<Value = String> {
 }
 
 fn duration() -> impl Strategy<Value = Duration> {
-    (1u64..=365 * 86_400).prop_map(Duration::from_secs)
+    (60u64..=7 * 86_400).prop_map(Duration::from_secs)
 }
 
 fn deploy() -> impl Strategy<Value = Deploy> {
@@ -120,8 +120,13 @@ fn command() -> impl Strategy<Value = Command> {
                     reason
                 })
             ),
-        (name(), prop::option::of(name()))
-            .prop_map(|(environment, app)| Command::Unlock(Unlock { environment, app })),
+        (any::<bool>(), name(), prop::option::of(name())).prop_map(|(force, environment, app)| {
+            Command::Unlock(Unlock {
+                force,
+                environment,
+                app,
+            })
+        }),
         Just(Command::Locks(Locks)),
         (name(), prop::option::of(name()))
             .prop_map(|(environment, app)| Command::Why(Why { environment, app })),

@@ -137,3 +137,37 @@ fn every_grammar_line_is_the_usage_of_its_errors() {
         }
     }
 }
+
+/// The README's command reference is [`commands::reference_table`], between its markers;
+/// when a help page changes, paste the table this test prints.
+#[test]
+fn the_readme_command_reference_is_the_help_pages() {
+    let readme = include_str!("../../README.md");
+    let start = "<!-- commands: generated from commands::reference_table() -->\n";
+    let end = "<!-- end of commands -->";
+    let from = readme
+        .find(start)
+        .expect("the README marks its command table")
+        + start.len();
+    let to = from + readme[from..].find(end).expect("the table's end marker");
+    let expected = commands::reference_table();
+    assert!(
+        readme[from..to] == expected,
+        "README.md's command table differs from the help pages; replace it with:\n{expected}"
+    );
+}
+
+/// The crate's own summary of the language lists the same grammar lines, in order.
+#[test]
+fn the_crate_docs_list_every_grammar() {
+    let lib = include_str!("../src/lib.rs");
+    let block: Vec<&str> = lib
+        .lines()
+        .skip_while(|l| *l != "//! ```text")
+        .skip(1)
+        .take_while(|l| *l != "//! ```")
+        .map(|l| l.trim_start_matches("//! "))
+        .collect();
+    let grammars: Vec<&str> = all_help().iter().map(|h| h.grammar).collect();
+    assert_eq!(block, grammars);
+}

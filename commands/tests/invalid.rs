@@ -80,8 +80,12 @@ const INVALID: &[(&str, &str, &str, Option<&str>)] = &[
     ("lock staging on", "lock", "no app after `on`", Some("lock staging on APP")),
     ("lock staging for", "lock", "no duration after `for`", Some("lock staging for 1h")),
     ("lock staging 2h", "lock", "write `for` before the duration", Some("lock staging for 2h")),
-    ("lock staging for 0m", "lock", "more than 0s", None),
-    ("lock staging for 400d", "lock", "at most 365d", None),
+    ("lock staging for 0m", "lock", "`for 0s` is out of range: a lock lasts `for DURATION` (1m to 7d), or `lock_ttl` without `for`", Some("lock staging for 1m")),
+    ("lock staging for 30s", "lock", "out of range", Some("lock staging for 1m")),
+    ("lock staging for 400d", "lock", "`for 400d` is out of range", Some("lock staging for 7d")),
+    ("lock production on web for 30d", "lock", "(1m to 7d)", Some("lock production on web for 7d")),
+    ("lock production on web for 10y", "lock", "`10y` is not a duration", None),
+    ("lock production for 2 years -- freeze", "lock", "`2` is not a duration", None),
     ("lock staging --", "lock", "reason after `--` is empty", Some("lock staging")),
     ("lock:x staging", "lock", "takes no `:TASK`", Some("lock staging")),
     ("unlock", "unlock", "name the environment", Some("unlock ENV")),
@@ -254,7 +258,7 @@ fn error_messages_read_as_one_chat_message() {
     assert_eq!(
         err.to_string(),
         "deploy needs `to` before the environment — did you mean `deploy api to staging`?\n\
-         usage: deploy[:TASK][!] APP|APP/REF|REF [to ENV[/HOST,...]] [force] [-- REASON]"
+         usage: deploy[:TASK][!] APP|APP/REF|REF [to|in|on ENV[/HOST,...]] [force] [-- REASON]"
     );
     let err = parse("deploy api/x;rm").unwrap_err();
     let text = err.to_string();

@@ -50,6 +50,38 @@ pub fn seed(sandbox: &Sandbox) {
     sandbox.commit(web, "trunk", "Landing page");
 }
 
+/// A believable past: `main` of acme/api went to staging successfully before the
+/// demo starts (made through the sandbox's REST API, as a deployer's CI would), so
+/// that `rollback api in staging` has something to go back to once `topic` is live.
+/// Run before the simulated deployer and the webhook are set up: nothing announces it.
+pub async fn seed_history(sandbox: &Sandbox) -> Result<(), String> {
+    let failed = |e: &dyn std::fmt::Display| format!("could not seed the demo's history: {e}");
+    let created: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/repos/acme/api/deployments", sandbox.url()))
+        .bearer_auth(sandbox.token())
+        .header("user-agent", "deploybot-demo")
+        .json(&serde_json::json!({
+            "ref": "main",
+            "environment": "staging",
+            "required_contexts": [],
+            "auto_merge": false,
+            "description": "an earlier deploy of main, by CI",
+        }))
+        .send()
+        .await
+        .map_err(|e| failed(&e))?
+        .json()
+        .await
+        .map_err(|e| failed(&e))?;
+    let id = created["id"]
+        .as_u64()
+        .ok_or_else(|| failed(&format!("GitHub answered {created}")))?;
+    for state in ["in_progress", "success"] {
+        sandbox.create_deployment_status("acme/api", id, sandbox::NewStatus::new(state));
+    }
+    Ok(())
+}
+
 pub const GUIDE: &str = "\
 deploybot demo — you are `{user}` (roles: {roles}) in #{channel}; GitHub is a local sandbox at {url}
 A simulated deployer answers each deployment: queued → in progress → success (a ref named
@@ -64,7 +96,7 @@ A simulated deployer answers each deployment: queued → in progress → success
   deploy web to prod                   another app; `prod` is an alias
   deploys api                          recent deployments, from GitHub
   where is api                         what is live in each environment
-  rollback api in staging              put the previous successful sha back
+  rollback api in staging              put the previous successful sha back (main, from before)
   lock staging on api -- testing       only you may deploy there now (`locks`, `unlock staging on api`)
   why production on api                what would stop you deploying there
   audit                                who did what
@@ -86,6 +118,7 @@ pub async fn run(identity: Identity) -> Result<(), String> {
         .await
         .map_err(|e| format!("could not start the GitHub sandbox on 127.0.0.1: {e}"))?;
     seed(&sandbox);
+    seed_history(&sandbox).await?;
     sandbox.set_deployer(Deployer {
         fail_refs: vec!["broken".into()],
         ..Deployer::auto(STEP)

@@ -61,7 +61,7 @@ pub async fn run(bot: &Bot, request: &Request, cmd: Audit) -> Outcome {
         };
         m = m.line(format!(
             "{} {} in #{}: `{}` → {verdict}",
-            e.at.format("%m-%d %H:%M"),
+            e.at.format("%Y-%m-%d %H:%M UTC"),
             e.user_name,
             e.channel,
             e.text

@@ -14,19 +14,8 @@ pub async fn confirm(bot: &Bot, request: &Request, cmd: Confirm) -> Outcome {
         Ok(c) => c,
         Err(stop) => return answer_stop(bot, request, stop).await,
     };
-    edit_question(
-        bot,
-        &confirmation,
-        Message::new(
-            Tone::Success,
-            format!(
-                "confirmed by {}: {}",
-                request.user.name, confirmation.summary
-            ),
-        ),
-    )
-    .await;
-    // Run it as the requester, where it was asked, with every check made again.
+    // Run it as the requester, where it was asked, with every check made again; the
+    // deploy flow settles the question: confirmed, asked anew, or not deployed.
     let replay = Request {
         conversation: confirmation.conversation.clone(),
         text: confirmation.command.clone(),
@@ -40,6 +29,12 @@ pub async fn confirm(bot: &Bot, request: &Request, cmd: Confirm) -> Outcome {
             super::rollback::run_confirmed(bot, &replay, r, &confirmation).await
         }
         _ => {
+            settle_question(
+                bot,
+                &confirmation,
+                Message::new(Tone::Failed, "not deployed: deploybot cannot run it again"),
+            )
+            .await;
             bot.reply(
                 request,
                 Message::new(
@@ -67,14 +62,14 @@ pub async fn cancel(bot: &Bot, request: &Request, cmd: Cancel) -> Outcome {
         request.user.name, confirmation.summary
     ))
     .line("nothing was deployed");
-    if !edit_question(bot, &confirmation, message.clone()).await {
+    if !settle_question(bot, &confirmation, message.clone()).await {
         bot.reply(request, message).await;
     }
     Outcome::allowed().detail(format!("cancelled confirmation {}", confirmation.id))
 }
 
-/// Edits the question; `false` when there was no message to edit.
-async fn edit_question(bot: &Bot, c: &Confirmation, message: Message) -> bool {
+/// Edits the question once it is answered; `false` when there was no message to edit.
+pub async fn settle_question(bot: &Bot, c: &Confirmation, message: Message) -> bool {
     match &c.message_id {
         Some(id) => {
             bot.update(&c.conversation, Some(&MessageId(id.clone())), &message)
@@ -112,18 +107,30 @@ async fn close(
             match open.iter().find(|c| c.requester_id == request.user.id) {
                 Some(c) => c.id.clone(),
                 None => {
-                    return Err(match open.first() {
-                        Some(other) => Stop::refused(
+                    if let Some(other) = open.first() {
+                        return Err(Stop::refused(
                             "confirmation",
-                            Message::refused(format!("only {} can {verb} “{}”", other.requester_name, other.summary))
-                                .line("you have nothing waiting for confirmation here"),
-                        ),
-                        None => Stop::refused(
-                            "confirmation",
-                            Message::refused(format!("there is nothing to {verb} here"))
+                            Message::refused(format!(
+                                "only {} can {verb} “{}”",
+                                other.requester_name, other.summary
+                            ))
+                            .line("you have nothing waiting for confirmation here"),
+                        ));
+                    }
+                    // Nothing open: say what became of the last question, if any.
+                    let last = bot
+                        .store()
+                        .latest_confirmation(&request.conversation.channel, &request.user.id, now)
+                        .await
+                        .map_err(failed)?;
+                    return Err(Stop::refused(
+                        "confirmation",
+                        match last {
+                            Some(c) => closed(&c, now),
+                            None => Message::refused(format!("there is nothing to {verb} here"))
                                 .line("deploys that need confirmation ask for it; answer within the time they give"),
-                        ),
-                    })
+                        },
+                    ));
                 }
             }
         }
@@ -147,23 +154,32 @@ async fn close(
             ))
             .line("confirmations belong to whoever asked for the deploy"),
         )),
-        Err(Unconfirmable::Closed(c)) => Err(Stop::refused(
-            "confirmation",
-            match c.state {
-                ConfirmationState::Expired => Message::refused(format!(
-                    "“{}” expired at {}: nothing was deployed",
-                    c.summary,
-                    c.expires_at.format("%H:%M:%S UTC")
-                ))
-                .line(format!("ask again: `{}`", c.command)),
-                ConfirmationState::Confirmed => {
-                    Message::refused(format!("“{}” was already confirmed", c.summary))
-                        .line("a confirmation works once; deploy again to ask anew")
-                }
-                _ => Message::refused(format!("“{}” was cancelled", c.summary))
-                    .line(format!("ask again: `{}`", c.command)),
-            },
-        )),
+        Err(Unconfirmable::Closed(c)) => Err(Stop::refused("confirmation", closed(&c, now))),
+    }
+}
+
+/// A question that can no longer be answered: what became of it, when, and what to
+/// type to ask again.
+fn closed(c: &Confirmation, now: chrono::DateTime<chrono::Utc>) -> Message {
+    match c.state {
+        ConfirmationState::Expired | ConfirmationState::Pending => Message::refused(format!(
+            "“{}” expired at {} ({} ago), unanswered: nothing was deployed",
+            c.summary,
+            c.expires_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            crate::github::human_duration((now - c.expires_at).to_std().unwrap_or_default())
+        ))
+        .line(format!("to ask again, type `{}`", c.command)),
+        ConfirmationState::Confirmed => {
+            Message::refused(format!("“{}” was already confirmed", c.summary)).line(format!(
+                "a confirmation works once; to deploy again, type `{}`",
+                c.command
+            ))
+        }
+        _ => Message::refused(format!(
+            "“{}” was cancelled: nothing was deployed",
+            c.summary
+        ))
+        .line(format!("to ask again, type `{}`", c.command)),
     }
 }
 
@@ -178,7 +194,7 @@ pub async fn expire(bot: &Bot) -> Result<(), crate::store::StoreError> {
             ),
         )
         .line(format!("ask again: `{}`", c.command));
-        if !edit_question(bot, &c, message.clone()).await {
+        if !settle_question(bot, &c, message.clone()).await {
             bot.say(&c.conversation, &message).await;
         }
     }

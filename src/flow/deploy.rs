@@ -67,6 +67,9 @@ pub struct Context {
     pub target_sha: Option<String>,
     /// For a rollback: the deployment it replaces (kept in the payload).
     pub rollback_of: Option<DeploymentId>,
+    /// For a confirmed rollback: why the question no longer holds (what to go back to
+    /// changed), so it is asked anew.
+    pub stale: Option<String>,
 }
 
 async fn run_with(
@@ -91,7 +94,9 @@ pub async fn run_deploy(
     let started = tokio::time::Instant::now();
     let mut plan = match plan(bot, request, &cmd, started).await {
         Ok(plan) => plan,
-        Err(stop) => return answer_stop(bot, request, stop).await,
+        Err(stop) => {
+            return answer_stop(bot, request, after_yes(bot, request, confirmed, stop).await).await
+        }
     };
     if let Some(label) = &context.label {
         plan.label = label.clone();
@@ -103,14 +108,58 @@ pub async fn run_deploy(
             }
         }
         // The answer is for the situation that was described: if what is live changed
-        // since, the question no longer holds.
+        // since, the question no longer holds, and the new one is asked.
         Some(c) => {
-            if let Some(stop) = plan.changed_since(c) {
-                return answer_stop(bot, request, stop).await;
+            let stale = context.stale.clone().or_else(|| plan.changed_since(c));
+            if let Some(why) = stale {
+                flow::confirm::settle_question(
+                    bot,
+                    c,
+                    Message::info(format!("“{}”: not deployed — {why}", c.summary))
+                        .line("asked again below"),
+                )
+                .await;
+                let mut reasons = vec![format!("⚠️ {why}; so deploybot asks again")];
+                reasons.extend(
+                    plan.needs_confirmation(&cmd, context.intentional_rollback)
+                        .unwrap_or_default(),
+                );
+                return ask(bot, request, &cmd, &plan, reasons, &context).await;
             }
+            flow::confirm::settle_question(
+                bot,
+                c,
+                Message::new(
+                    Tone::Success,
+                    format!("confirmed by {}: {}", request.user.name, c.summary),
+                ),
+            )
+            .await;
         }
     }
     execute(bot, request, &cmd, plan, context, started).await
+}
+
+/// A refusal after `yes`: the question says it was answered but not deployed (never
+/// "confirmed"), and the refusal follows.
+pub async fn after_yes(
+    bot: &Bot,
+    request: &Request,
+    confirmed: Option<&Confirmation>,
+    stop: Stop,
+) -> Stop {
+    if let Some(c) = confirmed {
+        flow::confirm::settle_question(
+            bot,
+            c,
+            Message::info(format!(
+                "{} answered yes to “{}”, but it was not deployed: {}",
+                request.user.name, c.summary, stop.message.title
+            )),
+        )
+        .await;
+    }
+    stop
 }
 
 /// Everything decided before creating the deployment.
@@ -172,39 +221,31 @@ impl Plan {
 
 impl Plan {
     /// Why a confirmation no longer holds, if it does not.
-    fn changed_since(&self, c: &Confirmation) -> Option<Stop> {
+    fn changed_since(&self, c: &Confirmation) -> Option<String> {
         let now_live = self.live.as_ref().map(|l| l.deployment.id.0);
-        let why = if let Some(e) = &self.live_unknown {
-            format!(
+        if let Some(e) = &self.live_unknown {
+            return Some(format!(
                 "deploybot cannot check that what is live in {} is unchanged ({e})",
                 self.env.name
-            )
-        } else if now_live != c.expected_live {
-            match &self.live {
-                Some(l) => format!(
-                    "what is live in {} changed since you were asked: now #{} ({}, {} by {})",
-                    self.env.name,
-                    l.deployment.id,
-                    l.deployment.sha.short(),
-                    l.deployment.git_ref,
-                    l.who()
-                ),
-                None => format!(
-                    "what is live in {} changed since you were asked",
-                    self.env.name
-                ),
-            }
-        } else {
+            ));
+        }
+        if now_live == c.expected_live {
             return None;
-        };
-        Some(
-            Stop::refused(
-                "confirmation",
-                Message::refused(format!("not deployed: {why}"))
-                    .line(format!("ask again: `{}`", c.command)),
-            )
-            .on(&self.app, Some(&self.env)),
-        )
+        }
+        Some(match &self.live {
+            Some(l) => format!(
+                "what is live in {} changed since you were asked: now #{} ({}, {} by {})",
+                self.env.name,
+                l.deployment.id,
+                l.deployment.sha.short(),
+                l.deployment.git_ref,
+                l.who()
+            ),
+            None => format!(
+                "what is live in {} changed since you were asked",
+                self.env.name
+            ),
+        })
     }
 }
 
@@ -221,6 +262,32 @@ fn with(cmd: &Deploy, f: impl FnOnce(&mut Deploy)) -> String {
     let mut c = cmd.clone();
     f(&mut c);
     commands::Command::Deploy(c).to_string()
+}
+
+/// `deploy apj to staging`: the question, with both ways to go on.
+fn did_you_mean(cmd: &Deploy, near: &AppConfig, app: &AppConfig, git_ref: &str) -> Stop {
+    let meant = match cmd.target.split_once('/') {
+        Some((_, rest)) => format!("{}/{rest}", near.name),
+        None => near.name.to_string(),
+    };
+    let nor = if near.name == app.name {
+        format!("nor a branch of {}", app.name)
+    } else {
+        format!("and {} has no such branch", app.name)
+    };
+    Stop::refused(
+        "unknown",
+        Message::refused(format!(
+            "`{}` is not an app, {nor} — did you mean `{}`?",
+            cmd.target,
+            with(cmd, |c| c.target = meant)
+        ))
+        .line(format!(
+            "to deploy the ref `{git_ref}` of {} anyway, type `{}`",
+            app.name,
+            with(cmd, |c| c.target = format!("{}/{git_ref}", app.name))
+        )),
+    )
 }
 
 /// Every rule that needs no GitHub call: channel, roles, force and its reason, locks.
@@ -291,6 +358,17 @@ pub async fn plan(
     let may_force = local_checks(bot, request, app, env, cmd)
         .await
         .map_err(on)?;
+    // `deploy apj`: a typo of an app's name, unless the channel's app has that branch
+    // (asked afresh, not from the autocompletion cache: it may have just been pushed).
+    if let (Some(near), Some(git_ref)) = (target.near, &target.git_ref) {
+        let is_branch = matches!(
+            within(deadline, bot.github().branches(&app.repository, 100)).await,
+            Ok(branches) if branches.iter().any(|b| b == git_ref.as_str())
+        );
+        if !is_branch {
+            return Err(on(did_you_mean(cmd, near, app, git_ref.as_str())));
+        }
+    }
 
     // Both the default branch and the deployments page come from the repository, which
     // is cached (and refreshed by the pre-flight's answer); a bare app name is never
@@ -420,6 +498,18 @@ async fn ask(
     let mut question = Message::new(Tone::Warning, format!("{}: {summary}?", request.user.name));
     for reason in reasons {
         question = question.line(reason);
+    }
+    // Everything a `yes` commits to: force and what it skips, the task, the reason.
+    if cmd.force {
+        question = question
+            .line("⚠️ forced: the required checks are skipped, and nothing is auto-merged")
+            .line(bypassed_line(plan));
+    }
+    if cmd.task != "deploy" {
+        question = question.field("task", cmd.task.clone());
+    }
+    if let Some(reason) = &cmd.reason {
+        question = question.field("reason", reason.clone());
     }
     if let Some(line) = comparison_line(plan) {
         question = question.line(line);
@@ -881,8 +971,8 @@ async fn close(
     }
 }
 
-/// Break-glass is loud: who forced what, why, and which checks it skipped, here and in
-/// the app's notify channel.
+/// Break-glass is loud: who forced what, why, and which checks it skipped, here and,
+/// for a production environment, in the app's notify channel.
 async fn announce_forced(
     bot: &Bot,
     request: &Request,
@@ -904,20 +994,13 @@ async fn announce_forced(
         "reason",
         cmd.reason.clone().unwrap_or_else(|| "none given".into()),
     );
-    m = m.line(match &plan.bypassed {
-        Some(list) if list.is_empty() => {
-            "bypassed: nothing — every check was green at the time".to_string()
-        }
-        Some(list) => format!(
-            "bypassed: {}",
-            list.iter()
-                .map(|c| format!("{}: {}", c.context, c.state))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        None => "bypassed: unknown (GitHub did not list the checks)".to_string(),
-    });
+    m = m.line(bypassed_line(plan));
     bot.reply(request, m.clone()).await;
+    // The notify channel hears of forced deploys to production only (README,
+    // "Permissions"): a forced staging deploy is everyday work.
+    if !plan.env.production {
+        return;
+    }
     if let Some(channel) = &plan.app.notify_channel {
         let here = &request.conversation;
         if !here.channel.eq_ignore_ascii_case(channel)
@@ -937,6 +1020,23 @@ async fn announce_forced(
             bot.say(&to, &m.line(format!("from {}", here.display())))
                 .await;
         }
+    }
+}
+
+/// The checks a forced deploy skips: "bypassed: ci/build: failure, security: pending".
+fn bypassed_line(plan: &Plan) -> String {
+    match &plan.bypassed {
+        Some(list) if list.is_empty() => {
+            "bypassed: nothing — every check was green at the time".to_string()
+        }
+        Some(list) => format!(
+            "bypassed: {}",
+            list.iter()
+                .map(|c| format!("{}: {}", c.context, c.state))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        None => "bypassed: unknown (GitHub did not list the checks)".to_string(),
     }
 }
 

@@ -79,11 +79,11 @@ async fn answer(bot: &Bot, request: &Request, cmd: &Deploys) -> Result<Message, 
         );
     }
     let now = bot.now();
-    let mut message = Message::info(format!(
-        "Last {} deployment{} of {scope}",
-        entries.len(),
-        if entries.len() == 1 { "" } else { "s" }
-    ));
+    let mut message = Message::info(if entries.len() == 1 {
+        format!("Latest deployment of {scope}")
+    } else {
+        format!("Last {} deployments of {scope}", entries.len())
+    });
     for e in &entries {
         let d = &e.deployment;
         let state = e.state();

@@ -7,6 +7,7 @@ use commands::Environments;
 
 use crate::bot::Bot;
 use crate::chat::{Message, Request};
+use crate::config::AppConfig;
 use crate::flow::{answer_stop, unknown, Outcome};
 use crate::history;
 use crate::policy::{self, Need};
@@ -14,12 +15,53 @@ use crate::resolve;
 
 pub async fn run(bot: &Bot, request: &Request, cmd: Environments) -> Outcome {
     let config = bot.config();
-    let app = match resolve::app(config, &request.conversation, cmd.app.as_deref(), |a| {
+    let Some(name) = cmd.app.as_deref() else {
+        // Every app that may be deployed from here, as `help environments` says.
+        let here: Vec<&AppConfig> = config
+            .apps
+            .iter()
+            .filter(|a| policy::check_channel(a, &request.conversation).is_ok())
+            .collect();
+        if here.is_empty() {
+            let elsewhere: Vec<String> = config
+                .apps
+                .iter()
+                .map(|a| format!("{} (from #{})", a.name, a.channels.join(", #")))
+                .collect();
+            let m = Message::refused(format!(
+                "no app may be deployed from {}",
+                request.conversation.display()
+            ))
+            .line(format!("apps: {}", elsewhere.join(", ")))
+            .line(format!(
+                "e.g. `environments {}` shows one anyway",
+                config.apps[0].name
+            ));
+            return answer_stop(bot, request, unknown(m)).await;
+        }
+        for app in &here {
+            let message = describe(bot, request, app).await;
+            bot.reply(request, message).await;
+        }
+        return match here.as_slice() {
+            [only] => Outcome::allowed().on(only, None),
+            _ => Outcome::allowed(),
+        };
+    };
+    let app = match resolve::app(config, &request.conversation, Some(name), |a| {
         format!("where is {a}")
     }) {
         Ok(app) => app,
         Err(m) => return answer_stop(bot, request, unknown(m)).await,
     };
+    let message = describe(bot, request, app).await;
+    bot.reply(request, message).await;
+    Outcome::allowed().on(app, None)
+}
+
+/// One app's environments: what is live, whether the caller may deploy, locks.
+async fn describe(bot: &Bot, request: &Request, app: &AppConfig) -> Message {
+    let config = bot.config();
     let now = bot.now();
     let mut message = Message::info(format!("Environments of {} ({})", app.name, app.repository));
     let names: Vec<&str> = app.environments.iter().map(|e| e.name.as_str()).collect();
@@ -31,7 +73,9 @@ pub async fn run(bot: &Bot, request: &Request, cmd: Environments) -> Outcome {
         if app.default_environment.as_ref() == Some(&env.name) {
             notes.push("default".to_string());
         }
-        if env.production {
+        // `production (production)` says nothing: the flag is noted when the name
+        // does not say it already.
+        if env.production && !env.name.as_str().eq_ignore_ascii_case("production") {
             notes.push("production".to_string());
         }
         let notes = if notes.is_empty() {
@@ -74,6 +118,5 @@ pub async fn run(bot: &Bot, request: &Request, cmd: Environments) -> Outcome {
     if !app.channels.is_empty() {
         message = message.line(format!("deploys from #{}", app.channels.join(", #")));
     }
-    bot.reply(request, message).await;
-    Outcome::allowed().on(app, None)
+    message
 }

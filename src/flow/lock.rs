@@ -1,6 +1,7 @@
 //! `lock[!] ENV [on APP] [for DURATION] [REASON]`: only the holder may deploy there
-//! until it is unlocked or expires. `lock!` takes over someone else's lock (force
-//! permission), telling them. The store's key guarantees one lock per app and
+//! until it is unlocked or expires (`for`, else `lock_ttl`). Locking again what you
+//! hold renews it; `lock!` takes over someone else's lock (force permission), telling
+//! them. The store's key guarantees one lock per app and
 //! environment, whatever the race.
 
 use commands::Lock as LockCmd;
@@ -13,9 +14,6 @@ use crate::github::human_duration;
 use crate::policy::{self, Need};
 use crate::resolve;
 use crate::store::{Lock, LockTaken};
-
-/// The longest lock anyone may take: a forgotten lock must not block a team for weeks.
-const MAX_LOCK: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
 
 pub async fn run(bot: &Bot, request: &Request, cmd: LockCmd) -> Outcome {
     match lock(bot, request, &cmd).await {
@@ -49,14 +47,9 @@ async fn lock(bot: &Bot, request: &Request, cmd: &LockCmd) -> Result<Outcome, St
     let on = |s: Stop| s.on(app, Some(env));
     let config = bot.config();
     policy::check(config, app, env, &request.user, Need::Lock).map_err(|r| on(r.into()))?;
-    if cmd.force {
-        policy::check(config, app, env, &request.user, Need::Force).map_err(|r| on(r.into()))?;
-    }
     let now = bot.now();
-    let ttl = cmd
-        .duration
-        .unwrap_or(config.defaults.lock_ttl)
-        .min(MAX_LOCK);
+    // Both are within commands::MIN_LOCK..=MAX_LOCK: the parser and the config check.
+    let ttl = cmd.duration.unwrap_or(config.defaults.lock_ttl);
     let new = Lock {
         app: app.name.to_string(),
         environment: env.name.to_string(),
@@ -76,8 +69,35 @@ async fn lock(bot: &Bot, request: &Request, cmd: &LockCmd) -> Result<Outcome, St
     };
     let outcome = Outcome::allowed().on(app, Some(env));
     let place = format!("{} on {}", env.name, app.name);
+    let how_long = if cmd.duration.is_some() {
+        String::new()
+    } else {
+        " — the default, `lock_ttl`; `for 2h` chooses".to_string()
+    };
+    let held = bot
+        .store()
+        .lock(app.name.as_str(), env.name.as_str(), now)
+        .await
+        .map_err(store_failed)?;
+    let theirs = held.as_ref().filter(|l| l.holder_id != request.user.id);
 
-    if cmd.force {
+    if let Some(held) = theirs {
+        if !cmd.force {
+            return Err(on(held_by_someone_else(bot, request, app, env, held)));
+        }
+        // `lock!`: a take-over, which takes the force permission.
+        policy::check(config, app, env, &request.user, Need::TakeOver).map_err(|r| {
+            let mut stop: Stop = r.into();
+            stop.message = stop.message.line(format!(
+                "{place} is locked by {} ({})",
+                held.holder_name,
+                describe(held, now)
+            ));
+            on(stop)
+        })?;
+    }
+    if held.is_some() {
+        // A take-over, or the holder renewing their own lock: one atomic replace.
         let previous = bot
             .store()
             .replace_lock(&new, now)
@@ -85,30 +105,47 @@ async fn lock(bot: &Bot, request: &Request, cmd: &LockCmd) -> Result<Outcome, St
             .map_err(store_failed)?;
         let mut reply = Message::new(
             Tone::Success,
-            format!("{} locked {place} until {}", request.user.name, until(&new)),
+            format!(
+                "{} locked {place} until {}{how_long}",
+                request.user.name,
+                until(&new)
+            ),
         );
-        if let Some(prev) = previous.filter(|p| p.holder_id != request.user.id) {
-            reply = reply.line(format!(
-                "took it over from {} (held since {}{})",
-                prev.holder_name,
-                prev.created_at.format("%H:%M UTC"),
-                prev.reason
-                    .as_deref()
-                    .map(|r| format!(", for: {r}"))
-                    .unwrap_or_default()
-            ));
-            let mut notice = Message::new(
-                Tone::Warning,
-                format!("{} took over your lock on {place}", request.user.name),
-            );
-            if let Some(r) = &cmd.reason {
-                notice = notice.field("reason", r.clone());
+        match previous {
+            Some(prev) if prev.holder_id != request.user.id => {
+                reply = reply.line(format!(
+                    "took it over from {} (held since {}{})",
+                    prev.holder_name,
+                    prev.created_at.format("%H:%M UTC"),
+                    prev.reason
+                        .as_deref()
+                        .map(|r| format!(", for: {r}"))
+                        .unwrap_or_default()
+                ));
+                let mut notice = Message::new(
+                    Tone::Warning,
+                    format!("{} took over your lock on {place}", request.user.name),
+                );
+                if let Some(r) = &cmd.reason {
+                    notice = notice.field("reason", r.clone());
+                }
+                notice.mention = Some(prev.holder_id.clone());
+                bot.say(&prev.conversation, &notice).await;
+                bot.reply(request, with_reason(reply, &new)).await;
+                return Ok(outcome.detail("take-over"));
             }
-            notice.mention = Some(prev.holder_id.clone());
-            bot.say(&prev.conversation, &notice).await;
+            Some(_) => {
+                reply = reply.line(format!("renewed your lock; `unlock {place}` when done"));
+            }
+            None => {
+                reply = reply.line(format!(
+                    "only {} can deploy there now; `unlock {place}` when done",
+                    request.user.name
+                ));
+            }
         }
         bot.reply(request, with_reason(reply, &new)).await;
-        return Ok(outcome.detail("take-over"));
+        return Ok(outcome.detail("renewed"));
     }
 
     match bot
@@ -120,35 +157,49 @@ async fn lock(bot: &Bot, request: &Request, cmd: &LockCmd) -> Result<Outcome, St
         LockTaken::Taken => {
             let reply = Message::new(
                 Tone::Success,
-                format!("{} locked {place} until {}", request.user.name, until(&new)),
+                format!(
+                    "{} locked {place} until {}{how_long}",
+                    request.user.name,
+                    until(&new)
+                ),
             )
             .line(format!(
-                "only {} can deploy there now; `unlock {}` when done",
-                request.user.name, place
+                "only {} can deploy there now; `unlock {place}` when done",
+                request.user.name
             ));
             bot.reply(request, with_reason(reply, &new)).await;
             Ok(outcome)
         }
-        LockTaken::HeldBy(held) => {
-            let may_force = policy::check(config, app, env, &request.user, Need::Force).is_ok();
-            let mut m =
-                Message::refused(format!("{place} is already locked by {}", held.holder_name))
-                    .line(describe(&held, now));
-            m = m.line(if may_force {
-                format!(
-                    "to take it over, type `lock! {place}` ({} will be told)",
-                    held.holder_name
-                )
-            } else {
-                format!(
-                    "ask {} to unlock it, or wait until {}",
-                    held.holder_name,
-                    held.expires_at.format("%H:%M UTC")
-                )
-            });
-            Err(on(Stop::refused("lock", m.field("rule", "lock"))))
-        }
+        // Taken by someone else since it was read.
+        LockTaken::HeldBy(held) => Err(on(held_by_someone_else(bot, request, app, env, &held))),
     }
+}
+
+/// `lock` on a lock someone else holds: who, since when, and what may be typed.
+fn held_by_someone_else(
+    bot: &Bot,
+    request: &Request,
+    app: &AppConfig,
+    env: &EnvConfig,
+    held: &Lock,
+) -> Stop {
+    let place = format!("{} on {}", env.name, app.name);
+    let may_force = policy::check(bot.config(), app, env, &request.user, Need::TakeOver).is_ok();
+    let m = Message::refused(format!("{place} is already locked by {}", held.holder_name))
+        .line(describe(held, bot.now()))
+        .line(if may_force {
+            format!(
+                "to take it over, type `lock! {place}` ({} will be told)",
+                held.holder_name
+            )
+        } else {
+            format!(
+                "ask {} to unlock it, or wait until {}",
+                held.holder_name,
+                held.expires_at.format("%H:%M UTC")
+            )
+        });
+    Stop::refused("lock", m.field("rule", "lock"))
 }
 
 fn with_reason(m: Message, lock: &Lock) -> Message {
@@ -206,7 +257,7 @@ pub async fn check(
     match held {
         Some(lock) if lock.holder_id != user.id => {
             let place = format!("{} on {}", env.name, app.name);
-            let may_force = policy::check(bot.config(), app, env, user, Need::Force).is_ok();
+            let may_force = policy::check(bot.config(), app, env, user, Need::TakeOver).is_ok();
             let mut m = Message::refused(format!("{place} is locked by {}", lock.holder_name))
                 .line(describe(&lock, now));
             m = m.line(if may_force {

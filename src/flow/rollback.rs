@@ -10,7 +10,7 @@ use commands::{Deploy, Rollback};
 
 use crate::bot::Bot;
 use crate::chat::{Message, Request, Tone};
-use crate::flow::deploy::{local_checks, run_deploy, Context};
+use crate::flow::deploy::{after_yes, local_checks, run_deploy, Context};
 use crate::flow::{answer_stop, unknown, Outcome, Stop};
 use crate::github::{Deployment, DeploymentFilter};
 use crate::history;
@@ -41,7 +41,10 @@ async fn run_with(
 ) -> Outcome {
     let (deploy, context) = match prepare(bot, request, &cmd, confirmed).await {
         Ok(x) => x,
-        Err(stop) => return answer_stop(bot, request, stop).await,
+        Err(stop) => {
+            let stop = after_yes(bot, request, confirmed, stop).await;
+            return answer_stop(bot, request, stop).await;
+        }
     };
     run_deploy(bot, request, deploy, confirmed, context).await
 }
@@ -162,21 +165,19 @@ async fn prepare(
         }
         Some((live, Some(previous))) => (live, previous),
     };
-    if let Some(c) = confirmed {
-        if c.expected_target.as_deref() != Some(previous.sha.as_str()) {
-            return Err(on(Stop::refused(
-                "confirmation",
-                Message::refused(format!(
-                    "not rolled back: the deployment to go back to changed since you were asked (now {} (#{}), replacing {} (#{}))",
-                    previous.sha.short(),
-                    previous.id,
-                    live.sha.short(),
-                    live.id
-                ))
-                .line(format!("ask again: `{}`", c.command)),
-            )));
-        }
-    }
+    // What to go back to changed since the question: it no longer holds, and the
+    // deploy flow asks the new one.
+    let stale = confirmed
+        .filter(|c| c.expected_target.as_deref() != Some(previous.sha.as_str()))
+        .map(|_| {
+            format!(
+                "the deployment to go back to changed since you were asked: now {} (#{}), replacing {} (#{})",
+                previous.sha.short(),
+                previous.id,
+                live.sha.short(),
+                live.id
+            )
+        });
     let now = bot.now();
     deploy.target = format!("{}/{}", app.name, previous.sha);
     let context = Context {
@@ -208,6 +209,7 @@ async fn prepare(
         intentional_rollback: true,
         target_sha: Some(previous.sha.to_string()),
         rollback_of: Some(live.id),
+        stale,
     };
     Ok((deploy, context))
 }

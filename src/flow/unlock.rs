@@ -1,5 +1,5 @@
-//! `unlock ENV [on APP]`: the holder releases their lock; anyone else needs the force
-//! permission there, and the holder is told.
+//! `unlock[!] ENV [on APP]`: the holder releases their lock with `unlock`; releasing
+//! someone else's takes `unlock!` and the force permission there, and the holder is told.
 
 use commands::Unlock;
 
@@ -40,9 +40,30 @@ async fn unlock(bot: &Bot, request: &Request, cmd: &Unlock) -> Result<Outcome, S
         )));
     };
     let theirs = held.holder_id != request.user.id;
+    if theirs && !cmd.force {
+        // Releasing someone else's lock is deliberate: `unlock!`, as `lock!` takes one over.
+        let may = policy::check(config, app, env, &request.user, Need::Release).is_ok();
+        let m = Message::refused(format!(
+            "{place} is locked by {}, not you",
+            held.holder_name
+        ))
+        .line(super::lock::describe(&held, now))
+        .line(if may {
+            format!(
+                "to release {}'s lock, type `unlock! {place}` (they will be told)",
+                held.holder_name
+            )
+        } else {
+            format!(
+                "ask {} to unlock it, or wait until {}",
+                held.holder_name,
+                held.expires_at.format("%H:%M UTC")
+            )
+        });
+        return Err(on(Stop::refused("lock", m.field("rule", "lock"))));
+    }
     if theirs {
-        // Releasing someone else's lock is a take-over of sorts: force permission.
-        policy::check(config, app, env, &request.user, Need::Force).map_err(|r| {
+        policy::check(config, app, env, &request.user, Need::Release).map_err(|r| {
             let mut stop: Stop = r.into();
             stop.message = stop.message.line(format!(
                 "{place} is locked by {} ({})",

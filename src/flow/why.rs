@@ -33,10 +33,13 @@ pub async fn run(bot: &Bot, request: &Request, cmd: Why) -> Outcome {
         }
     }
     match policy::check(config, app, env, user, Need::Deploy) {
-        Ok(()) => lines.push(format!(
-            "✅ role: deploying here takes {}, and you qualify",
-            policy::who(&rules.deploy)
-        )),
+        Ok(()) => lines.push(match &rules.deploy {
+            None => "✅ role: anyone may deploy here".to_string(),
+            list => format!(
+                "✅ role: deploying here takes {}, which you have",
+                policy::who(list)
+            ),
+        }),
         Err(r) => {
             lines.push(format!("🚫 role: {}", r.reason));
             blockers.push("deploy role");

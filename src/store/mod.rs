@@ -454,6 +454,15 @@ pub trait Store: Send + Sync {
         channel: &str,
         now: DateTime<Utc>,
     ) -> Result<Vec<Confirmation>, StoreError>;
+    /// The newest confirmation `requester_id` was asked in a channel, in whatever
+    /// state (a pending one past its expiry reads as expired): what a `yes` with
+    /// nothing open refers to.
+    async fn latest_confirmation(
+        &self,
+        channel: &str,
+        requester_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Confirmation>, StoreError>;
     /// Marks pending confirmations past their expiry as expired and returns them.
     async fn expire_confirmations(
         &self,

@@ -496,6 +496,30 @@ impl Store for SqliteStore {
         .collect()
     }
 
+    async fn latest_confirmation(
+        &self,
+        channel: &str,
+        requester_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Confirmation>, StoreError> {
+        let row = sqlx::query(
+            "SELECT * FROM confirmations WHERE channel = ? AND requester_id = ?
+             ORDER BY created_at DESC LIMIT 1",
+        )
+        .bind(channel)
+        .bind(requester_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let mut c = confirmation_from(&row)?;
+        if c.state == ConfirmationState::Pending && c.expires_at <= now {
+            c.state = ConfirmationState::Expired;
+        }
+        Ok(Some(c))
+    }
+
     async fn expire_confirmations(
         &self,
         now: DateTime<Utc>,

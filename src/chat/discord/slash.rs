@@ -135,7 +135,7 @@ pub fn definitions() -> Vec<CreateCommand> {
             .add_option(app(false))
             .add_option(text(
                 "for",
-                "How long, e.g. 2h or 30m; without it, until unlocked",
+                "How long, 1m to 7d (e.g. 2h); without it, lock_ttl (4h unless configured)",
             ))
             .add_option(text("reason", "Why, shown to whoever runs into the lock"))
             .add_option(flag(
@@ -145,7 +145,11 @@ pub fn definitions() -> Vec<CreateCommand> {
         CreateCommand::new("unlock")
             .description(summary("unlock"))
             .add_option(environment(true))
-            .add_option(app(false)),
+            .add_option(app(false))
+            .add_option(flag(
+                "force",
+                "Release a lock someone else holds (if your role may; they are told)",
+            )),
         CreateCommand::new("locks").description(summary("locks")),
         CreateCommand::new("help")
             .description(summary("help"))
@@ -237,6 +241,7 @@ pub fn to_text(name: &str, o: &Options) -> Result<String, String> {
             reason: line(o, "reason"),
         }),
         "unlock" => Command::Unlock(commands::Unlock {
+            force: get_bool(o, "force"),
             environment: word(o, "environment")?
                 .ok_or("say which `environment`")?
                 .to_string(),
@@ -257,9 +262,12 @@ pub fn to_text(name: &str, o: &Options) -> Result<String, String> {
 
 fn duration(s: &str) -> Result<Duration, String> {
     commands::parse_duration(s)
-        .filter(|d| !d.is_zero() && *d <= commands::MAX_LOCK)
+        .filter(|d| (commands::MIN_LOCK..=commands::MAX_LOCK).contains(d))
         .ok_or_else(|| {
-            format!("`{s}` is not a duration: write e.g. `30m`, `2h` or `1d` (at most a year)")
+            format!(
+                "`{s}` is not a duration for a lock: write e.g. `30m`, `2h` or `1d`; {}",
+                commands::LOCK_RULE
+            )
         })
 }
 
