@@ -749,3 +749,28 @@ async fn a_deploy_confirmed_after_what_is_live_changed_is_asked_again() {
     );
     assert_eq!(t.deployment_posts().len(), posts);
 }
+
+#[tokio::test]
+async fn a_rollback_whose_lookups_github_does_not_answer_is_answered_in_time() {
+    let t = crashable(Duration::from_secs(10)).await;
+    t.bot().intents().set_patience(impatient());
+    // Listing the environment's deployments takes far longer than the bound.
+    t.sandbox.inject(
+        Fault::status("GET", "/deployments", 200, serde_json::Value::Null)
+            .with_delay(Duration::from_secs(8)),
+    );
+    t.sandbox.set_graphql(false);
+    let started = std::time::Instant::now();
+    let out = t
+        .say_as("olga", ONCALL, "deploys", "rollback api in staging")
+        .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "answered after {:?}: {out}",
+        started.elapsed()
+    );
+    assert!(out.contains("GitHub did not answer within"), "{out}");
+    assert!(out.contains("nothing was deployed"), "{out}");
+    assert!(out.contains("`rollback api in staging`"), "{out}");
+    assert_eq!(t.deployment_posts().len(), 0);
+}

@@ -70,6 +70,9 @@ pub struct Context {
     /// For a confirmed rollback: why the question no longer holds (what to go back to
     /// changed), so it is asked anew.
     pub stale: Option<String>,
+    /// When the command started, if before the deploy path (a rollback's own lookups):
+    /// the answer deadlines count from there.
+    pub started: Option<tokio::time::Instant>,
 }
 
 async fn run_with(
@@ -91,7 +94,7 @@ pub async fn run_deploy(
 ) -> Outcome {
     // The deadlines of this command: its pre-flight lookups, "still trying", and the
     // answer it gives even when GitHub has not.
-    let started = tokio::time::Instant::now();
+    let started = context.started.unwrap_or_else(tokio::time::Instant::now);
     let mut plan = match plan(bot, request, &cmd, started).await {
         Ok(plan) => plan,
         Err(stop) => {

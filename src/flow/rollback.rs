@@ -5,6 +5,8 @@
 //! API calls: 1 list of the environment's deployments + 1 latest-status read per
 //! deployment until the live one and the one before it are found (+1 full status list
 //! for a candidate whose latest status is `inactive`), then what `deploy` makes.
+//! GitHub gets until the "still trying" deadline (10 s) for the lookups; the deploy
+//! that follows answers within the deploy's deadline counted from the command's start.
 
 use commands::{Deploy, Rollback};
 
@@ -130,9 +132,33 @@ async fn prepare(
         .await
         .map_err(on)?;
 
-    let found = find(bot, &app.repository, env.name.as_str())
-        .await
-        .map_err(|e| {
+    // GitHub gets until "still trying" to say what to go back to; the deploy that
+    // follows answers within the same deadline as any deploy, counted from now.
+    let started = tokio::time::Instant::now();
+    let patience = bot.intents().patience();
+    let found = tokio::time::timeout_at(
+        started + patience.still_trying,
+        find(bot, &app.repository, env.name.as_str()),
+    )
+    .await
+    .map_err(|_| {
+        on(Stop::failed(
+            Message::new(
+                Tone::Failed,
+                format!(
+                    "GitHub did not answer within {} while deploybot looked for what to roll {} in {} back to: nothing was deployed",
+                    crate::github::human_duration(patience.still_trying),
+                    app.name,
+                    env.name
+                ),
+            )
+            .line(format!(
+                "try again in a minute: `{}`",
+                commands::Command::Rollback(cmd.clone())
+            )),
+        ))
+    })?
+    .map_err(|e| {
             on(Stop::failed(
                 Message::new(
                     Tone::Failed,
@@ -195,6 +221,7 @@ async fn prepare(
             history::who(&live),
             history::ago(now, live.created_at),
         )],
+        started: Some(started),
         command: Some(commands::Command::Rollback(cmd.clone()).to_string()),
         summary: Some(format!(
             "roll back {} in {} to {} (#{}), replacing {} (#{})",
