@@ -14,17 +14,9 @@ use deploybot::github::events::sign;
 use deploybot::model::DeploymentState;
 use sandbox::{Fault, NewStatus};
 use serde_json::Value;
-use support::{wait_for, Options, Said, TestBot, SECRET};
+use support::{wait_for, Said, TestBot, SECRET};
 
 const BOUND: Duration = Duration::from_secs(20);
-
-async fn webhook_bot() -> TestBot {
-    TestBot::with(Options {
-        config: support::with_webhook("10ms"),
-        ..Default::default()
-    })
-    .await
-}
 
 fn success(t: &TestBot, id: u64) -> bool {
     t.message_of(id)
@@ -43,7 +35,7 @@ fn last_status_answer(t: &TestBot) -> Option<(String, u16)> {
 
 #[tokio::test]
 async fn an_event_answered_2xx_but_not_applied_before_a_crash_is_applied_after_the_restart() {
-    let mut t = webhook_bot().await;
+    let mut t = support::webhook_bot("10ms").await;
     let out = t.say("deploy api/topic to staging").await;
     assert!(out.contains("Created deployment"), "{out}");
     let id = t.last_deployment();
@@ -88,7 +80,7 @@ async fn an_event_answered_2xx_but_not_applied_before_a_crash_is_applied_after_t
 
 #[tokio::test]
 async fn storage_down_answers_503_keeps_nothing_and_the_redelivery_is_applied() {
-    let t = webhook_bot().await;
+    let t = support::webhook_bot("10ms").await;
     t.say("deploy api/topic to staging").await;
     let id = t.last_deployment();
 
@@ -162,7 +154,7 @@ async fn post(
 
 #[tokio::test]
 async fn one_delivery_sent_many_times_at_once_is_applied_once() {
-    let t = webhook_bot().await;
+    let t = support::webhook_bot("10ms").await;
     t.say("deploy api/topic to staging").await;
     let id = t.last_deployment();
     let deployment = t.sandbox.deployments("acme/api")[0].clone();
@@ -229,7 +221,7 @@ fn burst_size() -> (usize, usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_burst_of_statuses_over_many_deployments_ends_each_message_final_exactly_once() {
     let (deployments, each) = burst_size();
-    let t = webhook_bot().await;
+    let t = support::webhook_bot("10ms").await;
     t.sandbox.set_rate_limit(&t.sandbox.token(), 10_000_000);
     // Created through the bot (so each is routed to its message), 16 at a time.
     let mut creating = Vec::new();

@@ -12,14 +12,6 @@ use support::{wait_for, Options, TestBot, SECRET};
 
 const BOUND: Duration = Duration::from_secs(10);
 
-async fn webhook_bot() -> TestBot {
-    TestBot::with(Options {
-        config: support::with_webhook("10ms"),
-        ..Default::default()
-    })
-    .await
-}
-
 fn ops_url(t: &TestBot, path: &str) -> String {
     let addr = t
         .service
@@ -86,13 +78,13 @@ async fn metrics(t: &TestBot) -> prometheus_parse::Scrape {
 
 #[tokio::test]
 async fn healthz_answers_while_the_process_lives() {
-    let t = webhook_bot().await;
+    let t = support::webhook_bot("10ms").await;
     assert_eq!(get(&ops_url(&t, "/healthz")).await, (200, "ok\n".into()));
 }
 
 #[tokio::test]
 async fn readyz_is_200_when_storage_chat_and_github_are_ready() {
-    let t = webhook_bot().await;
+    let t = support::webhook_bot("10ms").await;
     let body = wait_status(&ops_url(&t, "/readyz"), 200).await;
     let json: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(json["ready"], true);
@@ -103,7 +95,7 @@ async fn readyz_is_200_when_storage_chat_and_github_are_ready() {
 
 #[tokio::test]
 async fn readyz_turns_503_while_the_database_is_locked_and_recovers() {
-    let t = webhook_bot().await;
+    let t = support::webhook_bot("10ms").await;
     let url = ops_url(&t, "/readyz");
     wait_status(&url, 200).await;
 
@@ -163,7 +155,7 @@ async fn readyz_names_github_when_the_token_is_refused() {
 
 #[tokio::test]
 async fn metrics_move_as_a_deploy_runs_and_webhooks_arrive() {
-    let t = webhook_bot().await;
+    let t = support::webhook_bot("10ms").await;
     t.sandbox
         .set_deployer(Deployer::auto(Duration::from_millis(20)));
     let before = metrics(&t).await;

@@ -316,17 +316,22 @@ async fn ok_deploy(t: &TestBot, who: &str, line: &str) -> u64 {
     id
 }
 
-#[tokio::test]
-async fn a_confirmation_does_not_hold_once_what_is_live_changed() {
+/// A bot whose production asks for confirmation (valid for 10 minutes).
+async fn confirming_bot() -> TestBot {
     let config = support::CONFIG.replace(
         "[apps.api.environments.production]\nproduction = true",
         "[apps.api.environments.production]\nproduction = true\nconfirm = true",
     ) + "\n[defaults]\nedit_interval = \"10ms\"\nconfirm_timeout = \"10m\"\n";
-    let t = TestBot::with(Options {
+    TestBot::with(Options {
         config,
         ..Default::default()
     })
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn a_confirmation_does_not_hold_once_what_is_live_changed() {
+    let t = confirming_bot().await;
     ok_deploy(&t, "olga", "deploy api/main to production").await;
     ok_deploy(&t, "olga", "deploy api/main to production").await;
 
@@ -722,15 +727,7 @@ async fn a_github_that_times_out_everything_is_answered_in_time_and_reconciled_l
 /// followed by a refusal.
 #[tokio::test]
 async fn a_deploy_confirmed_after_what_is_live_changed_is_asked_again() {
-    let config = support::CONFIG.replace(
-        "[apps.api.environments.production]\nproduction = true",
-        "[apps.api.environments.production]\nproduction = true\nconfirm = true",
-    ) + "\n[defaults]\nedit_interval = \"10ms\"\nconfirm_timeout = \"10m\"\n";
-    let t = TestBot::with(Options {
-        config,
-        ..Default::default()
-    })
-    .await;
+    let t = confirming_bot().await;
     let out = t
         .say_as("olga", ONCALL, "deploys", "deploy api/topic to production")
         .await;

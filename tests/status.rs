@@ -16,14 +16,6 @@ use support::{wait_for, Options, Said, TestBot, SECRET};
 
 const BOUND: Duration = Duration::from_secs(10);
 
-async fn webhook_bot(edit_interval: &str) -> TestBot {
-    TestBot::with(Options {
-        config: support::with_webhook(edit_interval),
-        ..Default::default()
-    })
-    .await
-}
-
 fn state_of(t: &TestBot, id: u64) -> Option<DeploymentState> {
     t.message_of(id).and_then(|(m, _)| match m.tone {
         Tone::Progress(s) => Some(s),
@@ -42,7 +34,7 @@ async fn wait_state(t: &TestBot, id: u64, state: DeploymentState) -> deploybot::
 
 #[tokio::test]
 async fn a_deployment_is_followed_from_created_to_success_in_one_message() {
-    let t = webhook_bot("10ms").await;
+    let t = support::webhook_bot("10ms").await;
     t.sandbox
         .set_deployer(Deployer::auto(Duration::from_millis(30)));
     t.say("deploy api/topic to staging").await;
@@ -109,7 +101,7 @@ async fn a_deployment_is_followed_from_created_to_success_in_one_message() {
 
 #[tokio::test]
 async fn a_failing_deploy_ends_as_failure_with_its_log() {
-    let t = webhook_bot("10ms").await;
+    let t = support::webhook_bot("10ms").await;
     t.sandbox.set_deployer(Deployer {
         fail_refs: vec!["topic".into()],
         ..Deployer::auto(Duration::from_millis(20))
@@ -164,7 +156,7 @@ fn status_body(t: &TestBot, id: u64, state: &str, status_id: u64) -> Vec<u8> {
 
 #[tokio::test]
 async fn forged_tampered_and_replayed_deliveries_change_nothing() {
-    let t = webhook_bot("10ms").await;
+    let t = support::webhook_bot("10ms").await;
     t.say("deploy api/topic to staging").await;
     let id = t.last_deployment();
     let url = t.webhook_url();
@@ -239,7 +231,7 @@ async fn forged_tampered_and_replayed_deliveries_change_nothing() {
 
 #[tokio::test]
 async fn ping_is_answered_and_other_events_are_ignored() {
-    let t = webhook_bot("10ms").await;
+    let t = support::webhook_bot("10ms").await;
     let url = t.webhook_url();
     let ping = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -298,7 +290,7 @@ async fn ping_is_answered_and_other_events_are_ignored() {
 
 #[tokio::test]
 async fn out_of_order_and_repeated_statuses_end_on_the_right_state() {
-    let t = webhook_bot("10ms").await;
+    let t = support::webhook_bot("10ms").await;
     t.sandbox.hold_deliveries(true);
     t.say("deploy api/topic to staging").await;
     let id = t.last_deployment();
@@ -331,7 +323,7 @@ async fn out_of_order_and_repeated_statuses_end_on_the_right_state() {
 
 #[tokio::test]
 async fn a_burst_of_statuses_is_coalesced_and_ends_on_the_final_state() {
-    let t = webhook_bot("200ms").await;
+    let t = support::webhook_bot("200ms").await;
     t.say("deploy api/topic to staging").await;
     let id = t.last_deployment();
     let burst = 40;
@@ -396,7 +388,7 @@ async fn silence_and_stuck_deployments_are_called_out() {
 
 #[tokio::test]
 async fn a_restarted_bot_finishes_the_message_from_missed_webhooks() {
-    let mut t = webhook_bot("10ms").await;
+    let mut t = support::webhook_bot("10ms").await;
     t.say("deploy api/topic to staging").await;
     let id = t.last_deployment();
     t.sandbox
@@ -491,7 +483,7 @@ async fn forget_tracked(t: &TestBot) {
 
 #[tokio::test]
 async fn a_status_for_a_deployment_the_store_forgot_is_routed_by_its_payload() {
-    let mut t = webhook_bot("10ms").await;
+    let mut t = support::webhook_bot("10ms").await;
     t.say("deploy api/topic to staging").await;
     let id = t.last_deployment();
     assert!(
@@ -513,7 +505,7 @@ async fn a_status_for_a_deployment_the_store_forgot_is_routed_by_its_payload() {
 
 #[tokio::test]
 async fn a_bot_that_lost_its_database_does_not_trust_old_payloads() {
-    let mut t = webhook_bot("10ms").await;
+    let mut t = support::webhook_bot("10ms").await;
     t.say("deploy api/topic to staging").await;
     let id = t.last_deployment();
     let edits = t.message_of(id).unwrap().1;
@@ -609,7 +601,7 @@ fn alice_untouched(t: &TestBot, id: u64, edits: usize) {
 
 #[tokio::test]
 async fn a_deployment_made_elsewhere_with_a_copied_route_is_announced_not_routed() {
-    let t = webhook_bot("10ms").await;
+    let t = support::webhook_bot("10ms").await;
     let (id, route) = alices_deployment(&t).await;
     let edits = t.message_of(id).unwrap().1;
 
@@ -657,7 +649,7 @@ async fn a_deployment_made_elsewhere_with_a_copied_route_is_announced_not_routed
 
 #[tokio::test]
 async fn a_copied_route_to_a_channel_the_app_does_not_allow_posts_nothing_there() {
-    let t = webhook_bot("10ms").await;
+    let t = support::webhook_bot("10ms").await;
     let (id, route) = alices_deployment(&t).await;
     let edits = t.message_of(id).unwrap().1;
 
@@ -711,7 +703,7 @@ async fn a_copied_route_to_a_channel_the_app_does_not_allow_posts_nothing_there(
 
 #[tokio::test]
 async fn forged_and_borrowed_macs_are_refused() {
-    let t = webhook_bot("10ms").await;
+    let t = support::webhook_bot("10ms").await;
     let (id, route) = alices_deployment(&t).await;
     let edits = t.message_of(id).unwrap().1;
 
@@ -749,7 +741,7 @@ async fn forged_and_borrowed_macs_are_refused() {
 
 #[tokio::test]
 async fn a_status_naming_a_tracked_id_in_another_repository_changes_nothing() {
-    let t = webhook_bot("10ms").await;
+    let t = support::webhook_bot("10ms").await;
     let (id, _) = alices_deployment(&t).await;
     let edits = t.message_of(id).unwrap().1;
     let url = t.webhook_url();
@@ -782,7 +774,7 @@ async fn a_status_naming_a_tracked_id_in_another_repository_changes_nothing() {
 
 #[tokio::test]
 async fn events_for_unconfigured_repositories_are_ignored() {
-    let t = webhook_bot("10ms").await;
+    let t = support::webhook_bot("10ms").await;
     let (id, route) = alices_deployment(&t).await;
     let said = t.said().len();
     let url = t.webhook_url();
@@ -834,7 +826,7 @@ async fn events_for_unconfigured_repositories_are_ignored() {
 
 #[tokio::test]
 async fn a_deployment_made_elsewhere_is_announced_in_the_notify_channel() {
-    let t = webhook_bot("10ms").await;
+    let t = support::webhook_bot("10ms").await;
     let response = reqwest::Client::new()
         .post(format!("{}/repos/acme/api/deployments", t.sandbox.url()))
         .bearer_auth(t.sandbox.token())

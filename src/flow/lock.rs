@@ -193,13 +193,18 @@ fn held_by_someone_else(
                 held.holder_name
             )
         } else {
-            format!(
-                "ask {} to unlock it, or wait until {}",
-                held.holder_name,
-                held.expires_at.format("%H:%M UTC")
-            )
+            ask_holder(held)
         });
     Stop::refused("lock", m.field("rule", "lock"))
+}
+
+/// What someone who may not override `held` can do.
+pub fn ask_holder(held: &Lock) -> String {
+    format!(
+        "ask {} to unlock it, or wait until {}",
+        held.holder_name,
+        held.expires_at.format("%H:%M UTC")
+    )
 }
 
 fn with_reason(m: Message, lock: &Lock) -> Message {

@@ -54,11 +54,7 @@ async fn unlock(bot: &Bot, request: &Request, cmd: &Unlock) -> Result<Outcome, S
                 held.holder_name
             )
         } else {
-            format!(
-                "ask {} to unlock it, or wait until {}",
-                held.holder_name,
-                held.expires_at.format("%H:%M UTC")
-            )
+            super::lock::ask_holder(&held)
         });
         return Err(on(Stop::refused("lock", m.field("rule", "lock"))));
     }

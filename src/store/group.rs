@@ -125,7 +125,6 @@ async fn run(
                 }
             }
         }
-        answers.clear();
         writes.clear();
     }
 }

@@ -73,6 +73,15 @@ pub fn with_webhook(edit_interval: &str) -> String {
     )
 }
 
+/// A bot with [`with_webhook`]'s config: a webhook server on a free port.
+pub async fn webhook_bot(edit_interval: &str) -> TestBot {
+    TestBot::with(Options {
+        config: with_webhook(edit_interval),
+        ..Default::default()
+    })
+    .await
+}
+
 /// The repositories most tests use.
 ///
 /// acme/api (default branch `main`): `topic` green, `broken` with ci/build failing and
