@@ -791,28 +791,104 @@ async fn slash_commands_are_registered_in_the_configured_guild_from_the_help() {
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        names,
-        [
-            "deploy",
-            "deploys",
-            "environments",
-            "lock",
-            "unlock",
-            "locks",
-            "help"
-        ]
-    );
-    let deploy = &put.body[0];
-    let help = commands::all_help()
+    // Every command of the language, in help's order, each with its help summary and
+    // the options its help page lists.
+    let pages: Vec<&str> = commands::all_help().iter().map(|h| h.name).collect();
+    assert_eq!(names, pages);
+    for (registered, page) in put
+        .body
+        .as_array()
+        .unwrap()
         .iter()
-        .find(|c| c.name == "deploy")
-        .unwrap();
-    assert_eq!(deploy["description"], help.summary);
+        .zip(commands::all_help())
+    {
+        assert_eq!(registered["description"], page.summary, "{}", page.name);
+        let options: Vec<&str> = registered["options"]
+            .as_array()
+            .map(|o| o.iter().map(|o| o["name"].as_str().unwrap()).collect())
+            .unwrap_or_default();
+        let params: Vec<&str> = page.params.iter().map(|p| p.name).collect();
+        assert_eq!(options, params, "{}", page.name);
+    }
+    for wanted in ["rollback", "why", "audit", "whats-on", "confirm", "cancel"] {
+        assert!(names.contains(&wanted), "{wanted} missing: {names:?}");
+    }
+    let deploy = &put.body[0];
+    let deploy_options: Vec<&str> = deploy["options"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    assert!(deploy_options.contains(&"task") && deploy_options.contains(&"hosts"));
     assert!(
         h.fake.calls_to("PUT", "/applications/").len() == 1,
         "not global too"
     );
+    h.stop().await.ok();
+}
+
+#[tokio::test]
+async fn every_command_works_as_a_slash_command_including_task_hosts_and_whats_on() {
+    let mut h = Harness::start().await;
+    // `/deploy` with a task and hosts: the deployment GitHub gets has both.
+    h.fake.slash(
+        2,
+        DEPLOYS,
+        member(ALICE, &[RELEASE]),
+        "deploy",
+        json!([
+            {"name": "app", "type": 3, "value": "api"},
+            {"name": "ref", "type": 3, "value": "topic"},
+            {"name": "environment", "type": 3, "value": "staging"},
+            {"name": "hosts", "type": 3, "value": "web-1, web-2"},
+            {"name": "task", "type": 3, "value": "migrate"},
+        ]),
+    );
+    let deployment = wait_for(BOUND, "a deployment", || h.deployments().first().cloned()).await;
+    assert_eq!(deployment["task"], "deploy:migrate");
+    assert_eq!(deployment["ref"], "topic");
+    assert_eq!(
+        deployment["payload"]["deploybot"]["hosts"],
+        json!(["web-1", "web-2"]),
+        "{deployment}"
+    );
+    // `/whats-on` and `/why`, which had no slash command before, answer in the channel.
+    h.fake.slash(
+        2,
+        DEPLOYS,
+        member(ALICE, &[RELEASE]),
+        "whats-on",
+        json!([{"name": "environment", "type": 3, "value": "staging"}]),
+    );
+    wait_for(BOUND, "what is on staging", || {
+        h.posts(DEPLOYS)
+            .into_iter()
+            .map(|c| title(&c.body))
+            .find(|t| t.contains("staging") && !t.contains("deployment #"))
+    })
+    .await;
+    let (_, token) = h.fake.slash(
+        2,
+        DEPLOYS,
+        member(BOB, &[DEV]),
+        "why",
+        json!([{"name": "environment", "type": 3, "value": "production"}]),
+    );
+    // Answered privately or in the channel, the answer names the rule's role.
+    let why = wait_for(BOUND, "why production", || {
+        h.fake
+            .calls_to(
+                "PATCH",
+                &format!("/webhooks/{APP_ID}/{token}/messages/@original"),
+            )
+            .into_iter()
+            .chain(h.posts(DEPLOYS))
+            .map(|c| format!("{}\n{}", title(&c.body), description(&c.body)))
+            .find(|text| text.contains("production"))
+    })
+    .await;
+    assert!(why.contains("release"), "says which role may: {why}");
     h.stop().await.ok();
 }
 

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use crate::options::{Form, Kind, Param};
 use crate::{
     code, invalid, is_dash, is_env_prep, splice, Command, CommandHelp, Example, Head, Name,
     ParseError,
@@ -21,8 +22,22 @@ pub struct Audit {
     pub environment: Option<String>,
 }
 
+const PARAMS: &[Param] = &[
+    Param::optional("app", Kind::App, "Only this app"),
+    Param::optional("environment", Kind::Environment, "Only this environment"),
+];
+
+fn from_options(form: &Form<'_>) -> Result<Command, String> {
+    Ok(Command::Audit(Audit {
+        app: form.word("app")?,
+        environment: form.word("environment")?,
+    }))
+}
+
 pub const HELP: CommandHelp = CommandHelp {
     name: "audit",
+    params: PARAMS,
+    from_options,
     grammar: "audit [APP] [in ENV]",
     summary: "Show who deployed, rolled back, locked or forced what, and when.",
     details: "The last 20 command attempts: who, where, what, and the decision with its rule. \

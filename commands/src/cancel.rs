@@ -3,6 +3,7 @@
 use std::fmt;
 
 use crate::confirm::pending_id;
+use crate::options::{Form, Kind, Param};
 use crate::{Command, CommandHelp, Example, Head, ParseError};
 
 /// Cancel a pending deploy.
@@ -19,8 +20,22 @@ pub struct Cancel {
     pub id: Option<String>,
 }
 
+const PARAMS: &[Param] = &[Param::optional(
+    "id",
+    Kind::Word,
+    "The question's id (e.g. 3478be); default: your latest question",
+)];
+
+fn from_options(form: &Form<'_>) -> Result<Command, String> {
+    Ok(Command::Cancel(Cancel {
+        id: form.word("id")?,
+    }))
+}
+
 pub const HELP: CommandHelp = CommandHelp {
     name: "cancel",
+    params: PARAMS,
+    from_options,
     grammar: "cancel [ID] | no [ID]",
     summary: "Drop a deploy that asked for confirmation.",
     details: "Without an id, cancels your latest pending request. Deploys already started are not stopped; \

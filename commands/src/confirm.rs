@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use crate::options::{Form, Kind, Param};
 use crate::{code, invalid, is, Command, CommandHelp, Example, Head, Name, ParseError};
 
 /// Confirm a pending deploy (environments with `confirm = true` ask first).
@@ -22,8 +23,22 @@ pub struct Confirm {
     pub id: Option<String>,
 }
 
+const PARAMS: &[Param] = &[Param::optional(
+    "id",
+    Kind::Word,
+    "The question's id (e.g. 3478be); default: your latest question",
+)];
+
+fn from_options(form: &Form<'_>) -> Result<Command, String> {
+    Ok(Command::Confirm(Confirm {
+        id: form.word("id")?,
+    }))
+}
+
 pub const HELP: CommandHelp = CommandHelp {
     name: "confirm",
+    params: PARAMS,
+    from_options,
     grammar: "confirm [ID] | yes [ID] | y [ID]",
     summary: "Go ahead with a deploy that asked for confirmation.",
     details:

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use crate::options::{Form, Kind, Param};
 use crate::{
     code, invalid, is, is_dash, is_env_prep, option_habit, splice, split_reason, CommandHelp,
     Example, Head, Name, ParseError, RefName,
@@ -44,8 +45,82 @@ pub struct Deploy {
     pub reason: Option<String>,
 }
 
+const PARAMS: &[Param] = &[
+    Param::optional("app", Kind::App, "The app, as configured (e.g. api)"),
+    Param::optional(
+        "ref",
+        Kind::Ref,
+        "A branch, tag or sha; without an app, a ref of this channel's app",
+    ),
+    Param::optional(
+        "environment",
+        Kind::Environment,
+        "The environment, or an alias (e.g. staging); default: the app's",
+    ),
+    Param::optional(
+        "hosts",
+        Kind::Hosts,
+        "Only these hosts, separated by commas (needs an environment)",
+    ),
+    Param::optional(
+        "task",
+        Kind::Word,
+        "Another task for the deployer, e.g. migrate (default: deploy)",
+    ),
+    Param::optional(
+        "force",
+        Kind::Flag,
+        "Skip the required checks (if your role may)",
+    ),
+    Param::optional(
+        "reason",
+        Kind::Text,
+        "Why; needed to force a production deploy",
+    ),
+];
+
+fn from_options(form: &Form<'_>) -> Result<Command, String> {
+    let target = match (form.word("app")?, form.word("ref")?) {
+        (Some(app), Some(r)) => format!("{app}/{r}"),
+        (Some(app), None) => app,
+        (None, Some(r)) => r,
+        (None, None) => {
+            return Err(
+                "say what to deploy: an `app` (its default branch), a `ref`, or both".to_string(),
+            )
+        }
+    };
+    let environment = form.word("environment")?;
+    let hosts = form.list("hosts");
+    if !hosts.is_empty() && environment.is_none() {
+        return Err("`hosts` are hosts of an environment: say which `environment` too".to_string());
+    }
+    let task = match form.word("task")? {
+        None => "deploy".to_string(),
+        Some(t) => {
+            let t = t.to_lowercase();
+            let t = t.strip_prefix("deploy:").unwrap_or(&t);
+            if t == "deploy" {
+                "deploy".to_string()
+            } else {
+                format!("deploy:{t}")
+            }
+        }
+    };
+    Ok(Command::Deploy(Deploy {
+        task,
+        force: form.flag("force"),
+        target,
+        environment,
+        hosts,
+        reason: form.line("reason"),
+    }))
+}
+
 pub const HELP: CommandHelp = CommandHelp {
     name: "deploy",
+    params: PARAMS,
+    from_options,
     grammar: "deploy[:TASK][!] APP|APP/REF|REF [to|in|on ENV[/HOST,...]] [force] [-- REASON]",
     summary:
         "Deploy an app (its default branch), a branch of an app, or a ref of this channel's app.",

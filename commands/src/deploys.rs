@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use crate::options::{Form, Kind, Param};
 use crate::{
     code, invalid, is, is_dash, is_env_prep, splice, Command, CommandHelp, Example, Head, Name,
     ParseError, RefName,
@@ -28,8 +29,41 @@ pub struct Deploys {
 /// The most deployments one `deploys` lists: one page of GitHub's API.
 pub const MAX_LAST: u32 = 100;
 
+const PARAMS: &[Param] = &[
+    Param::required("app", Kind::App, "The app, as configured (e.g. api)"),
+    Param::optional(
+        "ref",
+        Kind::Ref,
+        "Only deployments of this branch, tag or sha",
+    ),
+    Param::optional(
+        "environment",
+        Kind::Environment,
+        "Only deployments to this environment",
+    ),
+    Param::optional(
+        "last",
+        Kind::Count {
+            min: 1,
+            max: MAX_LAST,
+        },
+        "How many (1 to 100)",
+    ),
+];
+
+fn from_options(form: &Form<'_>) -> Result<Command, String> {
+    Ok(Command::Deploys(Deploys {
+        app: form.needed("app")?,
+        git_ref: form.word("ref")?,
+        environment: form.word("environment")?,
+        limit: form.count("last")?,
+    }))
+}
+
 pub const HELP: CommandHelp = CommandHelp {
     name: "deploys",
+    params: PARAMS,
+    from_options,
     grammar: "deploys APP[/REF] [in ENV] [last N]",
     summary: "List an app's recent deployments, newest first.",
     details:

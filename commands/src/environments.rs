@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use crate::options::{Form, Kind, Param};
 use crate::{
     code, invalid, is, strip_question, Command, CommandHelp, Example, Head, Name, ParseError,
 };
@@ -23,8 +24,22 @@ pub struct Environments {
     pub app: Option<String>,
 }
 
+const PARAMS: &[Param] = &[Param::optional(
+    "app",
+    Kind::App,
+    "Only this app; default: every app of this channel",
+)];
+
+fn from_options(form: &Form<'_>) -> Result<Command, String> {
+    Ok(Command::Environments(Environments {
+        app: form.word("app")?,
+    }))
+}
+
 pub const HELP: CommandHelp = CommandHelp {
     name: "environments",
+    params: PARAMS,
+    from_options,
     grammar: "environments [APP] | where can i deploy APP | where is APP",
     summary: "Show where an app can be deployed, what is live there and what is locked.",
     details: "Without an app, shows every app that may be deployed from this channel. \

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use crate::options::{Form, Kind, Param};
 use crate::{code, invalid, strip_question, suggest, Command, Head, ParseError};
 
 /// Show the list of commands, or one command's page with examples.
@@ -30,7 +31,7 @@ pub struct Example {
 
 /// The description of one command: its help page, and what chat adapters generate
 /// their command lists (for instance Discord slash commands) from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub struct CommandHelp {
     /// The command's name, as [`Command::name`] returns it.
     pub name: &'static str,
@@ -42,10 +43,40 @@ pub struct CommandHelp {
     pub details: &'static str,
     /// Examples, which double as tests.
     pub examples: &'static [Example],
+    /// The command's options when it is offered as a form (a Discord slash command),
+    /// required ones first.
+    pub params: &'static [crate::Param],
+    /// Builds the command from a filled-in form of [`CommandHelp::params`].
+    pub from_options: fn(&crate::options::Form<'_>) -> Result<Command, String>,
 }
+
+const PARAMS: &[Param] = &[Param::optional(
+    "command",
+    Kind::Topic,
+    "The command to explain",
+)];
+
+fn from_options(form: &Form<'_>) -> Result<Command, String> {
+    Ok(Command::Help(Help {
+        topic: form
+            .line("command")
+            .map(|t| t.replace('-', " ").to_lowercase()),
+    }))
+}
+
+/// Pages are the same page when they describe the same command (names are unique).
+impl PartialEq for CommandHelp {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for CommandHelp {}
 
 pub const HELP: CommandHelp = CommandHelp {
     name: "help",
+    params: PARAMS,
+    from_options,
     grammar: "help [COMMAND]",
     summary: "List the commands, or show one command in detail with examples.",
     details: "Keywords are case-insensitive; app, environment and ref names are kept as typed. \

@@ -4,6 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::duration::duration_at;
+use crate::options::{Form, Kind, Param};
 use crate::{
     code, format_duration, invalid, is, is_dash, is_env_prep, parse_duration, splice, split_reason,
     Command, CommandHelp, Example, Head, Name, ParseError,
@@ -49,8 +50,44 @@ pub const MAX_LOCK: Duration = Duration::from_secs(7 * 86_400);
 pub const LOCK_RULE: &str =
     "a lock lasts `for DURATION` (1m to 7d), or `lock_ttl` without `for` (4h unless configured); `unlock` ends it sooner";
 
+const PARAMS: &[Param] = &[
+    Param::required(
+        "environment",
+        Kind::Environment,
+        "The environment, or an alias (e.g. production)",
+    ),
+    Param::optional("app", Kind::App, "The app; default: this channel's"),
+    Param::optional(
+        "for",
+        Kind::Duration,
+        "How long, 1m to 7d (e.g. 2h); without it, lock_ttl (4h unless configured)",
+    ),
+    Param::optional(
+        "reason",
+        Kind::Text,
+        "Why, shown to whoever runs into the lock",
+    ),
+    Param::optional(
+        "force",
+        Kind::Flag,
+        "Take over a lock someone else holds (if your role may)",
+    ),
+];
+
+fn from_options(form: &Form<'_>) -> Result<Command, String> {
+    Ok(Command::Lock(Lock {
+        force: form.flag("force"),
+        environment: form.needed("environment")?,
+        app: form.word("app")?,
+        duration: form.duration("for")?,
+        reason: form.line("reason"),
+    }))
+}
+
 pub const HELP: CommandHelp = CommandHelp {
     name: "lock",
+    params: PARAMS,
+    from_options,
     grammar: "lock[!] ENV [on APP] [for DURATION] [REASON]",
     summary: "Lock an environment so that only you deploy there.",
     details: "`on APP` locks it for one app; without it, for every app. \

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use crate::options::{Form, Param};
 use crate::{code, invalid, Command, CommandHelp, Example, Head, ParseError};
 
 /// List every lock held, with who holds it, why and until when.
@@ -12,8 +13,16 @@ use crate::{code, invalid, Command, CommandHelp, Example, Head, ParseError};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Locks;
 
+const PARAMS: &[Param] = &[];
+
+fn from_options(_: &Form<'_>) -> Result<Command, String> {
+    Ok(Command::Locks(Locks))
+}
+
 pub const HELP: CommandHelp = CommandHelp {
     name: "locks",
+    params: PARAMS,
+    from_options,
     grammar: "locks",
     summary: "List the locks held, with who holds them, why and until when.",
     details: "To see everything that would stop a deploy to one environment, ask `why ENV`.",

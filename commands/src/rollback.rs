@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use crate::options::{Form, Kind, Param};
 use crate::{
     code, invalid, is, is_dash, is_env_prep, option_habit, splice, split_reason, Command,
     CommandHelp, Example, Head, Name, ParseError,
@@ -28,8 +29,38 @@ pub struct Rollback {
     pub reason: Option<String>,
 }
 
+const PARAMS: &[Param] = &[
+    Param::required("app", Kind::App, "The app to roll back (e.g. api)"),
+    Param::optional(
+        "environment",
+        Kind::Environment,
+        "The environment, or an alias; default: the app's",
+    ),
+    Param::optional(
+        "force",
+        Kind::Flag,
+        "Skip the required checks (if your role may)",
+    ),
+    Param::optional(
+        "reason",
+        Kind::Text,
+        "Why; needed to force a production rollback",
+    ),
+];
+
+fn from_options(form: &Form<'_>) -> Result<Command, String> {
+    Ok(Command::Rollback(Rollback {
+        app: form.needed("app")?,
+        environment: form.word("environment")?,
+        force: form.flag("force"),
+        reason: form.line("reason"),
+    }))
+}
+
 pub const HELP: CommandHelp = CommandHelp {
     name: "rollback",
+    params: PARAMS,
+    from_options,
     grammar: "rollback[!] APP [in|to|on ENV] [force] [-- REASON]",
     summary: "Redeploy the previous successful deployment of an app.",
     details:

@@ -3,6 +3,7 @@
 use std::fmt;
 
 use crate::lock::deploy_lock_parts;
+use crate::options::{Form, Kind, Param};
 use crate::{
     code, invalid, is, is_dash, splice, Command, CommandHelp, Example, Head, Name, ParseError,
 };
@@ -26,8 +27,32 @@ pub struct Unlock {
     pub app: Option<String>,
 }
 
+const PARAMS: &[Param] = &[
+    Param::required(
+        "environment",
+        Kind::Environment,
+        "The environment, or an alias (e.g. production)",
+    ),
+    Param::optional("app", Kind::App, "The app; default: this channel's"),
+    Param::optional(
+        "force",
+        Kind::Flag,
+        "Release a lock someone else holds (if your role may; they are told)",
+    ),
+];
+
+fn from_options(form: &Form<'_>) -> Result<Command, String> {
+    Ok(Command::Unlock(Unlock {
+        force: form.flag("force"),
+        environment: form.needed("environment")?,
+        app: form.word("app")?,
+    }))
+}
+
 pub const HELP: CommandHelp = CommandHelp {
     name: "unlock",
+    params: PARAMS,
+    from_options,
     grammar: "unlock[!] ENV [on APP]",
     summary: "Release the lock on an environment.",
     details: "`on APP` releases the lock held for that app only. \

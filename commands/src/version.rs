@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use crate::options::{Form, Param};
 use crate::{code, invalid, Command, CommandHelp, Example, Head, ParseError};
 
 /// Ask the bot for its version.
@@ -12,8 +13,16 @@ use crate::{code, invalid, Command, CommandHelp, Example, Head, ParseError};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Version;
 
+const PARAMS: &[Param] = &[];
+
+fn from_options(_: &Form<'_>) -> Result<Command, String> {
+    Ok(Command::Version(Version))
+}
+
 pub const HELP: CommandHelp = CommandHelp {
     name: "version",
+    params: PARAMS,
+    from_options,
     grammar: "version",
     summary: "Show which deploybot version is answering.",
     details: "Useful when two bots share a channel, or after an upgrade.",

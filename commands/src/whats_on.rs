@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use crate::options::{Form, Kind, Param};
 use crate::{
     code, invalid, is, splice, strip_question, Command, CommandHelp, Example, Head, Name,
     ParseError,
@@ -26,8 +27,26 @@ pub struct WhatsOn {
     pub app: Option<String>,
 }
 
+const PARAMS: &[Param] = &[
+    Param::required(
+        "environment",
+        Kind::Environment,
+        "The environment, or an alias (e.g. staging)",
+    ),
+    Param::optional("app", Kind::App, "Only this app; default: this channel's"),
+];
+
+fn from_options(form: &Form<'_>) -> Result<Command, String> {
+    Ok(Command::WhatsOn(WhatsOn {
+        environment: form.needed("environment")?,
+        app: form.word("app")?,
+    }))
+}
+
 pub const HELP: CommandHelp = CommandHelp {
     name: "whats-on",
+    params: PARAMS,
+    from_options,
     grammar: "whats on ENV [for APP]",
     summary: "Show what is live in an environment: ref, sha, who, when, status.",
     details: "`what's on` and `what is on` work too. `for APP` narrows it to one app.",

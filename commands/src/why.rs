@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use crate::options::{Form, Kind, Param};
 use crate::{
     code, invalid, is, is_env_prep, splice, strip_question, Command, CommandHelp, Example, Head,
     Name, ParseError,
@@ -21,8 +22,26 @@ pub struct Why {
     pub app: Option<String>,
 }
 
+const PARAMS: &[Param] = &[
+    Param::required(
+        "environment",
+        Kind::Environment,
+        "The environment, or an alias (e.g. production)",
+    ),
+    Param::optional("app", Kind::App, "The app; default: this channel's"),
+];
+
+fn from_options(form: &Form<'_>) -> Result<Command, String> {
+    Ok(Command::Why(Why {
+        environment: form.needed("environment")?,
+        app: form.word("app")?,
+    }))
+}
+
 pub const HELP: CommandHelp = CommandHelp {
     name: "why",
+    params: PARAMS,
+    from_options,
     grammar: "why ENV [on APP]",
     summary: "Could I deploy there now? If not, what would stop me.",
     details: "Checks locks, required status checks, your roles and the channel rules, without deploying. \

@@ -7,6 +7,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use commands::{Kind, Value};
 use serenity::all::{
     AutocompleteChoice, Builder, CommandInteraction, ComponentInteraction, Context,
     CreateActionRow, CreateAutocompleteResponse, CreateInputText, CreateInteractionResponse,
@@ -167,18 +168,21 @@ impl Handler {
         let Some(bot) = self.bot.get() else { return };
         let (options, focused) = slash::options(&c.data.options);
         let typed = match focused.as_deref().and_then(|f| options.get(f)) {
-            Some(slash::Value::Text(s)) => s.clone(),
+            Some(Value::Text(s)) => s.clone(),
             _ => String::new(),
         };
         let app = match options.get("app") {
-            Some(slash::Value::Text(a)) if focused.as_deref() != Some("app") => Some(a.as_str()),
+            Some(Value::Text(a)) if focused.as_deref() != Some("app") => Some(a.as_str()),
             _ => None,
         };
         let config = bot.config();
-        let choices = match focused.as_deref() {
-            Some("app") => slash::complete_apps(config, &typed),
-            Some("environment") => slash::complete_environments(config, app, &typed),
-            Some("ref") => {
+        let kind = focused
+            .as_deref()
+            .and_then(|f| slash::kind_of(&c.data.name, f));
+        let choices = match kind {
+            Some(Kind::App) => slash::complete_apps(config, &typed),
+            Some(Kind::Environment) => slash::complete_environments(config, app, &typed),
+            Some(Kind::Ref) => {
                 let app = match app.and_then(|a| config.app(a)) {
                     Some(a) => Some(a),
                     None => {
