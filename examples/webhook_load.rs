@@ -334,6 +334,7 @@ fn deploy_request() -> Request {
         },
         text: "deploy api/main to staging".into(),
         addressing: Addressing::Direct,
+        pressed: None,
     }
 }
 

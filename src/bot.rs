@@ -19,7 +19,7 @@ use crate::intents::Intents;
 use crate::metrics::{Metrics, Readiness, Status};
 use crate::model::RepoName;
 use crate::store::group::GroupWriter;
-use crate::store::{AuditEntry, Store};
+use crate::store::{AuditEntry, Press, Store};
 use crate::tracker::Tracker;
 
 /// The longest line the bot reads as a command (Discord's own message limit).
@@ -168,8 +168,13 @@ impl Bot {
     }
 
     /// Handles one line said to the bot. Never fails: every problem becomes a reply,
-    /// and every command attempt becomes an audit entry.
-    pub async fn handle(&self, request: Request) {
+    /// and every command attempt becomes an audit entry. Returns what the attempt came
+    /// to (`None` for a line that is not a command).
+    ///
+    /// A button's line ([`Request::pressed`]) is run once per message: a second press
+    /// is answered with who used it and when, and what to type to do it again. A
+    /// refused press does not use the button up, so someone who may can still press it.
+    pub async fn handle(&self, request: Request) -> Option<Decision> {
         // Before anything reads it: a huge line is refused whole, never parsed or echoed.
         let length = request.text.chars().count();
         if length > MAX_LINE {
@@ -183,7 +188,7 @@ impl Bot {
             .await;
             let outcome = Outcome::new(Decision::Refused("syntax")).detail("line too long");
             self.record(&request, "invalid", &outcome).await;
-            return;
+            return Some(outcome.decision);
         }
         let command = match commands::parse(&request.text) {
             Ok(command) => command,
@@ -205,7 +210,7 @@ impl Bot {
                     )
                     .await;
                 }
-                return;
+                return None;
             }
             Err(ParseError::Invalid {
                 command,
@@ -221,7 +226,7 @@ impl Bot {
                 self.reply(&request, message).await;
                 let outcome = Outcome::new(Decision::Refused("syntax")).detail(problem);
                 self.record(&request, command, &outcome).await;
-                return;
+                return Some(outcome.decision);
             }
         };
         tracing::info!(
@@ -231,6 +236,13 @@ impl Bot {
             "command"
         );
         let name = command.name();
+        let press = match self.claim_press(&request).await {
+            Ok(press) => press,
+            Err(outcome) => {
+                self.record(&request, name, &outcome).await;
+                return Some(outcome.decision);
+            }
+        };
         let outcome = match command {
             Command::Deploy(c) => flow::deploy::run(self, &request, c).await,
             Command::Deploys(c) => flow::deploys::run(self, &request, c).await,
@@ -247,7 +259,64 @@ impl Bot {
             Command::Help(c) => flow::help::run(self, &request, c).await,
             Command::Version(_) => flow::version::run(self, &request).await,
         };
+        if let Some(press) = press.filter(|_| matches!(outcome.decision, Decision::Refused(_))) {
+            if let Err(e) = self.inner.store.release_press(&press).await {
+                tracing::warn!(error = %e, "could not free a button whose press was refused");
+            }
+        }
         self.record(&request, name, &outcome).await;
+        Some(outcome.decision)
+    }
+
+    /// Takes the request's button, if it came from one: `Ok(None)` for a typed line,
+    /// `Ok(Some(press))` for the first use of that message's buttons, `Err` (already
+    /// answered) for a later one or when the store cannot tell.
+    async fn claim_press(&self, request: &Request) -> Result<Option<Press>, Outcome> {
+        let Some(pressed) = &request.pressed else {
+            return Ok(None);
+        };
+        let press = Press {
+            message: format!("{}:{}", request.conversation.adapter, pressed.message),
+            user_id: request.user.id.clone(),
+            user_name: request.user.name.clone(),
+            command: request.text.clone(),
+            at: self.now(),
+        };
+        match self.inner.store.claim_press(&press).await {
+            Ok(None) => Ok(Some(press)),
+            Ok(Some(earlier)) => {
+                let who = if earlier.user_id == request.user.id {
+                    "you".to_string()
+                } else {
+                    earlier.user_name.clone()
+                };
+                self.reply(
+                    request,
+                    Message::refused(format!(
+                        "this button was already used: {who} pressed it {} (`{}`); nothing was done now",
+                        crate::history::ago(self.now(), earlier.at),
+                        earlier.command
+                    ))
+                    .line(format!("to do it again anyway, type `{}`", request.text)),
+                )
+                .await;
+                Err(Outcome::new(Decision::Refused("button already used"))
+                    .detail(format!("pressed by {} first", earlier.user_name)))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot record a button press");
+                self.reply(
+                    request,
+                    Message::new(
+                        crate::chat::Tone::Failed,
+                        "deploybot cannot record this button press (its storage is failing): nothing was done",
+                    )
+                    .line(format!("type `{}` instead, or try again in a minute", request.text)),
+                )
+                .await;
+                Err(Outcome::new(Decision::Failed).detail(e.to_string()))
+            }
+        }
     }
 
     /// Writes the audit entry of a command attempt.

@@ -29,6 +29,9 @@ use crate::tracker::Tracker;
 
 /// Workers applying events; a deployment's events always go to the same one.
 pub const SHARDS: usize = 16;
+/// The longest a delivery waits for its commit before it is answered 503 (GitHub
+/// stops waiting at 10 s).
+const ANSWER_WITHIN: Duration = Duration::from_secs(8);
 /// Events waiting per worker before admission waits for room.
 const SHARD_QUEUE: usize = 1024;
 /// How long an admitted delivery waits for room in its worker's queue before it is
@@ -191,6 +194,30 @@ impl Inbox {
     /// Commits a delivery's event (unless its id was seen), then hands it to its
     /// worker. An error means nothing was kept: the delivery can be sent again.
     pub async fn admit(
+        &self,
+        delivery: Option<String>,
+        work: Work,
+    ) -> Result<Admission, StoreError> {
+        // GitHub gives up on an answer after 10 s. A store that is stuck (locked by
+        // another process, each write waiting out the busy timeout) gets an answer
+        // in time: 503, so that the delivery shows as failed and can be redelivered.
+        // The admission goes on by itself, so it still ends one way or the other:
+        // committed (applied once; a redelivery is a duplicate) or released.
+        let inbox = self.clone();
+        let admission = tokio::spawn(async move { inbox.admit_now(delivery, work).await });
+        match tokio::time::timeout(ANSWER_WITHIN, admission).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(panicked)) => Err(StoreError(format!(
+                "recording the delivery failed: {panicked}"
+            ))),
+            Err(_) => Err(StoreError(format!(
+                "the store did not commit the delivery within {}s",
+                ANSWER_WITHIN.as_secs()
+            ))),
+        }
+    }
+
+    async fn admit_now(
         &self,
         delivery: Option<String>,
         work: Work,

@@ -539,6 +539,7 @@ async fn force_deploy_button_runs_as_the_presser_and_is_authorised_again() {
     let (_, token) = h.fake.submit_modal(
         DEPLOYS,
         member(BOB, &[RELEASE]),
+        second,
         &modal_id,
         &input,
         "hotfix",
@@ -568,6 +569,7 @@ async fn force_deploy_button_runs_as_the_presser_and_is_authorised_again() {
     h.fake.submit_modal(
         DEPLOYS,
         member(OLGA, &[ONCALL]),
+        second,
         &modal_id,
         &input,
         "hotfix for the outage",
@@ -582,6 +584,403 @@ async fn force_deploy_button_runs_as_the_presser_and_is_authorised_again() {
         forced["payload"]["deploybot"]["reason"],
         "hotfix for the outage"
     );
+    h.stop().await.ok();
+}
+
+/// Whether each action button of a message is greyed out (link buttons left out).
+fn greyed(m: &Value) -> Vec<bool> {
+    m["components"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|row| row["components"].as_array().cloned().unwrap_or_default())
+        .filter(|b| b["custom_id"].is_string())
+        .map(|b| b["disabled"].as_bool().unwrap_or(false))
+        .collect()
+}
+
+/// The channel message that tracks a deployment.
+fn tracking_message(deployment: &Value) -> u64 {
+    deployment["payload"]["deploybot"]["chat"]["message"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn finished_deployments_offer_retry_and_roll_back_which_run_once_as_the_presser() {
+    let mut h = Harness::start().await;
+    h.sandbox.add_webhook(&h.webhook, SECRET);
+    h.sandbox.set_deployer(Deployer {
+        fail_refs: vec!["broken".into()],
+        ..Deployer::auto(Duration::from_millis(30))
+    });
+    let find =
+        |h: &Harness, git_ref: &str| h.deployments().into_iter().find(|d| d["ref"] == git_ref);
+
+    // A success offers Roll back, for that deployment.
+    h.fake
+        .say(DEPLOYS, ALICE, &[RELEASE], "!deploy api/topic to staging");
+    let topic = wait_for(BOUND, "topic's deployment", || find(&h, "topic")).await;
+    let topic_id = topic["id"].as_u64().unwrap();
+    let topic_message = tracking_message(&topic);
+    let succeeded = wait_for(BOUND, "the success, with its button", || {
+        h.fake
+            .message(topic_message)
+            .filter(|m| title(m).contains(": success") && !custom_ids(m).is_empty())
+    })
+    .await;
+    let topic_rollback = format!("db1:b:{topic_id}:rollback api in staging");
+    assert_eq!(custom_ids(&succeeded), vec![topic_rollback.clone()]);
+
+    // A failure offers Retry (the deploy, not forced) and Roll back.
+    h.fake
+        .say(DEPLOYS, ALICE, &[RELEASE], "!deploy! api/broken to staging");
+    let broken = wait_for(BOUND, "broken's deployment", || find(&h, "broken")).await;
+    let broken_id = broken["id"].as_u64().unwrap();
+    let broken_message = tracking_message(&broken);
+    let failed = wait_for(BOUND, "the failure, with its buttons", || {
+        h.fake
+            .message(broken_message)
+            .filter(|m| title(m).contains(": failure") && custom_ids(m).len() == 2)
+    })
+    .await;
+    let ids = custom_ids(&failed);
+    assert_eq!(
+        ids,
+        vec![
+            "db1:t:deploy api/broken to staging".to_string(),
+            format!("db1:b:{broken_id}:rollback api in staging")
+        ]
+    );
+
+    // Retry is `deploy api/broken to staging` as the presser: its checks still fail,
+    // so GitHub refuses it, the bot offers Force, and the buttons stay usable.
+    let before = h.deployments().len();
+    let posts = h.posts(DEPLOYS).len();
+    h.fake
+        .press(DEPLOYS, member(BOB, &[RELEASE]), broken_message, &ids[0]);
+    let refusal = wait_for(BOUND, "the refusal", || {
+        h.posts(DEPLOYS)
+            .into_iter()
+            .skip(posts)
+            .filter_map(|c| c.created)
+            .filter_map(|id| h.fake.message(id))
+            .find(|m| title(m).contains("not all green"))
+    })
+    .await;
+    assert!(description(&refusal).contains("bob") || title(&refusal).contains("broken"));
+    assert_eq!(
+        custom_ids(&refusal),
+        vec!["db1:f:deploy! api/broken to staging"]
+    );
+    wait_for(BOUND, "the buttons usable again", || {
+        h.fake
+            .message(broken_message)
+            .filter(|m| greyed(m) == vec![false, false])
+    })
+    .await;
+    assert_eq!(h.deployments().len(), before, "nothing deployed");
+
+    // Roll back puts back what was live before the failure (topic's sha), as bob;
+    // then the failure's buttons are greyed out.
+    h.fake
+        .press(DEPLOYS, member(BOB, &[RELEASE]), broken_message, &ids[1]);
+    let rollback = wait_for(BOUND, "the rollback", || {
+        h.deployments()
+            .into_iter()
+            .find(|d| d["sha"] == topic["sha"] && d["id"] != topic["id"])
+    })
+    .await;
+    assert_eq!(
+        rollback["payload"]["deploybot"]["user"]["id"],
+        BOB.0.to_string()
+    );
+    assert_eq!(rollback["payload"]["deploybot"]["rollback_of"], broken_id);
+    wait_for(BOUND, "the used buttons greyed out", || {
+        h.fake
+            .message(broken_message)
+            .filter(|m| greyed(m) == vec![true, true])
+    })
+    .await;
+    let rollback_id = rollback["id"].as_u64().unwrap();
+    wait_for(BOUND, "the rollback to succeed", || {
+        h.sandbox
+            .deployment_statuses("acme/api", rollback_id)
+            .iter()
+            .any(|s| s["state"] == "success")
+            .then_some(())
+    })
+    .await;
+
+    // A second press of a used button: said privately, nothing deployed.
+    let deployed = h.deployment_posts();
+    let (_, token) = h
+        .fake
+        .press(DEPLOYS, member(ALICE, &[RELEASE]), broken_message, &ids[0]);
+    let used = wait_for(BOUND, "the used answer", || {
+        h.fake
+            .calls_to("POST", &format!("/webhooks/{APP_ID}/{token}"))
+            .into_iter()
+            .next()
+    })
+    .await;
+    assert_eq!(used.body["flags"], 64);
+    let said = title(&used.body);
+    assert!(
+        said.contains("already used") && said.contains("bob"),
+        "{said}"
+    );
+    assert!(
+        description(&used.body).contains("deploy api/broken to staging"),
+        "what to type to do it anyway: {:?}",
+        used.body
+    );
+
+    // topic's Roll back is outdated: a rollback would now replace the rollback.
+    let (_, token) = h.fake.press(
+        DEPLOYS,
+        member(ALICE, &[RELEASE]),
+        topic_message,
+        &topic_rollback,
+    );
+    let outdated = wait_for(BOUND, "the outdated answer", || {
+        h.fake
+            .calls_to("POST", &format!("/webhooks/{APP_ID}/{token}"))
+            .into_iter()
+            .next()
+    })
+    .await;
+    let said = title(&outdated.body);
+    assert!(
+        said.contains(&format!("was for #{topic_id}")) && said.contains(&format!("#{rollback_id}")),
+        "{said}"
+    );
+    assert_eq!(
+        h.deployment_posts(),
+        deployed,
+        "nothing more sent to GitHub"
+    );
+    h.stop().await.ok();
+}
+
+#[tokio::test]
+async fn a_used_force_button_is_greyed_out_and_a_second_press_does_not_deploy_again() {
+    let mut h = Harness::start().await;
+    h.fake
+        .say(DEPLOYS, ALICE, &[RELEASE], "!deploy api/broken to staging");
+    let refused = h
+        .posted(DEPLOYS, "Creating a deployment of api/broken to staging")
+        .await;
+    let message = wait_for(BOUND, "the failed checks", || {
+        h.fake
+            .message(refused)
+            .filter(|m| !custom_ids(m).is_empty())
+    })
+    .await;
+    let force = custom_ids(&message).remove(0);
+    h.fake.press(DEPLOYS, member(BOB, &[DEV]), refused, &force);
+    wait_for(BOUND, "the forced deployment", || {
+        (h.deployment_posts() == 2).then_some(())
+    })
+    .await;
+    wait_for(BOUND, "the Force button greyed out", || {
+        h.fake.message(refused).filter(|m| greyed(m) == vec![true])
+    })
+    .await;
+    // Pressed again (a second click, or someone else): answered, not deployed.
+    let (_, token) = h
+        .fake
+        .press(DEPLOYS, member(OLGA, &[ONCALL]), refused, &force);
+    let answer = wait_for(BOUND, "the used answer", || {
+        h.fake
+            .calls_to("POST", &format!("/webhooks/{APP_ID}/{token}"))
+            .into_iter()
+            .next()
+    })
+    .await;
+    assert!(
+        title(&answer.body).contains("already used: bob pressed it"),
+        "{:?}",
+        answer.body
+    );
+    assert_eq!(h.deployment_posts(), 2);
+    h.stop().await.ok();
+}
+
+#[tokio::test]
+async fn a_lock_offers_unlock_which_releases_it_for_its_holder_only() {
+    let mut h = Harness::start().await;
+    h.fake.say(
+        DEPLOYS,
+        ALICE,
+        &[RELEASE],
+        "!lock staging on api -- testing",
+    );
+    let locked = h.posted(DEPLOYS, "locked staging on api").await;
+    let message = wait_for(BOUND, "the Unlock button", || {
+        h.fake.message(locked).filter(|m| !custom_ids(m).is_empty())
+    })
+    .await;
+    let unlock = custom_ids(&message).remove(0);
+    assert_eq!(unlock, "db1:u:unlock staging on api");
+    // bob may not release alice's lock with plain unlock: refused, button still usable.
+    let (_, token) = h.fake.press(DEPLOYS, member(BOB, &[DEV]), locked, &unlock);
+    let refusal = wait_for(BOUND, "the private refusal", || {
+        h.fake
+            .calls_to("POST", &format!("/webhooks/{APP_ID}/{token}"))
+            .into_iter()
+            .next()
+    })
+    .await;
+    assert!(
+        title(&refusal.body).contains("alice"),
+        "names the holder: {:?}",
+        refusal.body
+    );
+    wait_for(BOUND, "the button usable again", || {
+        h.fake.message(locked).filter(|m| greyed(m) == vec![false])
+    })
+    .await;
+    // alice's press releases it.
+    h.fake
+        .press(DEPLOYS, member(ALICE, &[RELEASE]), locked, &unlock);
+    wait_for(BOUND, "the unlock", || {
+        h.posts(DEPLOYS)
+            .into_iter()
+            .find(|c| title(&c.body).contains("unlocked staging on api"))
+    })
+    .await;
+    wait_for(BOUND, "the button greyed out", || {
+        h.fake.message(locked).filter(|m| greyed(m) == vec![true])
+    })
+    .await;
+    h.stop().await.ok();
+}
+
+/// Every call that carries message text (posts, edits, interaction answers and their
+/// follow-ups), with the text it carried.
+fn message_calls(h: &Harness) -> Vec<fake_discord::Call> {
+    h.fake
+        .calls()
+        .into_iter()
+        .filter(|c| {
+            let messages = c.path.starts_with("/channels/") && c.path.contains("/messages");
+            let webhook = c.path.starts_with("/webhooks/");
+            let answer =
+                c.path.ends_with("/callback") && matches!(c.body["type"].as_u64(), Some(4 | 7));
+            (c.method == "POST" || c.method == "PATCH") && (messages || webhook || answer)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn nothing_typed_or_reported_can_ping_anyone_only_the_requester_is_mentioned() {
+    let mut h = Harness::start().await;
+    h.sandbox.add_webhook(&h.webhook, SECRET);
+    let pings = format!("@everyone @here <@&{RELEASE}> <@{}> <@!{}>", BOB.0, OLGA.0);
+    // In a reason, a lock reason, a GitHub status description, a refusal that echoes
+    // the ref, a slash command's reason and a stale button's answer.
+    h.fake.say(
+        DEPLOYS,
+        ALICE,
+        &[RELEASE],
+        &format!("!deploy api/topic to staging -- {pings}"),
+    );
+    let deployment = wait_for(BOUND, "a deployment", || h.deployments().first().cloned()).await;
+    let id = deployment["id"].as_u64().unwrap();
+    h.sandbox.create_deployment_status(
+        "acme/api",
+        id,
+        sandbox::NewStatus {
+            description: Some(format!("done {pings}")),
+            ..sandbox::NewStatus::new("success")
+        },
+    );
+    wait_for(BOUND, "the announcement", || {
+        h.posts(DEPLOYS)
+            .into_iter()
+            .find(|c| c.body["content"] == json!(format!("<@{}>", ALICE.0)))
+    })
+    .await;
+    h.fake.say(
+        DEPLOYS,
+        ALICE,
+        &[RELEASE],
+        &format!("!lock qa on api -- {pings}"),
+    );
+    h.posted(DEPLOYS, "locked qa on api").await;
+    h.fake
+        .say(DEPLOYS, BOB, &[DEV], "!deploy api/@everyone to staging");
+    h.fake.slash(
+        2,
+        DEPLOYS,
+        member(BOB, &[DEV]),
+        "deploy",
+        json!([
+            {"name": "app", "type": 3, "value": "api"},
+            {"name": "environment", "type": 3, "value": "production"},
+            {"name": "force", "type": 5, "value": true},
+            {"name": "reason", "type": 3, "value": pings},
+        ]),
+    );
+    let (iid, token) = h.fake.press(
+        DEPLOYS,
+        member(BOB, &[DEV]),
+        1,
+        "db1:f#0123456789abcdef01234567",
+    );
+    wait_for(BOUND, "the stale answer", || {
+        h.fake
+            .calls_to("POST", &format!("/interactions/{iid}/{token}/callback"))
+            .into_iter()
+            .next()
+    })
+    .await;
+    wait_for(BOUND, "the private refusal of the slash command", || {
+        message_calls(&h)
+            .into_iter()
+            .find(|c| c.path.contains("/messages/@original") && title(&c.body).starts_with("🚫"))
+    })
+    .await;
+
+    let calls = message_calls(&h);
+    assert!(calls.len() >= 8, "{calls:#?}");
+    let echoed = calls
+        .iter()
+        .filter(|c| c.body.to_string().contains("@everyone"))
+        .count();
+    assert!(echoed >= 3, "the pings were shown as text: {calls:#?}");
+    let mut mentioned = Vec::new();
+    for c in &calls {
+        let allowed = if c.path.ends_with("/callback") {
+            &c.body["data"]["allowed_mentions"]
+        } else {
+            &c.body["allowed_mentions"]
+        };
+        assert!(
+            allowed.is_object(),
+            "no allowed_mentions on {} {}: {}",
+            c.method,
+            c.path,
+            c.body
+        );
+        let parse = allowed["parse"].as_array().cloned().unwrap_or_default();
+        assert!(parse.is_empty(), "{} {} parses {parse:?}", c.method, c.path);
+        let roles = allowed["roles"].as_array().cloned().unwrap_or_default();
+        assert!(
+            roles.is_empty(),
+            "{} {} allows roles {roles:?}",
+            c.method,
+            c.path
+        );
+        for user in allowed["users"].as_array().into_iter().flatten() {
+            mentioned.push(user.as_str().unwrap().to_string());
+        }
+    }
+    // Only the requester, and only where the bot means to (the end of her deployment).
+    assert_eq!(mentioned, vec![ALICE.0.to_string()], "{calls:#?}");
     h.stop().await.ok();
 }
 

@@ -10,15 +10,7 @@ const GITHUB_TOKEN: &str = "ghp_doctor_do_not_print_me";
 const DISCORD_TOKEN: &str = "discord.doctor.do-not-print-me";
 const SECRET: &str = "webhook-doctor-do-not-print-me";
 const HOOK_URL: &str = "https://deploybot.example.com/webhook";
-const COMMANDS: [&str; 7] = [
-    "deploy",
-    "deploys",
-    "environments",
-    "lock",
-    "unlock",
-    "locks",
-    "help",
-];
+
 const KEYS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/sandbox/tests/it/keys/");
 const APP_ID: u64 = 77;
 const INSTALLATION: u64 = 4242;
@@ -41,7 +33,8 @@ async fn github() -> Sandbox {
 async fn discord() -> FakeDiscord {
     let d = FakeDiscord::start().await;
     d.require_token(DISCORD_TOKEN);
-    d.set_commands(Some(GUILD), &COMMANDS);
+    let commands: Vec<&str> = commands::all_help().iter().map(|h| h.name).collect();
+    d.set_commands(Some(GUILD), &commands);
     d
 }
 

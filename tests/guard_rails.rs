@@ -311,6 +311,7 @@ async fn racing_lock_commands_leave_exactly_one_holder() {
                 },
                 text: "lock production on api".into(),
                 addressing: Addressing::Direct,
+                pressed: None,
             })
             .await;
         }));

@@ -311,6 +311,44 @@ async fn rollback_redeploys_the_previous_successful_sha() {
 }
 
 #[tokio::test]
+async fn a_rollback_after_a_failed_deploy_puts_back_what_was_live_before_it() {
+    let (t, ids) = history().await;
+    // production: #p3 (main) is live; then a deploy of topic fails there.
+    let p4 = deployed(
+        &t,
+        "bob",
+        "deploy api/topic to production",
+        &["in_progress", "failure"],
+    )
+    .await;
+    let sha_of = |id: u64| {
+        t.sandbox
+            .deployments("acme/api")
+            .iter()
+            .find(|d| d["id"] == id)
+            .unwrap()["sha"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    t.take_output();
+    let out = t
+        .say_as("olga", ONCALL, "deploys", "rollback api in production")
+        .await;
+    // Not #p1 (what was live before #p3): #p3 itself, which the failure may have
+    // half-replaced.
+    let back = sha_of(ids[2]);
+    assert!(
+        out.contains(&format!("rollback: puts back {} (#{}", &back[..7], ids[2])),
+        "{out}"
+    );
+    assert!(out.contains(&format!("(#{p4}, topic by bob")), "{out}");
+    let body = t.deployment_posts().pop().unwrap().body.unwrap();
+    assert_eq!(body["ref"], back);
+    assert_eq!(body["payload"]["deploybot"]["rollback_of"], p4);
+}
+
+#[tokio::test]
 async fn rollback_finds_deployments_github_marked_inactive() {
     let (t, ids) = history().await;
     // staging is not a production environment: GitHub's auto_inactive marked #s1

@@ -65,7 +65,8 @@ pub const HELP: CommandHelp = CommandHelp {
     summary: "Redeploy the previous successful deployment of an app.",
     details:
         "Without `in ENV` the app's default environment is used; `to` and `on` work like `in`. \
-It redeploys the exact sha of the deployment before the live one, and says which sha goes back and what it replaces. \
+It redeploys the exact sha of the deployment before the live one, and says which sha goes back and what it replaces; \
+after a failed or errored deploy, it puts back what was live before that one. \
 The same rules as for `deploy` apply: roles, locks, confirmation. \
 `!` or a trailing `force` skips the required status checks, if your role may. \
 Everything after `--` is the reason.",

@@ -139,7 +139,8 @@ fn every_grammar_line_is_the_usage_of_its_errors() {
 }
 
 /// The README's command reference is [`commands::reference_table`], between its markers;
-/// when a help page changes, paste the table this test prints.
+/// when a help page changes, paste the table this test prints (or `cargo run -p commands
+/// --example reference_table`).
 #[test]
 fn the_readme_command_reference_is_the_help_pages() {
     let readme = include_str!("../../README.md");

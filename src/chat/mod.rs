@@ -72,6 +72,19 @@ pub struct Request {
     /// The command text, with prefix or mention already removed.
     pub text: String,
     pub addressing: Addressing,
+    /// Set when the line is a button's command: the button is used once.
+    pub pressed: Option<Pressed>,
+}
+
+/// A press of one of the next-step buttons on a message the bot posted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pressed {
+    /// The platform's id of the message the button is on: its buttons are used once
+    /// (a press that changed nothing, such as a refusal, does not count).
+    pub message: String,
+    /// A Roll back button's deployment: the rollback goes ahead only while that
+    /// deployment is still the one it would replace.
+    pub replacing: Option<u64>,
 }
 
 /// The platform's id of a message the bot posted.
@@ -128,6 +141,20 @@ pub enum Action {
     Force {
         command: String,
     },
+    /// Roll back a finished deployment (`rollback APP in ENV`), while it is still the
+    /// one a rollback would replace.
+    Rollback {
+        command: String,
+        replacing: u64,
+    },
+    /// Run a failed deploy again (its `deploy …` command, not forced).
+    Retry {
+        command: String,
+    },
+    /// Release a lock (`unlock ENV on APP`).
+    Unlock {
+        command: String,
+    },
     Confirm {
         id: String,
     },
@@ -140,7 +167,10 @@ impl Action {
     /// What to type instead of pressing the button.
     pub fn command(&self) -> String {
         match self {
-            Action::Force { command } => command.clone(),
+            Action::Force { command }
+            | Action::Rollback { command, .. }
+            | Action::Retry { command }
+            | Action::Unlock { command } => command.clone(),
             Action::Confirm { id } => format!("confirm {id}"),
             Action::Cancel { id } => format!("cancel {id}"),
         }
@@ -251,6 +281,11 @@ impl Message {
         for action in &self.actions {
             let _ = match action {
                 Action::Force { command } => write!(s, "\n   to force it, type `{command}`"),
+                Action::Rollback { command, .. } => {
+                    write!(s, "\n   to roll it back, type `{command}`")
+                }
+                Action::Retry { command } => write!(s, "\n   to try again, type `{command}`"),
+                Action::Unlock { command } => write!(s, "\n   to release it, type `{command}`"),
                 Action::Confirm { .. } => write!(s, "\n   type `yes` to go ahead"),
                 Action::Cancel { .. } => write!(s, "\n   type `no` to cancel"),
             };

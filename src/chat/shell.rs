@@ -140,6 +140,7 @@ pub async fn run<R: AsyncBufRead + Unpin>(bot: &Bot, identity: &Identity, input:
             user: identity.chat_user(),
             text: text.to_string(),
             addressing: Addressing::Direct,
+            pressed: None,
         })
         .await;
     }

@@ -7,7 +7,7 @@
 use commands::Lock as LockCmd;
 
 use crate::bot::Bot;
-use crate::chat::{ChatUser, Message, Request, Tone};
+use crate::chat::{Action, ChatUser, Message, Request, Tone};
 use crate::config::{AppConfig, EnvConfig};
 use crate::flow::{answer_stop, unknown, Outcome, Stop};
 use crate::github::human_duration;
@@ -131,20 +131,19 @@ async fn lock(bot: &Bot, request: &Request, cmd: &LockCmd) -> Result<Outcome, St
                 }
                 notice.mention = Some(prev.holder_id.clone());
                 bot.say(&prev.conversation, &notice).await;
-                bot.reply(request, with_reason(reply, &new)).await;
+                bot.reply(request, with_reason(reply, &new).action(unlock(&place)))
+                    .await;
                 return Ok(outcome.detail("take-over"));
             }
             Some(_) => {
-                reply = reply.line(format!("renewed your lock; `unlock {place}` when done"));
+                reply = reply.line("renewed your lock");
             }
             None => {
-                reply = reply.line(format!(
-                    "only {} can deploy there now; `unlock {place}` when done",
-                    request.user.name
-                ));
+                reply = reply.line(format!("only {} can deploy there now", request.user.name));
             }
         }
-        bot.reply(request, with_reason(reply, &new)).await;
+        bot.reply(request, with_reason(reply, &new).action(unlock(&place)))
+            .await;
         return Ok(outcome.detail("renewed"));
     }
 
@@ -163,15 +162,20 @@ async fn lock(bot: &Bot, request: &Request, cmd: &LockCmd) -> Result<Outcome, St
                     until(&new)
                 ),
             )
-            .line(format!(
-                "only {} can deploy there now; `unlock {place}` when done",
-                request.user.name
-            ));
-            bot.reply(request, with_reason(reply, &new)).await;
+            .line(format!("only {} can deploy there now", request.user.name));
+            bot.reply(request, with_reason(reply, &new).action(unlock(&place)))
+                .await;
             Ok(outcome)
         }
         // Taken by someone else since it was read.
         LockTaken::HeldBy(held) => Err(on(held_by_someone_else(bot, request, app, env, &held))),
+    }
+}
+
+/// The next step of a lock: its holder releases it (a button in Discord).
+fn unlock(place: &str) -> Action {
+    Action::Unlock {
+        command: format!("unlock {place}"),
     }
 }
 

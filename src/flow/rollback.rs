@@ -51,9 +51,11 @@ async fn run_with(
     run_deploy(bot, request, deploy, confirmed, context).await
 }
 
-/// What is live in `environment`, and the newest earlier successful deployment of a
-/// different sha that was not itself rolled back from (so a second `rollback` does not
-/// undo the first).
+/// What a rollback in `environment` replaces, and the newest earlier successful
+/// deployment of a different sha that was not itself rolled back from (so a second
+/// `rollback` does not undo the first). What it replaces is what is live (the newest
+/// successful deployment), unless the newest deployment there failed or errored: then
+/// it is that one, and a rollback puts back what was live before it.
 pub async fn find(
     bot: &Bot,
     repo: &crate::model::RepoName,
@@ -66,7 +68,13 @@ pub async fn find(
     };
     let mut live: Option<Deployment> = None;
     let mut rolled_back_from = std::collections::HashSet::new();
-    for d in bot.github().deployments(repo, &filter).await? {
+    for (i, d) in bot
+        .github()
+        .deployments(repo, &filter)
+        .await?
+        .into_iter()
+        .enumerate()
+    {
         if let Some(of) = d.deploybot().and_then(|p| p.rollback_of) {
             rolled_back_from.insert(of);
         }
@@ -78,6 +86,15 @@ pub async fn find(
             .deployment_statuses(repo, d.id, Some(1))
             .await?;
         let state = latest.first().and_then(|s| s.state());
+        if i == 0
+            && matches!(
+                state,
+                Some(DeploymentState::Failure | DeploymentState::Error)
+            )
+        {
+            live = Some(d);
+            continue;
+        }
         let succeeded = match state {
             Some(DeploymentState::Success) => true,
             // GitHub marks replaced deployments inactive; it was live once if it
@@ -167,6 +184,31 @@ async fn prepare(
                 .line(e.explain(&app.repository, bot.now())),
             ))
         })?;
+    // A Roll back button stands for one deployment: once another one is what a
+    // rollback would replace, pressing it would undo something else.
+    let offered = request.pressed.as_ref().and_then(|p| p.replacing);
+    if let (Some(offered), Some((live, _))) = (offered, &found) {
+        if live.id.0 != offered {
+            return Err(on(Stop::refused(
+                "button outdated",
+                Message::refused(format!(
+                    "this Roll back button was for #{offered}, but a rollback of {} in {} would now replace #{} ({} {}, by {}, {}): nothing was done",
+                    app.name,
+                    env.name,
+                    live.id,
+                    live.git_ref,
+                    live.sha.short(),
+                    history::who(live),
+                    history::ago(bot.now(), live.created_at)
+                ))
+                .line(format!(
+                    "to roll back #{} instead, type `{}`",
+                    live.id,
+                    commands::Command::Rollback(cmd.clone())
+                )),
+            )));
+        }
+    }
     let (live, previous) = match found {
         None => {
             return Err(on(Stop::refused(

@@ -342,6 +342,17 @@ pub enum Unconfirmable {
     Closed(Confirmation),
 }
 
+/// A use of a message's next-step buttons: who pressed, what it ran, when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Press {
+    /// The platform and its message id, e.g. `discord:1234`.
+    pub message: String,
+    pub user_id: String,
+    pub user_name: String,
+    pub command: String,
+    pub at: DateTime<Utc>,
+}
+
 /// One command attempt, for the audit log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
@@ -505,6 +516,13 @@ pub trait Store: Send + Sync {
     /// expired confirmations and closed intents last touched before `before`. Returns
     /// how many rows.
     async fn prune_settled(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// Records a use of `press.message`'s buttons, once: `None` when this is the first,
+    /// else the earlier use, unchanged. The database decides (a primary key), so two
+    /// presses racing, on one instance or several, get one winner.
+    async fn claim_press(&self, press: &Press) -> Result<Option<Press>, StoreError>;
+    /// Forgets `press` (a use that changed nothing), if it is still the one recorded.
+    async fn release_press(&self, press: &Press) -> Result<(), StoreError>;
 
     /// The value of setting `name`; when there is none yet, `value` is stored first.
     /// Racing callers (several instances starting at once) all get the one value stored.

@@ -10,7 +10,7 @@ use sqlx::{Row, SqlitePool};
 
 use super::{
     Arrival, AuditEntry, Confirmation, ConfirmationState, Gauges, Intent, IntentResolution, Lock,
-    LockTaken, Store, StoreError, Tracked, Unconfirmable, Write, Written, GENERATED_KEY,
+    LockTaken, Press, Store, StoreError, Tracked, Unconfirmable, Write, Written, GENERATED_KEY,
 };
 use crate::model::{DeploymentId, RepoName};
 
@@ -696,7 +696,55 @@ impl Store for SqliteStore {
                 .execute(&self.pool)
                 .await?
                 .rows_affected();
-        Ok(tracked + confirmations + intents)
+        let presses = sqlx::query("DELETE FROM presses WHERE at < ?")
+            .bind(ts(before))
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(tracked + confirmations + intents + presses)
+    }
+
+    async fn claim_press(&self, press: &Press) -> Result<Option<Press>, StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO presses (message, user_id, user_name, command, at) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (message) DO NOTHING",
+        )
+        .bind(&press.message)
+        .bind(&press.user_id)
+        .bind(&press.user_name)
+        .bind(&press.command)
+        .bind(ts(press.at))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if inserted == 1 {
+            return Ok(None);
+        }
+        let row = sqlx::query("SELECT * FROM presses WHERE message = ?")
+            .bind(&press.message)
+            .fetch_optional(&self.pool)
+            .await?;
+        // Released in between: this press is the first now.
+        let Some(row) = row else {
+            return self.claim_press(press).await;
+        };
+        Ok(Some(Press {
+            message: row.get("message"),
+            user_id: row.get("user_id"),
+            user_name: row.get("user_name"),
+            command: row.get("command"),
+            at: parse_ts(&row.get::<String, _>("at"))?,
+        }))
+    }
+
+    async fn release_press(&self, press: &Press) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM presses WHERE message = ? AND user_id = ? AND at = ?")
+            .bind(&press.message)
+            .bind(&press.user_id)
+            .bind(ts(press.at))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     async fn setting_or_insert(&self, name: &str, value: &str) -> Result<String, StoreError> {

@@ -2,7 +2,9 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::chat::{Message, Tone};
+use commands::{Command, Deploy, Rollback};
+
+use crate::chat::{Action, Message, Tone};
 use crate::github::human_duration;
 use crate::model::DeploymentState;
 use crate::store::Tracked;
@@ -126,7 +128,46 @@ pub fn progress(t: &Tracked, now: DateTime<Utc>) -> Message {
             m = m.link("deployments", format!("{url}/deployments"));
         }
     }
+    for action in next_steps(t) {
+        m = m.action(action);
+    }
     m
+}
+
+/// What a finished deployment made from chat offers next: a failure, Retry and Roll
+/// back; a success, Roll back. Each is the typed command, run as whoever presses it.
+fn next_steps(t: &Tracked) -> Vec<Action> {
+    let (Some(app), Some(_)) = (&t.app, &t.requester) else {
+        return Vec::new();
+    };
+    let rollback = Action::Rollback {
+        command: Command::Rollback(Rollback {
+            app: app.clone(),
+            environment: Some(t.environment.clone()),
+            force: false,
+            reason: None,
+        })
+        .to_string(),
+        replacing: t.deployment_id.0,
+    };
+    match t.state {
+        DeploymentState::Success => vec![rollback],
+        DeploymentState::Failure | DeploymentState::Error => vec![
+            Action::Retry {
+                command: Command::Deploy(Deploy {
+                    task: t.task.clone(),
+                    force: false,
+                    target: format!("{app}/{}", t.git_ref),
+                    environment: Some(t.environment.clone()),
+                    hosts: t.hosts.clone(),
+                    reason: None,
+                })
+                .to_string(),
+            },
+            rollback,
+        ],
+        _ => Vec::new(),
+    }
 }
 
 /// The one-off notification when a deployment ends: edits notify nobody, a mention does.

@@ -100,6 +100,9 @@ struct State {
     commands: Mutex<HashMap<String, Vec<Value>>>,
     /// Permission overwrites per channel id.
     overwrites: Mutex<HashMap<u64, Vec<Value>>>,
+    /// The message a component interaction (or a modal opened from one) came from, by
+    /// interaction token: after a deferred update, editing `@original` edits it.
+    pressed_on: Mutex<HashMap<String, u64>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -389,22 +392,29 @@ impl FakeDiscord {
         );
         d["message"] = full_message(stored);
         d["data"] = json!({"custom_id": custom_id, "component_type": 2});
+        lock(&self.state.pressed_on).insert(token.clone(), message);
         self.dispatch("INTERACTION_CREATE", d, |e| {
             matches!(e, Event::InteractionCreate(i) if i.interaction.as_message_component().is_some())
         });
         (id, token)
     }
 
-    /// A modal submit (type 5) with one text input; returns (id, token).
+    /// A modal submit (type 5) with one text input, opened from a button on message
+    /// `from`; returns (id, token).
     pub fn submit_modal(
         &self,
         channel: u64,
         member: (u64, &str, &[u64]),
+        from: u64,
         custom_id: &str,
         input_id: &str,
         value: &str,
     ) -> (u64, String) {
         let (id, token, mut d) = self.interaction_base(5, channel, member);
+        if let Some(stored) = self.message(from) {
+            d["message"] = full_message(stored);
+            lock(&self.state.pressed_on).insert(token.clone(), from);
+        }
         d["data"] = json!({
             "custom_id": custom_id,
             "components": [{"type": 1, "components": [{"type": 4, "custom_id": input_id, "value": value}]}],
@@ -779,6 +789,20 @@ async fn rest_call(
             Json(json!(commands)).into_response()
         }
         ("POST", ["interactions", _, _, "callback"]) => StatusCode::NO_CONTENT.into_response(),
+        // After a deferred update (type 6), a component's `@original` is its message.
+        ("PATCH", ["webhooks", _, token, "messages", "@original"])
+            if lock(&state.pressed_on).contains_key(*token) =>
+        {
+            let message = lock(&state.pressed_on)[*token];
+            let channel = lock(&state.messages)
+                .get(&message)
+                .and_then(|m| m["channel_id"].as_str().map(str::to_string))
+                .unwrap_or_default();
+            match edit_message(&state, &channel, &message.to_string(), &body) {
+                Some(m) => Json(m).into_response(),
+                None => not_found("Message"),
+            }
+        }
         ("PATCH", ["webhooks", _, _, "messages", _]) | ("POST", ["webhooks", _, _]) => {
             let mut msg = body.clone();
             msg["id"] = json!(state.next_id.fetch_add(1, Ordering::SeqCst).to_string());

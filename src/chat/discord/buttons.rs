@@ -1,8 +1,11 @@
 //! Button and modal custom ids: what a press means.
 //!
 //! A custom id carries the whole action when it fits Discord's 100 characters:
-//! `db1:f:deploy! api/broken to staging` (force), `db1:c:ID` (confirm), `db1:x:ID`
-//! (cancel), `db1:r:COMMAND` (the reason modal of a forced production deploy). A
+//! `db1:f:deploy! api/broken to staging` (force), `db1:b:42:rollback api in staging`
+//! (roll back, while deployment 42 is the one it replaces), `db1:t:deploy api/topic to
+//! staging` (retry), `db1:u:unlock staging on api` (unlock), `db1:c:ID` (confirm),
+//! `db1:x:ID` (cancel), `db1:r:COMMAND` (the reason modal of a forced production
+//! deploy). A
 //! longer one is kept in memory and the id carries a digest instead (`db1:f#3a9c…`),
 //! so after a restart such a button is *stale* and its presser is told what to type.
 //!
@@ -31,6 +34,15 @@ pub const REASON_INPUT: &str = "reason";
 pub enum Press {
     /// Run this (forced) deploy command as the presser.
     Force(String),
+    /// Run this `rollback`, if deployment `replacing` is still what it replaces.
+    Rollback {
+        command: String,
+        replacing: u64,
+    },
+    /// Run this `deploy` again.
+    Retry(String),
+    /// Run this `unlock`.
+    Unlock(String),
     /// Open a modal asking for the reason, then run the command with it.
     AskReason(String),
     Confirm(String),
@@ -77,6 +89,11 @@ impl Buttons {
     pub fn custom_id(&self, action: &Action) -> Option<String> {
         Some(match action {
             Action::Force { command } => self.encode('f', command),
+            Action::Rollback { command, replacing } => {
+                self.encode('b', &format!("{replacing}:{command}"))
+            }
+            Action::Retry { command } => self.encode('t', command),
+            Action::Unlock { command } => self.encode('u', command),
             Action::Confirm { id } => self.encode('c', id),
             Action::Cancel { id } => self.encode('x', id),
         })
@@ -119,6 +136,25 @@ impl Buttons {
                 }
             }
             'r' if is_forced_deploy(&payload) => Ok(Press::AskReason(payload)),
+            'b' => {
+                let (replacing, command) = payload.split_once(':').ok_or(Unusable::Foreign)?;
+                let replacing = replacing.parse().map_err(|_| Unusable::Foreign)?;
+                match commands::parse(command) {
+                    Ok(commands::Command::Rollback(_)) => Ok(Press::Rollback {
+                        command: command.to_string(),
+                        replacing,
+                    }),
+                    _ => Err(Unusable::Foreign),
+                }
+            }
+            't' => match commands::parse(&payload) {
+                Ok(commands::Command::Deploy(_)) => Ok(Press::Retry(payload)),
+                _ => Err(Unusable::Foreign),
+            },
+            'u' => match commands::parse(&payload) {
+                Ok(commands::Command::Unlock(_)) => Ok(Press::Unlock(payload)),
+                _ => Err(Unusable::Foreign),
+            },
             'c' => Ok(Press::Confirm(payload)),
             'x' => Ok(Press::Cancel(payload)),
             _ => Err(Unusable::Foreign),
@@ -168,6 +204,53 @@ mod tests {
         assert_eq!(restarted.decode(&confirm), Ok(Press::Confirm("a1".into())));
         let cancel = b.custom_id(&Action::Cancel { id: "a1".into() }).unwrap();
         assert_eq!(restarted.decode(&cancel), Ok(Press::Cancel("a1".into())));
+    }
+
+    #[test]
+    fn next_step_buttons_carry_their_command_and_only_that_kind_of_command() {
+        let b = Buttons::default();
+        let rollback = b
+            .custom_id(&Action::Rollback {
+                command: "rollback api in staging".into(),
+                replacing: 42,
+            })
+            .unwrap();
+        assert_eq!(rollback, "db1:b:42:rollback api in staging");
+        assert_eq!(
+            Buttons::default().decode(&rollback),
+            Ok(Press::Rollback {
+                command: "rollback api in staging".into(),
+                replacing: 42
+            })
+        );
+        let retry = b
+            .custom_id(&Action::Retry {
+                command: "deploy api/topic to staging".into(),
+            })
+            .unwrap();
+        assert_eq!(
+            b.decode(&retry),
+            Ok(Press::Retry("deploy api/topic to staging".into()))
+        );
+        let unlock = b
+            .custom_id(&Action::Unlock {
+                command: "unlock staging on api".into(),
+            })
+            .unwrap();
+        assert_eq!(
+            b.decode(&unlock),
+            Ok(Press::Unlock("unlock staging on api".into()))
+        );
+        // A forged id runs nothing but its own kind of command.
+        for forged in [
+            "db1:b:42:deploy! api to production",
+            "db1:b:x:rollback api",
+            "db1:b:rollback api",
+            "db1:t:lock production",
+            "db1:u:deploy api",
+        ] {
+            assert_eq!(b.decode(forged), Err(Unusable::Foreign), "{forged}");
+        }
     }
 
     #[test]

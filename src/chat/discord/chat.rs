@@ -11,7 +11,7 @@
 //! see it. The conversation carries the interaction's id, never its token: the token
 //! stays in memory here, and conversations are stored.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -63,14 +63,41 @@ struct PendingState {
     posted: Vec<(ChannelId, DiscordMessageId)>,
 }
 
+/// How many messages with used buttons are remembered to keep them greyed out when
+/// the core edits them again (a press after that is still answered as used).
+const USED_REMEMBERED: usize = 4096;
+
 /// What the adapter shares between the event handler and [`DiscordChat`].
 #[derive(Default)]
 pub struct Shared {
     pub buttons: Buttons,
     interactions: Mutex<HashMap<String, Arc<Pending>>>,
+    used: Mutex<VecDeque<String>>,
 }
 
 impl Shared {
+    /// The buttons on `message` were used: later edits show them greyed out.
+    pub fn used(&self, message: &str) {
+        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        if !used.iter().any(|m| m == message) {
+            if used.len() >= USED_REMEMBERED {
+                used.pop_front();
+            }
+            used.push_back(message.to_string());
+        }
+    }
+
+    /// The press of `message`'s buttons changed nothing: they are usable again.
+    pub fn unused(&self, message: &str) {
+        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        used.retain(|m| m != message);
+    }
+
+    fn is_used(&self, message: &str) -> bool {
+        let used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        used.iter().any(|m| m == message)
+    }
+
     /// Remembers an acknowledged interaction; returns the handle for its conversation.
     pub fn begin(
         &self,
@@ -122,7 +149,9 @@ impl Shared {
             (Some(_), None) => "↪ answered in the channel".to_string(),
             (None, _) => "✅ done".to_string(),
         };
-        let edit = serenity::builder::EditInteractionResponse::new().content(text);
+        let edit = serenity::builder::EditInteractionResponse::new()
+            .content(text)
+            .allowed_mentions(serenity::builder::CreateAllowedMentions::new());
         if let Err(e) = edit.execute(http, &p.token).await {
             tracing::warn!(error = %e, "could not update the interaction's acknowledgement");
         }
@@ -274,6 +303,10 @@ impl Chat for DiscordChat {
         }
         let channel = self.channel(to)?;
         let mid = parse_id(&id.0)?;
+        let mut rendered = rendered;
+        if self.shared.is_used(&id.0) {
+            rendered.disable_actions();
+        }
         channel
             .edit_message(self.http.as_ref(), mid, rendered.edit())
             .await

@@ -14,6 +14,7 @@ use serenity::all::{
     CreateInteractionResponseMessage, CreateModal, EventHandler, GuildId, InputTextStyle,
     Interaction, Member, ModalInteraction, Ready, ResumedEvent, User,
 };
+use serenity::all::{ButtonKind, CreateAllowedMentions, CreateButton, EditInteractionResponse};
 use serenity::gateway::ConnectionStage;
 use serenity::gateway::ShardStageUpdateEvent;
 use serenity::http::RatelimitInfo;
@@ -26,7 +27,8 @@ use super::buttons::{self, Press, Unusable, REASON_INPUT};
 use super::chat::{Ack, Shared};
 use super::{people, slash};
 use crate::bot::Bot;
-use crate::chat::{addressed, Addressing, ChatUser, Message, Request};
+use crate::chat::{self, addressed, Addressing, ChatUser, Message, Request};
+use crate::flow::Decision;
 use crate::metrics::Status;
 use crate::resolve;
 
@@ -102,12 +104,24 @@ impl Handler {
         people::chat_user(user, member.and_then(|m| m.nick.as_deref()), roles)
     }
 
+    /// Replaces the buttons of the message a button (or its modal) was on: after a
+    /// deferred update, the interaction's original response is that message.
+    async fn set_buttons(ctx: &Context, token: &str, rows: Vec<CreateActionRow>) {
+        let edit = EditInteractionResponse::new()
+            .components(rows)
+            .allowed_mentions(CreateAllowedMentions::new());
+        if let Err(e) = edit.execute(&ctx.http, token).await {
+            tracing::warn!(error = %e, "could not change a message's buttons after a press");
+        }
+    }
+
     /// Answers an interaction at once, privately, with a sentence.
     async fn tell(ctx: &Context, id: serenity::all::InteractionId, token: &str, text: &str) {
         let response = CreateInteractionResponse::Message(
             CreateInteractionResponseMessage::new()
                 .ephemeral(true)
-                .content(text),
+                .content(text)
+                .allowed_mentions(CreateAllowedMentions::new()),
         );
         if let Err(e) = response.execute(&ctx.http, (id, token)).await {
             tracing::warn!(error = %e, "could not answer an interaction");
@@ -154,6 +168,7 @@ impl Handler {
                     user,
                     text,
                     addressing: Addressing::Direct,
+                    pressed: None,
                 })
                 .await;
             }
@@ -256,10 +271,14 @@ impl Handler {
                 }
                 return;
             }
-            Ok(Press::Force(command)) => command,
-            Ok(Press::Confirm(id)) => format!("confirm {id}"),
-            Ok(Press::Cancel(id)) => format!("cancel {id}"),
+            Ok(Press::Force(command) | Press::Retry(command) | Press::Unlock(command)) => {
+                (command, None)
+            }
+            Ok(Press::Rollback { command, replacing }) => (command, Some(replacing)),
+            Ok(Press::Confirm(id)) => (format!("confirm {id}"), None),
+            Ok(Press::Cancel(id)) => (format!("cancel {id}"), None),
         };
+        let (text, replacing) = text;
         self.run_pressed(
             ctx,
             bot,
@@ -271,6 +290,8 @@ impl Handler {
                 user: &c.user,
                 member: c.member.as_ref(),
                 text,
+                message: Some(&c.message),
+                replacing,
             },
         )
         .await;
@@ -314,13 +335,17 @@ impl Handler {
                 user: &m.user,
                 member: m.member.as_ref(),
                 text,
+                message: m.message.as_deref(),
+                replacing: None,
             },
         )
         .await;
     }
 
     /// Runs a button's command as the presser. The press is acknowledged silently; the
-    /// core's refusals come back privately, everything else in the channel.
+    /// core's refusals come back privately, everything else in the channel. A press
+    /// that did something greys out the message's buttons (the core also answers any
+    /// later press of them as used).
     async fn run_pressed(&self, ctx: &Context, bot: &Bot, p: Pressed<'_>) {
         if let Err(e) = CreateInteractionResponse::Acknowledge
             .execute(&ctx.http, (p.id, p.token))
@@ -344,15 +369,34 @@ impl Handler {
             Some(handle.clone()),
         )
         .await;
+        // Greyed out at once, so a second click does not even get here; the core
+        // answers any later press of this message's buttons as used.
+        if let Some(message) = p.message {
+            self.shared.used(&message.id.to_string());
+            Self::set_buttons(ctx, p.token, disabled(&message.components, true)).await;
+        }
         let user = self.user(ctx, p.guild, p.user, p.member).await;
-        bot.handle(Request {
-            conversation,
-            message_id: None,
-            user,
-            text: p.text,
-            addressing: Addressing::Direct,
-        })
-        .await;
+        let decision = bot
+            .handle(Request {
+                conversation,
+                message_id: None,
+                user,
+                text: p.text,
+                addressing: Addressing::Direct,
+                pressed: p.message.map(|m| chat::Pressed {
+                    message: m.id.to_string(),
+                    replacing: p.replacing,
+                }),
+            })
+            .await;
+        // A refused press changed nothing: the buttons are usable again (by someone
+        // who may).
+        if let Some(message) = p.message {
+            if matches!(decision, Some(Decision::Refused(_)) | None) {
+                self.shared.unused(&message.id.to_string());
+                Self::set_buttons(ctx, p.token, disabled(&message.components, false)).await;
+            }
+        }
         self.shared.finish(&ctx.http, &handle).await;
     }
 
@@ -391,6 +435,31 @@ struct Pressed<'a> {
     user: &'a User,
     member: Option<&'a Member>,
     text: String,
+    /// The message the button is on (a modal opened from a button has it too).
+    message: Option<&'a DiscordMessage>,
+    /// A Roll back button's deployment.
+    replacing: Option<u64>,
+}
+
+/// A message's buttons as they were, action buttons greyed out or not (links stay
+/// usable).
+fn disabled(rows: &[serenity::model::application::ActionRow], grey: bool) -> Vec<CreateActionRow> {
+    rows.iter()
+        .map(|row| {
+            CreateActionRow::Buttons(
+                row.components
+                    .iter()
+                    .filter_map(|c| match c {
+                        ActionRowComponent::Button(b) => {
+                            let link = matches!(b.data, ButtonKind::Link { .. });
+                            Some(CreateButton::from(b.clone()).disabled(grey && !link))
+                        }
+                        _ => None,
+                    })
+                    .collect(),
+            )
+        })
+        .collect()
 }
 
 #[async_trait]
@@ -514,6 +583,7 @@ impl EventHandler for Handler {
             user: people::chat_user(&msg.author, nick.as_deref(), roles),
             text,
             addressing,
+            pressed: None,
         })
         .await;
     }

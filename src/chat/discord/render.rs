@@ -58,11 +58,14 @@ pub enum Button {
         label: String,
         custom_id: String,
         style: Style,
+        /// Shown greyed out: the message's next step was taken.
+        disabled: bool,
     },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Style {
+    Primary,
     Success,
     Danger,
     Secondary,
@@ -181,6 +184,9 @@ pub fn render(message: &Message, buttons: &Buttons) -> Rendered {
         };
         let (label, style) = match action {
             Action::Force { .. } => ("Force deploy", Style::Danger),
+            Action::Rollback { .. } => ("Roll back", Style::Danger),
+            Action::Retry { .. } => ("Retry", Style::Primary),
+            Action::Unlock { .. } => ("Unlock", Style::Secondary),
             Action::Confirm { .. } => ("Confirm", Style::Success),
             Action::Cancel { .. } => ("Cancel", Style::Secondary),
         };
@@ -195,6 +201,7 @@ pub fn render(message: &Message, buttons: &Buttons) -> Rendered {
             label: label.to_string(),
             custom_id,
             style,
+            disabled: false,
         });
     }
     for link in link_buttons {
@@ -231,6 +238,15 @@ pub fn render(message: &Message, buttons: &Buttons) -> Rendered {
 }
 
 impl Rendered {
+    /// Greys out every action button (links stay): the message's next step was taken.
+    pub fn disable_actions(&mut self) {
+        for button in self.rows.iter_mut().flatten() {
+            if let Button::Action { disabled, .. } = button {
+                *disabled = true;
+            }
+        }
+    }
+
     pub fn embed(&self) -> CreateEmbed {
         let mut e = CreateEmbed::new().colour(self.colour).title(&self.title);
         if !self.description.is_empty() {
@@ -257,9 +273,12 @@ impl Rendered {
                                 label,
                                 custom_id,
                                 style,
+                                disabled,
                             } => CreateButton::new(custom_id.clone())
                                 .label(label.clone())
+                                .disabled(*disabled)
                                 .style(match style {
+                                    Style::Primary => ButtonStyle::Primary,
                                     Style::Success => ButtonStyle::Success,
                                     Style::Danger => ButtonStyle::Danger,
                                     Style::Secondary => ButtonStyle::Secondary,
