@@ -248,6 +248,14 @@ impl Message {
                 .map(|f| format!("{}: {}", f.name, f.value)),
         );
         parts.extend(self.links.iter().map(|l| format!("{}: {}", l.label, l.url)));
+        parts.extend(self.actions.iter().map(|a| match a {
+            Action::Force { command } => format!("to force it: `{command}`"),
+            Action::Rollback { command, .. } => format!("to roll it back: `{command}`"),
+            Action::Retry { command } => format!("to try again: `{command}`"),
+            Action::Unlock { command } => format!("to release it: `{command}`"),
+            Action::Confirm { .. } => "`yes` to go ahead".to_string(),
+            Action::Cancel { .. } => "`no` to cancel".to_string(),
+        }));
         let mut s = parts.join(" · ");
         if let Some(user) = &self.mention {
             s = format!("@{user} {s}");
@@ -441,6 +449,25 @@ mod tests {
         );
         assert_eq!(addressed("deploy api to staging", "!", &mentions), None);
         assert_eq!(addressed("we should deploy soon", "!", &mentions), None);
+    }
+
+    #[test]
+    fn a_progress_line_ends_with_the_commands_its_buttons_stand_for() {
+        let m = Message::new(
+            Tone::Progress(DeploymentState::Failure),
+            "Deployment #3: failure",
+        )
+        .action(Action::Retry {
+            command: "deploy api/broken to staging".into(),
+        })
+        .action(Action::Rollback {
+            command: "rollback api in staging".into(),
+            replacing: 3,
+        });
+        assert_eq!(
+            m.to_line(),
+            "❌ Deployment #3: failure · to try again: `deploy api/broken to staging` · to roll it back: `rollback api in staging`"
+        );
     }
 
     #[test]

@@ -96,7 +96,7 @@ A simulated deployer answers each deployment: queued → in progress → success
   deploy web to prod                   another app; `prod` is an alias
   deploys api                          recent deployments, from GitHub
   where is api                         what is live in each environment
-  rollback api in staging              put the previous successful sha back (main, from before)
+  rollback api in staging              broken failed there: put back what was live before it (topic)
   lock staging on api -- testing       only you may deploy there now (`locks`, `unlock staging on api`)
   why production on api                what would stop you deploying there
   audit                                who did what
