@@ -25,7 +25,9 @@
 //!
 //! With `--external` the bot is the real `deploybot shell` binary in a process of its
 //! own (its chat is the shell's stdout, read here), so senders and bot never share a
-//! process, and RSS is the bot's alone. In-process, the chat is a recorder and RSS
+//! process, and RSS is the bot's alone. There, when `wrk` is installed (`apt-get
+//! install wrk`), ingest is also measured the way the issue measured the peers: wrk
+//! with a Lua script giving each request its own `X-GitHub-Delivery`, 2 threads, 10 s. In-process, the chat is a recorder and RSS
 //! includes the sandbox and the senders.
 
 use std::collections::HashMap;
@@ -373,13 +375,37 @@ fn item(template: &Value, deployment: Value, n: u64, tag: &str) -> Item {
     }
 }
 
-/// Deliveries for deployments the bot does not track (made elsewhere, no route).
+/// Deliveries for deployments the bot does not track but must look at: their payload
+/// claims deploybot made them (it did not), so each is stored, then found not to be
+/// the bot's.
 fn untracked(template: &Value, count: usize, tag: &str, first: u64) -> Vec<Item> {
+    with_payload(
+        template,
+        count,
+        tag,
+        first,
+        serde_json::json!({"deploybot": {}}),
+    )
+}
+
+/// Deliveries for deployments made elsewhere, of an app without `notify_channel`:
+/// nothing deploybot follows, answered without storing anything.
+fn not_followed(template: &Value, count: usize, tag: &str, first: u64) -> Vec<Item> {
+    with_payload(template, count, tag, first, serde_json::json!({}))
+}
+
+fn with_payload(
+    template: &Value,
+    count: usize,
+    tag: &str,
+    first: u64,
+    payload: Value,
+) -> Vec<Item> {
     (0..count as u64)
         .map(|i| {
             let mut d = template["deployment"].clone();
             d["id"] = (first + i).into();
-            d["payload"] = serde_json::json!({});
+            d["payload"] = payload.clone();
             item(template, d, first + i, tag)
         })
         .collect()
@@ -429,7 +455,7 @@ async fn send(client: &reqwest::Client, url: &str, items: Vec<Item>, concurrency
                         .await
                         .map(|r| r.status().as_u16());
                     match status {
-                        Ok(202) => break,
+                        Ok(202 | 204) => break,
                         Err(_) if tries < 5 => tries += 1,
                         other => panic!("delivery refused: {other:?}"),
                     }
@@ -544,6 +570,78 @@ async fn tracked(
     )
 }
 
+/// What wrk measured: requests/s, p50, p99, answers that were not 2xx.
+struct Wrk {
+    rate: f64,
+    p50: String,
+    p99: String,
+    not_2xx: u64,
+}
+
+/// Ingest of untracked deliveries measured by wrk (a separate C process) at
+/// `concurrency` connections for `seconds`; `None` when wrk is not installed.
+fn wrk(url: &str, item: &Item, concurrency: usize, seconds: u32, tag: &str) -> Option<Wrk> {
+    let dir = tempfile::tempdir().ok()?;
+    let body = dir.path().join("body.json");
+    std::fs::write(&body, &item.body).ok()?;
+    let script = dir.path().join("deliveries.lua");
+    std::fs::write(
+        &script,
+        format!(
+            r#"local f = io.open("{body}", "rb")
+local body = f:read("*a")
+f:close()
+local n = 0
+local threads = 0
+function setup(thread)
+  thread:set("tid", threads)
+  threads = threads + 1
+end
+function request()
+  n = n + 1
+  return wrk.format("POST", nil, {{
+    ["Content-Type"] = "application/json",
+    ["X-GitHub-Event"] = "deployment_status",
+    ["X-GitHub-Delivery"] = "{tag}-" .. tid .. "-" .. n,
+    ["X-Hub-Signature-256"] = "{signature}",
+  }}, body)
+end
+"#,
+            body = body.display(),
+            signature = item.signature,
+        ),
+    )
+    .ok()?;
+    let out = Command::new("wrk")
+        .args([
+            "-t2",
+            &format!("-c{concurrency}"),
+            &format!("-d{seconds}s"),
+            "--latency",
+            "-s",
+        ])
+        .arg(&script)
+        .arg(url)
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    if std::env::var_os("WRK_VERBOSE").is_some() {
+        eprintln!("{text}");
+    }
+    let field = |prefix: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(prefix).map(|v| v.trim().to_string()))
+    };
+    Some(Wrk {
+        rate: field("Requests/sec:")?.parse().ok()?,
+        p50: field("50%")?,
+        p99: field("99%")?,
+        not_2xx: field("Non-2xx or 3xx responses:")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
+    })
+}
+
 #[tokio::main]
 async fn main() {
     tracing_subscriber::fmt()
@@ -589,6 +687,38 @@ async fn main() {
     println!("floor: HMAC-SHA256 verify + parse, one core: {floor:.0}/s");
     let of_floor = |rate: f64| format!("{:.0} % of the floor", 100.0 * rate / floor);
 
+    // wrk first, before this process's own connections count against the bot's
+    // per-client connection cap.
+    if external {
+        let kinds = [
+            (
+                "untracked (stored)",
+                untracked(&template, 1, "wrk", 40_000_000),
+            ),
+            (
+                "not followed (not stored)",
+                not_followed(&template, 1, "wrkn", 40_000_001),
+            ),
+        ];
+        for (kind, probe) in &kinds {
+            for c in [16usize, 64] {
+                match wrk(&bot.url(), &probe[0], c, 10, &format!("wrk{c}{}", kind.len())) {
+                    Some(w) => println!(
+                        "ingest, {kind}, wrk c={c} (2 threads, 10 s): {:.0}/s ({}), p50 {} p99 {}, non-2xx answers: {}",
+                        w.rate,
+                        of_floor(w.rate),
+                        w.p50,
+                        w.p99,
+                        w.not_2xx
+                    ),
+                    None => println!(
+                        "ingest with wrk: skipped (wrk is not installed: apt-get install wrk)"
+                    ),
+                }
+            }
+        }
+    }
+
     // The delivery table fills from 0: ingest rate per 2,000 deliveries (full size
     // even with --quick: the effect of the table's size is the point).
     let chunk = 2_000;
@@ -620,7 +750,21 @@ async fn main() {
         .await;
         let rate = n as f64 / sent.took.as_secs_f64();
         println!(
-            "ingest, untracked, c={c}: {n} deliveries, {rate:.0}/s ({}), answer p50 {} p99 {}",
+            "ingest, untracked (stored), c={c}: {n} deliveries, {rate:.0}/s ({}), answer p50 {} p99 {}",
+            of_floor(rate),
+            ms(pct(&sent.answers, 0.5)),
+            ms(pct(&sent.answers, 0.99))
+        );
+        let sent = send(
+            &client,
+            &bot.url(),
+            not_followed(&template, n, "ignored", first + 5_000_000),
+            c,
+        )
+        .await;
+        let rate = n as f64 / sent.took.as_secs_f64();
+        println!(
+            "ingest, not followed (not stored), c={c}: {n} deliveries, {rate:.0}/s ({}), answer p50 {} p99 {}",
             of_floor(rate),
             ms(pct(&sent.answers, 0.5)),
             ms(pct(&sent.answers, 0.99))

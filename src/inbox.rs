@@ -76,6 +76,20 @@ impl Work {
         }
     }
 
+    /// Whether applying it could change anything (decided from the config alone).
+    fn followed_by(&self, tracker: &Tracker) -> bool {
+        let (Work::Status {
+            repository,
+            deployment,
+            ..
+        }
+        | Work::Created {
+            repository,
+            deployment,
+        }) = self;
+        RepoName::parse(repository).is_some_and(|repo| tracker.follows(&repo, deployment))
+    }
+
     fn shard(&self) -> usize {
         let (repo, id) = match self {
             Work::Status {
@@ -129,6 +143,8 @@ pub enum Admission {
     Accepted,
     /// Its delivery id was seen before: nothing to do.
     Duplicate,
+    /// Nothing deploybot follows (see [`Tracker::follows`]): not stored, nothing to do.
+    NotFollowed,
 }
 
 struct Job {
@@ -143,6 +159,7 @@ pub struct Inbox {
 }
 
 struct Inner {
+    tracker: Tracker,
     writer: GroupWriter,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
@@ -174,6 +191,7 @@ impl Inbox {
         }
         let inbox = Inbox {
             inner: Arc::new(Inner {
+                tracker: tracker.clone(),
                 writer,
                 store,
                 clock,
@@ -198,6 +216,11 @@ impl Inbox {
         delivery: Option<String>,
         work: Work,
     ) -> Result<Admission, StoreError> {
+        // Most of an organisation's deployment events are not deploybot's business:
+        // they are answered without storing anything.
+        if !work.followed_by(&self.inner.tracker) {
+            return Ok(Admission::NotFollowed);
+        }
         // GitHub gives up on an answer after 10 s. A store that is stuck (locked by
         // another process, each write waiting out the busy timeout) gets an answer
         // in time: 503, so that the delivery shows as failed and can be redelivered.

@@ -81,6 +81,9 @@ pub enum Delivery {
     BadPayload,
     /// An event deploybot does not use (204), or `ping`.
     Ignored,
+    /// A deployment event for a repository no app has, or for a deployment made
+    /// elsewhere when the app has no `notify_channel` (204, nothing stored).
+    NotFollowed,
     /// Storage or the tracker's queue could not take it (503; GitHub can redeliver).
     Unavailable,
 }
@@ -93,6 +96,7 @@ impl Delivery {
             Delivery::BadSignature => "bad_signature",
             Delivery::BadPayload => "bad_payload",
             Delivery::Ignored => "ignored",
+            Delivery::NotFollowed => "not_followed",
             Delivery::Unavailable => "unavailable",
         }
     }

@@ -124,6 +124,10 @@ async fn handle(state: &AppState, delivery: &Verified) -> ((StatusCode, String),
                     (StatusCode::ACCEPTED, "accepted\n".into()),
                     Delivery::Accepted,
                 ),
+                Ok(Admission::NotFollowed) => (
+                    (StatusCode::NO_CONTENT, String::new()),
+                    Delivery::NotFollowed,
+                ),
                 Ok(Admission::Duplicate) => (
                     (
                         StatusCode::OK,

@@ -356,3 +356,72 @@ async fn a_burst_of_statuses_over_many_deployments_ends_each_message_final_exact
     }
     assert_eq!(mentions, deployments, "each requester is told once");
 }
+
+#[tokio::test]
+async fn events_deploybot_does_not_follow_are_answered_without_storing_anything() {
+    let t = support::webhook_bot("10ms").await;
+    let url = t.webhook_url();
+    let http = reqwest::Client::new();
+    let foreign = |repo: &str, id: u64| {
+        let mut d = serde_json::from_str::<Value>(
+            &std::fs::read_to_string(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/fixtures/github/webhooks/deployment_status/created.success.octokit-webhooks.json"
+            ))
+            .unwrap(),
+        )
+        .unwrap()["deployment"]
+            .clone();
+        d["id"] = id.into();
+        d["payload"] = serde_json::json!({});
+        let mut body: Value =
+            serde_json::from_slice(&status_body(&d, id, "success", "done")).unwrap();
+        body["repository"]["full_name"] = repo.into();
+        serde_json::to_vec(&body).unwrap()
+    };
+    let rows = || async {
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", t.db.display()))
+            .await
+            .unwrap();
+        let count = |table: &'static str| {
+            let pool = pool.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>(&format!("SELECT COUNT(*) FROM {table}"))
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap()
+            }
+        };
+        let n = (count("inbox").await, count("deliveries").await);
+        pool.close().await;
+        n
+    };
+    let before = rows().await;
+    // A repository no app has, and a deployment made elsewhere for an app without a
+    // notify_channel (web): 204, and not a row more.
+    for (delivery, repo, id) in [("d-1", "acme/other", 71), ("d-2", "acme/web", 72)] {
+        let answer = post(&http, &url, delivery, &foreign(repo, id))
+            .await
+            .unwrap();
+        assert_eq!(answer, 204, "{repo}");
+    }
+    assert_eq!(rows().await, before, "nothing stored");
+    // api announces deployments made elsewhere in #ops: that one is kept, once.
+    assert_eq!(
+        post(&http, &url, "d-3", &foreign("acme/api", 73))
+            .await
+            .unwrap(),
+        202
+    );
+    assert_eq!(
+        post(&http, &url, "d-3", &foreign("acme/api", 73))
+            .await
+            .unwrap(),
+        200
+    );
+    let text = t.bot().metrics_text().await;
+    assert!(
+        text.contains(r#"deploybot_webhook_deliveries_total{event="deployment_status",outcome="not_followed"} 2"#),
+        "{text}"
+    );
+}

@@ -233,6 +233,19 @@ impl Tracker {
             .find(|a| a.repository.to_string().eq_ignore_ascii_case(&repo))
     }
 
+    /// Whether an event about deployment `d` can change anything deploybot shows,
+    /// decided from the configuration alone, before anything is stored: its repository
+    /// is an app's, and either the deployment says deploybot made it (a
+    /// `payload.deploybot`, valid or not: that is checked when it is applied) or the
+    /// app announces deployments made elsewhere (`notify_channel`). Every other event
+    /// is answered and dropped: with an organisation webhook, that is most of them.
+    pub fn follows(&self, repo: &RepoName, d: &Deployment) -> bool {
+        let Some(app) = self.configured(repo, d.id) else {
+            return false;
+        };
+        app.notify_channel.is_some() || d.payload.get("deploybot").is_some()
+    }
+
     /// The app of `repo`, or `None` (logged and counted) when none is configured.
     fn configured(&self, repo: &RepoName, id: DeploymentId) -> Option<&AppConfig> {
         let app = self.app_for(repo);
