@@ -217,21 +217,51 @@ impl Store for SqliteStore {
             }
             q.execute(&mut *tx).await?;
         }
+        // Tracked records in batch order; each run of puts is one multi-row upsert in
+        // which the last put of a deployment wins.
         let now = ts(Utc::now());
-        for (i, w) in batch.iter().enumerate() {
-            match w {
-                Write::Put(t) => {
-                    tracked_query(PUT_TRACKED, t, &now)?
-                        .execute(&mut *tx)
-                        .await?;
+        let mut i = 0;
+        while i < batch.len() {
+            match &batch[i] {
+                Write::Put(_) => {
+                    let mut run: Vec<&Tracked> = Vec::new();
+                    while let Some(Write::Put(t)) = batch.get(i) {
+                        run.retain(|r| {
+                            r.deployment_id != t.deployment_id
+                                || repo_key(&r.repository) != repo_key(&t.repository)
+                        });
+                        run.push(t);
+                        i += 1;
+                    }
+                    for chunk in run.chunks(ROWS_PER_STATEMENT) {
+                        let sql = format!(
+                            "INSERT INTO tracked (deployment_id, repository, request_id, settled, data, updated_at)
+                             VALUES {} ON CONFLICT (repository, deployment_id) DO UPDATE SET
+                               request_id = excluded.request_id, settled = excluded.settled,
+                               data = excluded.data, updated_at = excluded.updated_at",
+                            vec!["(?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ")
+                        );
+                        let mut q = sqlx::query(&sql);
+                        for t in chunk {
+                            q = q
+                                .bind(t.deployment_id.0 as i64)
+                                .bind(repo_key(&t.repository))
+                                .bind(&t.request_id)
+                                .bind(t.is_settled())
+                                .bind(serde_json::to_string(t)?)
+                                .bind(now.clone());
+                        }
+                        q.execute(&mut *tx).await?;
+                    }
                 }
                 Write::Insert(t) => {
                     let done = tracked_query(INSERT_TRACKED, t, &now)?
                         .execute(&mut *tx)
                         .await?;
                     answers[i] = Written::Inserted(done.rows_affected() == 1);
+                    i += 1;
                 }
-                Write::Admit(_) | Write::Applied(_) => {}
+                Write::Admit(_) | Write::Applied(_) => i += 1,
             }
         }
         let applied: Vec<&str> = batch
@@ -771,7 +801,7 @@ impl Store for SqliteStore {
     }
 }
 
-/// Rows per multi-row statement (each binds at most 3 values; SQLite allows 32,766).
+/// Rows per multi-row statement (each binds at most 6 values; SQLite allows 32,766).
 const ROWS_PER_STATEMENT: usize = 500;
 
 const INSERT_TRACKED: &str =
@@ -1201,6 +1231,35 @@ mod tests {
         assert_eq!(
             store.tracked(&t.repository, t.deployment_id).await.unwrap(),
             Some(done)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_run_of_puts_is_one_upsert_in_which_the_last_put_of_a_deployment_wins() {
+        let store = SqliteStore::open("sqlite::memory:").await.unwrap();
+        let (a, b) = (tracked(1), tracked(2));
+        let mut a_done = a.clone();
+        a_done.state = DeploymentState::Success;
+        let mut b_running = b.clone();
+        b_running.state = DeploymentState::InProgress;
+        let answers = store
+            .write(&[
+                Write::Put(Box::new(a.clone())),
+                Write::Put(Box::new(b_running.clone())),
+                Write::Put(Box::new(a_done.clone())),
+                // An insert after the run sees the run's rows.
+                Write::Insert(Box::new(b.clone())),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(answers[3], Written::Inserted(false));
+        assert_eq!(
+            store.tracked(&a.repository, a.deployment_id).await.unwrap(),
+            Some(a_done)
+        );
+        assert_eq!(
+            store.tracked(&b.repository, b.deployment_id).await.unwrap(),
+            Some(b_running)
         );
     }
 }
