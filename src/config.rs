@@ -106,9 +106,58 @@ pub struct LogConfig {
 /// Paths the operator's endpoints take on a listener they share with the webhook.
 pub const OPS_PATHS: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct StorageConfig {
+    /// `sqlite://…`, `sqlite::memory:`, or `postgres://…` / `postgresql://…`.
     pub url: String,
+    /// PostgreSQL: the most connections the store opens (SQLite ignores it).
+    pub pool_size: u32,
+}
+
+/// `[storage] pool_size` when absent.
+pub const DEFAULT_POOL_SIZE: u32 = 10;
+/// The largest `[storage] pool_size` accepted.
+pub const MAX_POOL_SIZE: u32 = 100;
+
+/// Which store a `[storage] url` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageBackend {
+    Sqlite,
+    Postgres,
+}
+
+impl StorageBackend {
+    /// The backend of `url`, by its scheme.
+    pub fn of(url: &str) -> Option<StorageBackend> {
+        if url.starts_with("sqlite:") {
+            Some(StorageBackend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(StorageBackend::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+impl StorageConfig {
+    pub fn backend(&self) -> StorageBackend {
+        // A `StorageConfig` that exists has a URL of a known scheme.
+        StorageBackend::of(&self.url).unwrap_or(StorageBackend::Sqlite)
+    }
+
+    /// The URL without its password: what summaries, logs and errors show.
+    pub fn shown_url(&self) -> String {
+        crate::store::postgres::redacted(&self.url)
+    }
+}
+
+impl fmt::Debug for StorageConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StorageConfig")
+            .field("url", &self.shown_url())
+            .field("pool_size", &self.pool_size)
+            .finish()
+    }
 }
 
 /// Who may do what. `None` = everyone; `Some([])` = nobody. Entries are role names
@@ -326,7 +375,7 @@ impl Config {
                 let _ = writeln!(s, "  webhook: not configured");
             }
         }
-        let _ = writeln!(s, "  storage: {}", self.storage.url);
+        let _ = writeln!(s, "  storage: {}", self.storage.shown_url());
         if !self.aliases.is_empty() {
             let list: Vec<String> = self
                 .aliases
@@ -566,6 +615,8 @@ struct RawLog {
 #[serde(deny_unknown_fields)]
 struct RawStorage {
     url: S<String>,
+    /// Any TOML value, so a wrong type is reported with its key (checked in `storage`).
+    pool_size: Option<S<toml::Value>>,
 }
 
 #[derive(Deserialize)]
@@ -930,6 +981,7 @@ impl Cx<'_> {
             Some(s) => self.keep(self.storage(s)),
             None => Some(StorageConfig {
                 url: "sqlite://deploybot.db".into(),
+                pool_size: DEFAULT_POOL_SIZE,
             }),
         };
         let defaults = match &raw.defaults {
@@ -1033,13 +1085,47 @@ impl Cx<'_> {
 
     fn storage(&self, s: &RawStorage) -> R<StorageConfig> {
         let url = self.non_empty(&s.url, "storage.url")?;
-        if !url.starts_with("sqlite:") {
-            return Err(self.at(
-                &s.url,
-                format!("storage.url: `{url}` is not supported; use \"sqlite://deploybot.db\" (a file) or \"sqlite::memory:\""),
-            ));
+        let shown = crate::store::postgres::redacted(&url);
+        match StorageBackend::of(&url) {
+            Some(StorageBackend::Sqlite) => {}
+            Some(StorageBackend::Postgres) => {
+                // What the store would refuse at start (a bad port, an unknown
+                // sslmode) is refused here, without connecting.
+                if let Err(e) =
+                    <sqlx::postgres::PgConnectOptions as std::str::FromStr>::from_str(&url)
+                {
+                    return Err(self.at(
+                        &s.url,
+                        format!("storage.url: `{shown}` is not a valid PostgreSQL URL ({e}); write e.g. \"postgres://deploybot:${{DEPLOYBOT_DB_PASSWORD}}@db.internal:5432/deploybot?sslmode=require\""),
+                    ));
+                }
+            }
+            None => {
+                return Err(self.at(
+                    &s.url,
+                    format!("storage.url: `{shown}` is not supported; use \"sqlite://deploybot.db\" (a file), \"sqlite::memory:\" or \"postgres://user:password@host:5432/database\""),
+                ));
+            }
         }
-        Ok(StorageConfig { url })
+        let pool_size = match &s.pool_size {
+            None => DEFAULT_POOL_SIZE,
+            Some(v) => match v.get_ref() {
+                toml::Value::Integer(n) if (1..=i64::from(MAX_POOL_SIZE)).contains(n) => *n as u32,
+                toml::Value::Integer(n) => {
+                    return Err(self.at(
+                        v,
+                        format!("storage.pool_size: {n} is out of range; at least 1, at most {MAX_POOL_SIZE} connections"),
+                    ));
+                }
+                other => {
+                    return Err(self.at(
+                        v,
+                        format!("storage.pool_size: `{other}` is not a whole number; write e.g. pool_size = {DEFAULT_POOL_SIZE} (1 to {MAX_POOL_SIZE} connections)"),
+                    ));
+                }
+            },
+        };
+        Ok(StorageConfig { url, pool_size })
     }
 
     fn alias(
@@ -1793,6 +1879,96 @@ stg = "staging"
             let err = parse(&text).unwrap_err();
             assert!(err.message.contains(message), "{err} (wanted {message})");
             assert_eq!(err.location, Some(location), "{err}");
+        }
+    }
+
+    fn with_storage(lines: &str) -> String {
+        format!("{MINIMAL}\n[storage]\n{lines}\n")
+    }
+
+    #[test]
+    fn storage_takes_sqlite_and_postgres_urls_and_a_pool_size() {
+        let config = parse(MINIMAL).unwrap();
+        assert_eq!(config.storage.url, "sqlite://deploybot.db");
+        assert_eq!(config.storage.backend(), StorageBackend::Sqlite);
+        assert_eq!(config.storage.pool_size, DEFAULT_POOL_SIZE);
+        for url in [
+            "postgres://bot:s3cret@db.internal:5432/deploybot?sslmode=require",
+            "postgresql://bot:s3cret@db.internal/deploybot",
+        ] {
+            let config = parse(&with_storage(&format!("url = \"{url}\"\npool_size = 25"))).unwrap();
+            assert_eq!(config.storage.backend(), StorageBackend::Postgres, "{url}");
+            assert_eq!(config.storage.url, url);
+            assert_eq!(config.storage.pool_size, 25);
+            // The password is never shown.
+            let summary = config.summary();
+            assert!(summary.contains("bot:***@db.internal"), "{summary}");
+            let debug = format!("{config:?}");
+            assert!(
+                !summary.contains("s3cret") && !debug.contains("s3cret"),
+                "{debug}"
+            );
+        }
+        for edge in [1, MAX_POOL_SIZE] {
+            let text = with_storage(&format!("url = \"postgres://db/x\"\npool_size = {edge}"));
+            assert_eq!(parse(&text).unwrap().storage.pool_size, edge);
+        }
+    }
+
+    #[test]
+    fn bad_storage_values_name_file_line_and_key() {
+        let cases = [
+            (
+                "url = \"postgres://db/x\"\npool_size = 0",
+                (20, 13),
+                "storage.pool_size: 0 is out of range; at least 1, at most 100",
+            ),
+            (
+                "url = \"postgres://db/x\"\npool_size = 101",
+                (20, 13),
+                "storage.pool_size: 101 is out of range",
+            ),
+            (
+                "url = \"postgres://db/x\"\npool_size = -3",
+                (20, 13),
+                "storage.pool_size: -3 is out of range",
+            ),
+            (
+                "url = \"postgres://db/x\"\npool_size = \"ten\"",
+                (20, 13),
+                "storage.pool_size: `\"ten\"` is not a whole number; write e.g. pool_size = 10",
+            ),
+            (
+                "url = \"postgres://db/x\"\npool_size = 2.5",
+                (20, 13),
+                "storage.pool_size: `2.5` is not a whole number",
+            ),
+            (
+                "url = \"mysql://u:hunter2@db/x\"",
+                (19, 7),
+                "storage.url: `mysql://u:***@db/x` is not supported",
+            ),
+            (
+                "url = \"postgres://u:hunter2@db:notaport/x\"",
+                (19, 7),
+                "storage.url: `postgres://u:***@db:notaport/x` is not a valid PostgreSQL URL",
+            ),
+            (
+                "url = \"postgres://db/x?sslmode=sometimes\"",
+                (19, 7),
+                "is not a valid PostgreSQL URL",
+            ),
+        ];
+        for (lines, location, message) in cases {
+            let err = parse(&with_storage(lines)).unwrap_err();
+            assert!(err.message.contains(message), "{err} (wanted {message})");
+            assert!(!err.message.contains("hunter2"), "{err}");
+            assert_eq!(err.location, Some(location), "{err}");
+            assert!(
+                err.to_string()
+                    .starts_with(&format!("bot.toml:{}:{}: storage.", location.0, location.1)),
+                "{err}"
+            );
         }
     }
 

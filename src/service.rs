@@ -11,10 +11,11 @@ use tokio::sync::watch;
 use crate::bot::{Bot, Parts};
 use crate::chat::Chat;
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, StorageBackend};
 use crate::github::client::HttpGitHub;
 use crate::github::{token, GitHub};
 use crate::inbox::Inbox;
+use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
 use crate::{ops, server, webhook};
@@ -42,10 +43,17 @@ pub fn github_from(config: &Config) -> Result<Arc<dyn GitHub>, String> {
 
 /// The store the config asks for.
 pub async fn store_from(config: &Config) -> Result<Arc<dyn Store>, String> {
-    let store = SqliteStore::open(&config.storage.url)
-        .await
-        .map_err(|e| format!("{}: [storage] {e}", config.source.display()))?;
-    Ok(Arc::new(store))
+    let storage = &config.storage;
+    let failed =
+        |e: crate::store::StoreError| format!("{}: [storage] {e}", config.source.display());
+    Ok(match storage.backend() {
+        StorageBackend::Sqlite => Arc::new(SqliteStore::open(&storage.url).await.map_err(failed)?),
+        StorageBackend::Postgres => Arc::new(
+            PostgresStore::open(&storage.url, storage.pool_size)
+                .await
+                .map_err(failed)?,
+        ),
+    })
 }
 
 impl Service {

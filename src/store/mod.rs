@@ -2,9 +2,12 @@
 //! the deploy history; this keeps which chat message tracks which deployment, webhook
 //! deliveries already seen, locks, pending confirmations and the audit log.
 //!
-//! [`sqlite::SqliteStore`] implements it with sqlx and embedded migrations.
+//! [`sqlite::SqliteStore`] and [`postgres::PostgresStore`] implement it with sqlx and
+//! embedded migrations (`migrations/`, `migrations-postgres/`), with the same
+//! semantics: `tests/store_contract.rs` runs one suite against both.
 
 pub mod group;
+pub mod postgres;
 pub mod sqlite;
 
 use async_trait::async_trait;

@@ -1,0 +1,1377 @@
+//! The store contract: one test per behaviour of `store::Store`, each run against a
+//! fresh SQLite file and, when `DEPLOYBOT_TEST_POSTGRES` names a server, a fresh
+//! PostgreSQL database created for the test (and dropped after it). Both backends must
+//! answer alike; the racing tests check that the rules that must hold under
+//! concurrency (one lock, single-use confirmations, one press, one admission, one
+//! closer, one setting) are held by the database.
+//!
+//! `DEPLOYBOT_TEST_POSTGRES=postgres://postgres@127.0.0.1:5432/test cargo test -p
+//! deploybot --test store_contract` runs both halves (`.ci/run` does). Unset, the
+//! PostgreSQL half is skipped, and `postgres_suite_is_enabled_or_explicitly_skipped`
+//! says so; set and unreachable, every test fails saying how to start a server.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use deploybot::chat::Conversation;
+use deploybot::model::{DeploymentId, DeploymentState, RepoName};
+use deploybot::store::postgres::PostgresStore;
+use deploybot::store::sqlite::SqliteStore;
+use deploybot::store::{
+    Arrival, AuditEntry, Confirmation, ConfirmationState, Gauges, Intent, IntentResolution, Lock,
+    LockTaken, Press, Store, Tracked, Unconfirmable, Write, Written,
+};
+use futures_util::FutureExt;
+use sqlx::Connection;
+
+const POSTGRES_ENV: &str = "DEPLOYBOT_TEST_POSTGRES";
+const HOW_TO_START: &str = "start one with `pg_ctlcluster 15 main start` (Debian/Ubuntu), or `docker run --rm -p 5432:5432 -e POSTGRES_HOST_AUTH_METHOD=trust postgres:15`; or unset DEPLOYBOT_TEST_POSTGRES to run the SQLite half only";
+/// Tasks in each racing test.
+const RACERS: usize = 16;
+
+/// The server the PostgreSQL half runs against, if enabled.
+fn postgres_server() -> Option<String> {
+    std::env::var(POSTGRES_ENV)
+        .ok()
+        .filter(|url| !url.trim().is_empty())
+}
+
+/// A store to test: how to open it (again).
+struct Backend {
+    name: &'static str,
+    url: String,
+}
+
+impl Backend {
+    async fn open(&self) -> Arc<dyn Store> {
+        let opened: Result<Arc<dyn Store>, _> = if self.name == "sqlite" {
+            SqliteStore::open(&self.url)
+                .await
+                .map(|s| Arc::new(s) as Arc<dyn Store>)
+        } else {
+            PostgresStore::open(&self.url, 10)
+                .await
+                .map(|s| Arc::new(s) as Arc<dyn Store>)
+        };
+        opened.unwrap_or_else(|e| panic!("{}: opening {}: {e}", self.name, self.url))
+    }
+}
+
+/// `admin` (a server URL) with its database replaced by `name`.
+fn with_database(admin: &str, name: &str) -> String {
+    let (base, query) = match admin.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (admin, String::new()),
+    };
+    let authority = base.find("://").map_or(0, |i| i + 3);
+    let root = match base[authority..].find('/') {
+        Some(i) => &base[..authority + i],
+        None => base,
+    };
+    format!("{root}/{name}{query}")
+}
+
+async fn admin_connection(admin: &str) -> sqlx::PgConnection {
+    sqlx::PgConnection::connect(admin).await.unwrap_or_else(|e| {
+        panic!("{POSTGRES_ENV}={admin}, but that PostgreSQL server cannot be reached: {e}; {HOW_TO_START}")
+    })
+}
+
+/// A database of its own for one test, on the server `admin` names.
+struct FreshDatabase {
+    admin: String,
+    name: String,
+}
+
+impl FreshDatabase {
+    async fn create(admin: &str) -> FreshDatabase {
+        let name = format!("deploybot_test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = admin_connection(admin).await;
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("creating database {name} on {admin}: {e}"));
+        let _ = conn.close().await;
+        FreshDatabase {
+            admin: admin.to_string(),
+            name,
+        }
+    }
+
+    async fn drop_it(self) {
+        let mut conn = admin_connection(&self.admin).await;
+        sqlx::query(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ))
+        .execute(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("dropping database {}: {e}", self.name));
+        let _ = conn.close().await;
+    }
+}
+
+/// Runs `body` against a fresh SQLite file, then, when enabled, against a fresh
+/// PostgreSQL database (dropped afterwards, also when `body` panics).
+async fn contract(body: impl AsyncFn(&Backend)) {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = Backend {
+        name: "sqlite",
+        url: format!("sqlite://{}", dir.path().join("store.db").display()),
+    };
+    on(&sqlite, &body).await;
+    if let Some(admin) = postgres_server() {
+        let db = FreshDatabase::create(&admin).await;
+        let postgres = Backend {
+            name: "postgres",
+            url: with_database(&admin, &db.name),
+        };
+        let outcome = AssertUnwindSafe(on(&postgres, &body)).catch_unwind().await;
+        db.drop_it().await;
+        if let Err(panic) = outcome {
+            std::panic::resume_unwind(panic);
+        }
+    }
+}
+
+async fn on(backend: &Backend, body: &impl AsyncFn(&Backend)) {
+    if let Err(panic) = AssertUnwindSafe(body(backend)).catch_unwind().await {
+        eprintln!("store contract failed on {}", backend.name);
+        std::panic::resume_unwind(panic);
+    }
+}
+
+// ---- test data ----
+
+fn secs(n: i64) -> chrono::Duration {
+    chrono::Duration::seconds(n)
+}
+
+/// Now, to the microsecond: what both backends keep of a timestamp.
+fn now() -> DateTime<Utc> {
+    micros(Utc::now())
+}
+
+fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap()
+}
+
+fn conversation(channel: &str) -> Conversation {
+    Conversation {
+        adapter: "shell".into(),
+        channel: channel.into(),
+        channel_name: Some(channel.into()),
+        thread: None,
+        interaction: None,
+    }
+}
+
+fn api() -> RepoName {
+    RepoName::parse("acme/api").unwrap()
+}
+
+fn tracked(id: u64) -> Tracked {
+    Tracked {
+        deployment_id: DeploymentId(id),
+        repository: api(),
+        request_id: None,
+        app: Some("api".into()),
+        environment: "staging".into(),
+        git_ref: "topic".into(),
+        sha: "a".repeat(40),
+        task: "deploy".into(),
+        conversation: conversation("deploys"),
+        message_id: Some("m1".into()),
+        requester: Some(("alice".into(), "alice".into())),
+        creator: None,
+        html_url: None,
+        hosts: vec!["web-1".into()],
+        reason: Some("because".into()),
+        forced: false,
+        notes: vec!["a note".into()],
+        compare_url: None,
+        created_at: Utc::now(),
+        state: DeploymentState::Created,
+        status_id: None,
+        status_description: None,
+        log_url: None,
+        environment_url: None,
+        finished_at: None,
+        announced: false,
+        final_rendered: false,
+        given_up: false,
+        warned_no_status: false,
+        warned_stuck: false,
+        etag: None,
+    }
+}
+
+fn settled(id: u64) -> Tracked {
+    let mut t = tracked(id);
+    t.state = DeploymentState::Success;
+    t.final_rendered = true;
+    t
+}
+
+fn lock(env: &str, holder: &str, created: DateTime<Utc>, ttl: i64) -> Lock {
+    Lock {
+        app: "api".into(),
+        environment: env.into(),
+        holder_id: holder.into(),
+        holder_name: format!("{holder} name"),
+        reason: Some(format!("{holder}'s reason")),
+        created_at: created,
+        expires_at: created + secs(ttl),
+        warned: false,
+        conversation: conversation("deploys"),
+    }
+}
+
+fn confirmation(id: &str, requester: &str, created: DateTime<Utc>) -> Confirmation {
+    Confirmation {
+        id: id.into(),
+        requester_id: requester.into(),
+        requester_name: format!("{requester} name"),
+        conversation: conversation("deploys"),
+        command: "deploy api/main to production".into(),
+        summary: "api main → production".into(),
+        message_id: None,
+        created_at: created,
+        expires_at: created + secs(60),
+        state: ConfirmationState::Pending,
+        expected_live: Some(41),
+        expected_target: Some("b".repeat(40)),
+    }
+}
+
+fn intent(request_id: &str, created: DateTime<Utc>) -> Intent {
+    let t = tracked(1);
+    Intent {
+        request_id: request_id.into(),
+        app: "api".into(),
+        repository: api(),
+        environment: "staging".into(),
+        git_ref: "topic".into(),
+        task: "deploy".into(),
+        conversation: t.conversation,
+        message_id: Some("m1".into()),
+        requester: ("alice".into(), "alice".into()),
+        command: "deploy api/topic to staging".into(),
+        label: "api/topic".into(),
+        created_at: created,
+        html_url: None,
+        hosts: vec![],
+        reason: None,
+        forced: false,
+        notes: vec![],
+        compare_url: None,
+    }
+}
+
+fn entry(at: DateTime<Utc>, app: Option<&str>, env: Option<&str>, text: &str) -> AuditEntry {
+    AuditEntry {
+        at,
+        adapter: "shell".into(),
+        channel: "deploys".into(),
+        user_id: "alice".into(),
+        user_name: "alice".into(),
+        text: text.into(),
+        command: "deploy".into(),
+        app: app.map(str::to_string),
+        environment: env.map(str::to_string),
+        decision: "allowed".into(),
+        rule: None,
+        deployment_id: Some(7),
+        detail: Some("detail".into()),
+    }
+}
+
+fn press(message: &str, user: &str, at: DateTime<Utc>) -> Press {
+    Press {
+        message: message.into(),
+        user_id: user.into(),
+        user_name: format!("{user} name"),
+        command: "retry".into(),
+        at,
+    }
+}
+
+fn arrival(key: &str, at: DateTime<Utc>) -> Write {
+    Write::Admit(Arrival {
+        key: key.to_string(),
+        delivery: Some(key.to_string()),
+        event: format!("{{\"kind\":\"{key}\"}}"),
+        at,
+    })
+}
+
+/// Runs `f(i)` in `RACERS` tasks started together; their answers, in task order.
+async fn race<T, F, Fut>(f: F) -> Vec<T>
+where
+    T: Send + 'static,
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+{
+    let start = Arc::new(tokio::sync::Barrier::new(RACERS));
+    let tasks: Vec<_> = (0..RACERS)
+        .map(|i| {
+            let start = start.clone();
+            let run = f(i);
+            tokio::spawn(async move {
+                start.wait().await;
+                run.await
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.expect("racer panicked"));
+    }
+    out
+}
+
+// ---- the suite ----
+
+#[test]
+fn postgres_suite_is_enabled_or_explicitly_skipped() {
+    match postgres_server() {
+        None => eprintln!(
+            "store contract: the PostgreSQL half of every test is SKIPPED ({POSTGRES_ENV} is unset); the SQLite half ran. Set {POSTGRES_ENV}=postgres://postgres@127.0.0.1:5432/test to run it"
+        ),
+        Some(admin) => {
+            // Enabled: the server must answer, or this fails saying how to start one.
+            tokio::runtime::Runtime::new().unwrap().block_on(async {
+                let mut conn = admin_connection(&admin).await;
+                let one: i32 = sqlx::query_scalar("SELECT 1")
+                    .fetch_one(&mut conn)
+                    .await
+                    .unwrap();
+                assert_eq!(one, 1);
+            });
+        }
+    }
+}
+
+#[test]
+fn test_databases_are_named_on_the_server_given() {
+    assert_eq!(
+        with_database("postgres://postgres@127.0.0.1:5432/test", "d"),
+        "postgres://postgres@127.0.0.1:5432/d"
+    );
+    assert_eq!(
+        with_database("postgres://u:p@h:5432", "d"),
+        "postgres://u:p@h:5432/d"
+    );
+    assert_eq!(
+        with_database("postgresql://h/test?sslmode=disable", "d"),
+        "postgresql://h/d?sslmode=disable"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_stores_migrating_a_fresh_database_at_once_both_succeed() {
+    contract(async |b: &Backend| {
+        let (first, second) = tokio::join!(b.open(), b.open());
+        // Both migrated the same database: what one writes, the other reads.
+        assert_eq!(first.setting_or_insert("k", "one").await.unwrap(), "one");
+        assert_eq!(second.setting_or_insert("k", "two").await.unwrap(), "one");
+        // And a third start finds nothing left to migrate.
+        b.open().await.ping().await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_is_held_by_one_holder_per_app_and_environment() {
+    contract(async |b: &Backend| {
+        let store = b.open().await;
+        let t0 = now();
+        let alice = lock("staging", "alice", t0, 3600);
+        assert_eq!(store.take_lock(&alice, t0).await.unwrap(), LockTaken::Taken);
+        let bob = lock("staging", "bob", t0 + secs(1), 3600);
+        assert_eq!(
+            store.take_lock(&bob, t0 + secs(1)).await.unwrap(),
+            LockTaken::HeldBy(Box::new(alice.clone()))
+        );
+        // The holder renews: new reason and expiry, warned again later.
+        let mut renewed = alice.clone();
+        renewed.reason = Some("longer".into());
+        renewed.expires_at = t0 + secs(7200);
+        assert_eq!(
+            store.take_lock(&renewed, t0 + secs(2)).await.unwrap(),
+            LockTaken::Taken
+        );
+        let held = store.lock("api", "staging", t0 + secs(2)).await.unwrap();
+        assert_eq!(
+            held.as_ref().map(|l| l.reason.as_deref()),
+            Some(Some("longer"))
+        );
+        assert_eq!(held.unwrap().expires_at, t0 + secs(7200));
+        // Another environment is another lock.
+        let prod = lock("production", "bob", t0 + secs(3), 60);
+        assert_eq!(
+            store.take_lock(&prod, t0 + secs(3)).await.unwrap(),
+            LockTaken::Taken
+        );
+        let all = store.locks(t0 + secs(4)).await.unwrap();
+        assert_eq!(
+            all.iter()
+                .map(|l| l.environment.as_str())
+                .collect::<Vec<_>>(),
+            ["staging", "production"],
+            "oldest first"
+        );
+        // Warned once, when about to expire.
+        let warn = store
+            .locks_to_warn(t0 + secs(4), t0 + secs(120))
+            .await
+            .unwrap();
+        assert_eq!(warn.len(), 1);
+        assert_eq!(warn[0].environment, "production");
+        assert!(warn[0].warned);
+        assert!(store
+            .locks_to_warn(t0 + secs(4), t0 + secs(120))
+            .await
+            .unwrap()
+            .is_empty());
+        // Only its holder removes it.
+        assert_eq!(
+            store
+                .remove_lock("api", "staging", "bob", t0 + secs(5))
+                .await
+                .unwrap(),
+            None
+        );
+        assert!(store
+            .lock("api", "staging", t0 + secs(5))
+            .await
+            .unwrap()
+            .is_some());
+        // Expired: not shown, and anyone may take it.
+        assert_eq!(
+            store
+                .lock("api", "production", t0 + secs(63))
+                .await
+                .unwrap(),
+            None
+        );
+        let carol = lock("production", "carol", t0 + secs(64), 60);
+        assert_eq!(
+            store.take_lock(&carol, t0 + secs(64)).await.unwrap(),
+            LockTaken::Taken
+        );
+        assert!(
+            !store
+                .lock("api", "production", t0 + secs(64))
+                .await
+                .unwrap()
+                .unwrap()
+                .warned
+        );
+        // A take-over replaces and returns the lock it replaced.
+        let dave = lock("production", "dave", t0 + secs(65), 60);
+        let replaced = store.replace_lock(&dave, t0 + secs(65)).await.unwrap();
+        assert_eq!(replaced.map(|l| l.holder_id), Some("carol".to_string()));
+        let on_nothing = lock("qa", "dave", t0 + secs(65), 60);
+        assert_eq!(
+            store
+                .replace_lock(&on_nothing, t0 + secs(65))
+                .await
+                .unwrap(),
+            None
+        );
+        // Replacing an expired lock replaced nothing that counted.
+        let erin = lock("qa", "erin", t0 + secs(200), 60);
+        assert_eq!(
+            store.replace_lock(&erin, t0 + secs(200)).await.unwrap(),
+            None
+        );
+        let removed = store
+            .remove_lock("api", "staging", "alice", t0 + secs(6))
+            .await
+            .unwrap();
+        assert_eq!(removed.map(|l| l.reason), Some(Some("longer".into())));
+        // Expiry removes what is past and returns it.
+        let expired = store.expire_locks(t0 + secs(230)).await.unwrap();
+        let mut holders: Vec<String> = expired.into_iter().map(|l| l.holder_id).collect();
+        holders.sort();
+        assert_eq!(holders, ["dave"]);
+        assert_eq!(
+            store.locks(t0).await.unwrap().len(),
+            1,
+            "erin's, unexpired at t0"
+        );
+        assert!(store.locks(t0 + secs(300)).await.unwrap().is_empty());
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixteen_racing_takers_of_one_lock_one_wins() {
+    contract(async |b: &Backend| {
+        let store = b.open().await;
+        let t0 = now();
+        let answers = race(|i| {
+            let store = store.clone();
+            async move {
+                let l = lock("staging", &format!("h{i}"), t0, 600);
+                store.take_lock(&l, t0).await.unwrap()
+            }
+        })
+        .await;
+        let winners = answers.iter().filter(|a| **a == LockTaken::Taken).count();
+        assert_eq!(winners, 1, "{answers:?}");
+        let held = store.lock("api", "staging", t0).await.unwrap().unwrap();
+        for a in &answers {
+            if let LockTaken::HeldBy(l) = a {
+                assert_eq!(l.holder_id, held.holder_id);
+            }
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_take_overs_each_replace_the_one_before() {
+    contract(async |b: &Backend| {
+        let store = b.open().await;
+        let t0 = now();
+        store
+            .take_lock(&lock("staging", "first", t0, 600), t0)
+            .await
+            .unwrap();
+        let answers = race(|i| {
+            let store = store.clone();
+            async move {
+                let l = lock("staging", &format!("r{i}"), t0, 600);
+                store.replace_lock(&l, t0).await.unwrap()
+            }
+        })
+        .await;
+        // Serialised by the database: each replaced exactly one, a chain from `first`
+        // to whoever holds it now.
+        let mut replaced: Vec<String> = answers
+            .into_iter()
+            .map(|p| p.expect("each take-over replaced a lock").holder_id)
+            .collect();
+        replaced.push(
+            store
+                .lock("api", "staging", t0)
+                .await
+                .unwrap()
+                .unwrap()
+                .holder_id,
+        );
+        replaced.sort();
+        let mut everyone: Vec<String> = (0..RACERS).map(|i| format!("r{i}")).collect();
+        everyone.push("first".into());
+        everyone.sort();
+        assert_eq!(replaced, everyone);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confirmation_is_used_once_and_expires() {
+    contract(async |b: &Backend| {
+        let store = b.open().await;
+        let t0 = now();
+        let c1 = confirmation("c1", "alice", t0);
+        store.add_confirmation(&c1).await.unwrap();
+        store.set_confirmation_message("c1", "m9").await.unwrap();
+        let mut shown = c1.clone();
+        shown.message_id = Some("m9".into());
+        assert_eq!(
+            store.pending_confirmations("deploys", t0).await.unwrap(),
+            [shown.clone()]
+        );
+        assert!(store
+            .pending_confirmations("elsewhere", t0)
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            store
+                .close_confirmation("c1", "bob", ConfirmationState::Confirmed, t0 + secs(1))
+                .await
+                .unwrap(),
+            Err(Unconfirmable::NotYours(shown.clone()))
+        );
+        let mut confirmed = shown.clone();
+        confirmed.state = ConfirmationState::Confirmed;
+        assert_eq!(
+            store
+                .close_confirmation("c1", "alice", ConfirmationState::Confirmed, t0 + secs(1))
+                .await
+                .unwrap(),
+            Ok(confirmed.clone())
+        );
+        assert_eq!(
+            store
+                .close_confirmation("c1", "alice", ConfirmationState::Cancelled, t0 + secs(2))
+                .await
+                .unwrap(),
+            Err(Unconfirmable::Closed(confirmed.clone())),
+            "single use"
+        );
+        assert_eq!(
+            store
+                .close_confirmation("nope", "alice", ConfirmationState::Confirmed, t0)
+                .await
+                .unwrap(),
+            Err(Unconfirmable::NotFound)
+        );
+        // Expiry: a pending one past its time reads as expired and cannot be used.
+        let c2 = confirmation("c2", "alice", t0 + secs(2));
+        store.add_confirmation(&c2).await.unwrap();
+        let c3 = confirmation("c3", "bob", t0 + secs(3));
+        store.add_confirmation(&c3).await.unwrap();
+        assert_eq!(
+            store
+                .pending_confirmations("deploys", t0 + secs(4))
+                .await
+                .unwrap()
+                .iter()
+                .map(|c| c.id.as_str())
+                .collect::<Vec<_>>(),
+            ["c3", "c2"],
+            "newest first"
+        );
+        assert_eq!(
+            store
+                .latest_confirmation("deploys", "alice", t0 + secs(4))
+                .await
+                .unwrap(),
+            Some(c2.clone())
+        );
+        let late = t0 + secs(62);
+        let mut expired = c2.clone();
+        expired.state = ConfirmationState::Expired;
+        assert_eq!(
+            store
+                .latest_confirmation("deploys", "alice", late)
+                .await
+                .unwrap(),
+            Some(expired.clone())
+        );
+        assert_eq!(
+            store
+                .close_confirmation("c2", "alice", ConfirmationState::Confirmed, late)
+                .await
+                .unwrap(),
+            Err(Unconfirmable::Closed(expired.clone()))
+        );
+        assert_eq!(
+            store
+                .latest_confirmation("deploys", "carol", late)
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(store.expire_confirmations(late).await.unwrap(), [expired]);
+        assert!(store.expire_confirmations(late).await.unwrap().is_empty());
+        // Answered and expired ones age out; the pending one stays.
+        assert_eq!(store.prune_settled(t0 + secs(86_400)).await.unwrap(), 2);
+        assert_eq!(
+            store
+                .pending_confirmations("deploys", t0 + secs(4))
+                .await
+                .unwrap(),
+            [c3]
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixteen_racing_answers_to_one_confirmation_one_closes_it() {
+    contract(async |b: &Backend| {
+        let store = b.open().await;
+        let t0 = now();
+        store
+            .add_confirmation(&confirmation("c", "alice", t0))
+            .await
+            .unwrap();
+        let answers = race(|i| {
+            let store = store.clone();
+            async move {
+                let to = if i % 2 == 0 {
+                    ConfirmationState::Confirmed
+                } else {
+                    ConfirmationState::Cancelled
+                };
+                store
+                    .close_confirmation("c", "alice", to, t0)
+                    .await
+                    .unwrap()
+            }
+        })
+        .await;
+        let closed: Vec<&Confirmation> = answers.iter().filter_map(|a| a.as_ref().ok()).collect();
+        assert_eq!(closed.len(), 1, "{answers:?}");
+        for a in &answers {
+            if let Err(e) = a {
+                assert_eq!(e, &Unconfirmable::Closed(closed[0].clone()));
+            }
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_is_admitted_once_and_forgotten_by_age_only() {
+    contract(async |b: &Backend| {
+        let t0 = now();
+        {
+            let store = b.open().await;
+            let answers = store
+                .write(&[arrival("a", t0), arrival("b", t0), arrival("a", t0)])
+                .await
+                .unwrap();
+            assert_eq!(
+                answers,
+                [Written::Admitted, Written::Admitted, Written::Duplicate]
+            );
+            assert_eq!(
+                store.write(&[arrival("b", t0)]).await.unwrap(),
+                [Written::Duplicate]
+            );
+            // Applying removes an entry; the id stays remembered.
+            store.write(&[Write::Applied("a".into())]).await.unwrap();
+            assert_eq!(
+                store.write(&[arrival("a", t0)]).await.unwrap(),
+                [Written::Duplicate]
+            );
+        }
+        // Across a restart.
+        let store = b.open().await;
+        assert_eq!(
+            store.write(&[arrival("b", t0)]).await.unwrap(),
+            [Written::Duplicate]
+        );
+        let batch: Vec<Write> = (0..1200)
+            .map(|i| arrival(&format!("d{i}"), t0 + secs(i)))
+            .collect();
+        assert!(store
+            .write(&batch)
+            .await
+            .unwrap()
+            .iter()
+            .all(|w| *w == Written::Admitted));
+        // However many are remembered, none is dropped for room.
+        assert_eq!(
+            store.write(&[arrival("d0", t0)]).await.unwrap(),
+            [Written::Duplicate]
+        );
+        // `a` and `b` were received at t0, as d0 was: 1002 are older than t0 + 1000 s.
+        assert_eq!(store.prune_deliveries(t0 + secs(1000)).await.unwrap(), 1002);
+        assert_eq!(
+            store
+                .write(&[arrival("d0", t0), arrival("d1000", t0)])
+                .await
+                .unwrap(),
+            [Written::Admitted, Written::Duplicate]
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixteen_racing_admissions_of_one_delivery_one_is_admitted() {
+    contract(async |b: &Backend| {
+        let store = b.open().await;
+        let t0 = now();
+        let answers = race(|i| {
+            let store = store.clone();
+            async move {
+                // Each in a batch of its own, with a delivery of its own beside it.
+                store
+                    .write(&[arrival("same", t0), arrival(&format!("own{i}"), t0)])
+                    .await
+                    .unwrap()
+            }
+        })
+        .await;
+        let admitted = answers.iter().filter(|a| a[0] == Written::Admitted).count();
+        assert_eq!(admitted, 1, "{answers:?}");
+        assert!(answers.iter().all(|a| a[1] == Written::Admitted));
+        let inbox = store.inbox(t0 + secs(1), 100).await.unwrap();
+        assert_eq!(inbox.iter().filter(|a| a.key == "same").count(), 1);
+        assert_eq!(inbox.len(), RACERS + 1);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inbox_keeps_events_in_arrival_order_until_applied() {
+    contract(async |b: &Backend| {
+        let t0 = now();
+        {
+            let store = b.open().await;
+            // Arrival order is not time order: the inbox answers in arrival order.
+            let generated = Arrival {
+                key: "deploybot:1".into(),
+                delivery: None,
+                event: "{\"kind\":\"generated\"}".into(),
+                at: t0 + secs(4),
+            };
+            let answers = store
+                .write(&[
+                    arrival("c", t0 + secs(3)),
+                    arrival("a", t0 + secs(1)),
+                    Write::Admit(generated.clone()),
+                    arrival("b", t0 + secs(2)),
+                ])
+                .await
+                .unwrap();
+            assert!(
+                answers.iter().all(|a| *a == Written::Admitted),
+                "{answers:?}"
+            );
+            let keys = |v: Vec<Arrival>| v.into_iter().map(|a| a.key).collect::<Vec<_>>();
+            assert_eq!(
+                keys(store.inbox(t0 + secs(10), 10).await.unwrap()),
+                ["c", "a", "deploybot:1", "b"]
+            );
+            assert_eq!(
+                keys(store.inbox(t0 + secs(10), 2).await.unwrap()),
+                ["c", "a"]
+            );
+            assert_eq!(
+                keys(store.inbox(t0 + secs(3), 10).await.unwrap()),
+                ["a", "b"],
+                "received before, not at"
+            );
+            let all = store.inbox(t0 + secs(10), 10).await.unwrap();
+            assert_eq!(all[2], generated, "a generated key has no delivery id");
+            assert_eq!(all[0].delivery.as_deref(), Some("c"));
+            assert_eq!(all[0].event, "{\"kind\":\"c\"}");
+            assert_eq!(all[0].at, t0 + secs(3));
+            // One batch of every kind: admitted first, tracked written, applied removed.
+            let t = tracked(7);
+            let mut done = settled(8);
+            done.request_id = Some("r-8".into());
+            let answers = store
+                .write(&[
+                    Write::Applied("c".into()),
+                    Write::Insert(Box::new(t.clone())),
+                    arrival("d", t0 + secs(5)),
+                    Write::Insert(Box::new(t.clone())),
+                    Write::Put(Box::new(done.clone())),
+                    Write::Applied("deploybot:1".into()),
+                    Write::Applied("never-admitted".into()),
+                ])
+                .await
+                .unwrap();
+            assert_eq!(
+                answers,
+                [
+                    Written::Done,
+                    Written::Inserted(true),
+                    Written::Admitted,
+                    Written::Inserted(false),
+                    Written::Done,
+                    Written::Done,
+                    Written::Done,
+                ]
+            );
+            assert_eq!(
+                store.tracked(&api(), DeploymentId(8)).await.unwrap(),
+                Some(done)
+            );
+        }
+        // What was admitted and not applied survives a restart.
+        let store = b.open().await;
+        assert_eq!(
+            store
+                .inbox(t0 + secs(10), 10)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|a| a.key)
+                .collect::<Vec<_>>(),
+            ["a", "b", "d"]
+        );
+        assert_eq!(
+            store
+                .unfinished()
+                .await
+                .unwrap()
+                .iter()
+                .map(|t| t.deployment_id)
+                .collect::<Vec<_>>(),
+            [DeploymentId(7)]
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tracked_records_are_keyed_by_repository_and_id_and_survive_reopening() {
+    contract(async |b: &Backend| {
+        {
+            let store = b.open().await;
+            let mut t = tracked(7);
+            t.request_id = Some("r-7".into());
+            assert!(store.insert_tracked(&t).await.unwrap());
+            let mut changed = t.clone();
+            changed.git_ref = "other".into();
+            assert!(
+                !store.insert_tracked(&changed).await.unwrap(),
+                "insert never overwrites"
+            );
+            assert_eq!(
+                store.tracked(&api(), DeploymentId(7)).await.unwrap(),
+                Some(t.clone())
+            );
+            // Case-insensitive repository; both halves of the key must match.
+            let upper = RepoName::parse("ACME/API").unwrap();
+            assert_eq!(
+                store.tracked(&upper, DeploymentId(7)).await.unwrap(),
+                Some(t.clone())
+            );
+            let evil = RepoName::parse("evil/x").unwrap();
+            assert_eq!(store.tracked(&evil, DeploymentId(7)).await.unwrap(), None);
+            let mut other = tracked(7);
+            other.repository = evil.clone();
+            assert!(
+                store.insert_tracked(&other).await.unwrap(),
+                "another repository"
+            );
+            // The oldest deployment made for a request id.
+            let mut again = tracked(5);
+            again.request_id = Some("r-7".into());
+            store.put_tracked(&again).await.unwrap();
+            assert_eq!(
+                store
+                    .tracked_by_request(&upper, "r-7")
+                    .await
+                    .unwrap()
+                    .map(|t| t.deployment_id),
+                Some(DeploymentId(5))
+            );
+            assert_eq!(store.tracked_by_request(&evil, "r-7").await.unwrap(), None);
+            // Put replaces, and settles.
+            let mut done = t.clone();
+            done.state = DeploymentState::Success;
+            done.final_rendered = true;
+            done.status_id = Some(99);
+            store.put_tracked(&done).await.unwrap();
+            assert_eq!(
+                store.tracked(&api(), DeploymentId(7)).await.unwrap(),
+                Some(done)
+            );
+            let mut gave_up = tracked(3);
+            gave_up.given_up = true;
+            store.put_tracked(&gave_up).await.unwrap();
+        }
+        let store = b.open().await;
+        assert_eq!(
+            store
+                .unfinished()
+                .await
+                .unwrap()
+                .iter()
+                .map(|t| (t.repository.to_string(), t.deployment_id))
+                .collect::<Vec<_>>(),
+            [
+                ("acme/api".to_string(), DeploymentId(5)),
+                ("evil/x".to_string(), DeploymentId(7))
+            ],
+            "by deployment id; settled and given-up ones are not unfinished"
+        );
+        assert_eq!(
+            store
+                .tracked(&api(), DeploymentId(7))
+                .await
+                .unwrap()
+                .unwrap()
+                .status_id,
+            Some(99)
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settled_records_age_out_and_unsettled_ones_stay() {
+    contract(async |b: &Backend| {
+        let store = b.open().await;
+        store.put_tracked(&settled(1)).await.unwrap();
+        store.put_tracked(&tracked(2)).await.unwrap();
+        assert_eq!(store.prune_settled(Utc::now() - secs(60)).await.unwrap(), 0);
+        assert_eq!(
+            store
+                .prune_settled(Utc::now() + secs(86_400))
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(store.tracked(&api(), DeploymentId(1)).await.unwrap(), None);
+        assert!(store
+            .tracked(&api(), DeploymentId(2))
+            .await
+            .unwrap()
+            .is_some());
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_intent_survives_reopening_and_closes_exactly_once() {
+    contract(async |b: &Backend| {
+        let t0 = now();
+        let first = intent("r-1", t0 + secs(5));
+        let older = intent("r-0", t0);
+        {
+            let store = b.open().await;
+            store.add_intent(&first).await.unwrap();
+            store.add_intent(&older).await.unwrap();
+            assert!(
+                store.add_intent(&first).await.is_err(),
+                "one intent per request id"
+            );
+        }
+        let store = b.open().await;
+        assert_eq!(
+            store.open_intents().await.unwrap(),
+            [older.clone(), first.clone()]
+        );
+        let at = t0 + secs(10);
+        assert!(store
+            .close_intent("r-1", IntentResolution::Created, Some(DeploymentId(7)), at)
+            .await
+            .unwrap());
+        assert!(
+            !store
+                .close_intent("r-1", IntentResolution::NotCreated, None, at)
+                .await
+                .unwrap(),
+            "a second closer loses"
+        );
+        assert!(!store
+            .close_intent("never", IntentResolution::Failed, None, at)
+            .await
+            .unwrap());
+        assert_eq!(store.open_intents().await.unwrap(), [older]);
+        // Closed ones age out; open ones stay.
+        assert_eq!(store.prune_settled(at).await.unwrap(), 0, "not before `at`");
+        assert_eq!(store.prune_settled(at + secs(1)).await.unwrap(), 1);
+        assert_eq!(store.open_intents().await.unwrap().len(), 1);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixteen_racing_closers_of_one_intent_one_wins() {
+    contract(async |b: &Backend| {
+        let store = b.open().await;
+        let t0 = now();
+        store.add_intent(&intent("r", t0)).await.unwrap();
+        let answers = race(|i| {
+            let store = store.clone();
+            async move {
+                let how = if i % 2 == 0 {
+                    IntentResolution::Created
+                } else {
+                    IntentResolution::Abandoned
+                };
+                store
+                    .close_intent("r", how, Some(DeploymentId(i as u64)), t0)
+                    .await
+                    .unwrap()
+            }
+        })
+        .await;
+        assert_eq!(answers.iter().filter(|w| **w).count(), 1, "{answers:?}");
+        assert!(store.open_intents().await.unwrap().is_empty());
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_entries_are_listed_newest_first_and_pruned_by_age() {
+    contract(async |b: &Backend| {
+        let store = b.open().await;
+        let t0 = now();
+        let entries = [
+            entry(t0, Some("api"), Some("staging"), "one"),
+            entry(t0 + secs(1), Some("api"), Some("production"), "two"),
+            entry(t0 + secs(2), Some("web"), Some("staging"), "three"),
+            AuditEntry {
+                rule: Some("syntax".into()),
+                decision: "refused".into(),
+                deployment_id: None,
+                detail: None,
+                ..entry(t0 + secs(3), None, None, "four")
+            },
+        ];
+        for e in &entries {
+            store.audit(e).await.unwrap();
+        }
+        let texts = |v: Vec<AuditEntry>| v.into_iter().map(|e| e.text).collect::<Vec<_>>();
+        let all = store.audit_entries(None, None, 10).await.unwrap();
+        assert_eq!(all[0], entries[3], "every field kept");
+        assert_eq!(all[3], entries[0]);
+        assert_eq!(texts(all), ["four", "three", "two", "one"]);
+        assert_eq!(
+            texts(store.audit_entries(Some("api"), None, 10).await.unwrap()),
+            ["two", "one"]
+        );
+        assert_eq!(
+            texts(
+                store
+                    .audit_entries(None, Some("staging"), 10)
+                    .await
+                    .unwrap()
+            ),
+            ["three", "one"]
+        );
+        assert_eq!(
+            texts(
+                store
+                    .audit_entries(Some("api"), Some("staging"), 10)
+                    .await
+                    .unwrap()
+            ),
+            ["one"]
+        );
+        assert_eq!(
+            texts(store.audit_entries(None, None, 2).await.unwrap()),
+            ["four", "three"]
+        );
+        assert_eq!(store.prune_audit(t0 + secs(2)).await.unwrap(), 2);
+        assert_eq!(
+            texts(store.audit_entries(None, None, 10).await.unwrap()),
+            ["four", "three"]
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_setting_is_written_once_even_by_racing_first_starts() {
+    contract(async |b: &Backend| {
+        {
+            let store = b.open().await;
+            assert_eq!(
+                store.setting_or_insert("k", "first").await.unwrap(),
+                "first"
+            );
+            assert_eq!(
+                store.setting_or_insert("k", "second").await.unwrap(),
+                "first"
+            );
+        }
+        let store = b.open().await;
+        assert_eq!(
+            store.setting_or_insert("k", "third").await.unwrap(),
+            "first"
+        );
+        let answers = race(|i| {
+            let store = store.clone();
+            async move {
+                store
+                    .setting_or_insert("routing_key", &format!("key-{i}"))
+                    .await
+                    .unwrap()
+            }
+        })
+        .await;
+        assert!(answers.iter().all(|a| *a == answers[0]), "{answers:?}");
+        assert!(answers[0].starts_with("key-"));
+        assert_eq!(
+            store
+                .setting_or_insert("routing_key", "late")
+                .await
+                .unwrap(),
+            answers[0]
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_press_is_claimed_once_and_released_only_as_recorded() {
+    contract(async |b: &Backend| {
+        let store = b.open().await;
+        let t0 = now();
+        let alice = press("discord:1", "alice", t0);
+        let bob = press("discord:1", "bob", t0 + secs(1));
+        assert_eq!(store.claim_press(&alice).await.unwrap(), None);
+        assert_eq!(store.claim_press(&bob).await.unwrap(), Some(alice.clone()));
+        // Another message's buttons are another claim.
+        assert_eq!(
+            store
+                .claim_press(&press("discord:2", "bob", t0))
+                .await
+                .unwrap(),
+            None
+        );
+        // Releasing a press that is not the one recorded changes nothing.
+        store.release_press(&bob).await.unwrap();
+        let other_time = press("discord:1", "alice", t0 + secs(5));
+        store.release_press(&other_time).await.unwrap();
+        assert_eq!(store.claim_press(&bob).await.unwrap(), Some(alice.clone()));
+        store.release_press(&alice).await.unwrap();
+        assert_eq!(store.claim_press(&bob).await.unwrap(), None, "usable again");
+        assert_eq!(store.claim_press(&alice).await.unwrap(), Some(bob.clone()));
+        // Presses age out.
+        assert_eq!(
+            store.prune_settled(t0 + secs(1)).await.unwrap(),
+            1,
+            "discord:2"
+        );
+        assert_eq!(
+            store.prune_settled(t0 + secs(2)).await.unwrap(),
+            1,
+            "discord:1"
+        );
+        assert_eq!(store.claim_press(&alice).await.unwrap(), None);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixteen_racing_presses_of_one_message_one_wins() {
+    contract(async |b: &Backend| {
+        let store = b.open().await;
+        let t0 = now();
+        let answers = race(|i| {
+            let store = store.clone();
+            async move {
+                let p = press("discord:42", &format!("u{i}"), t0 + secs(i as i64));
+                (p.clone(), store.claim_press(&p).await.unwrap())
+            }
+        })
+        .await;
+        let winners: Vec<&Press> = answers
+            .iter()
+            .filter(|(_, earlier)| earlier.is_none())
+            .map(|(p, _)| p)
+            .collect();
+        assert_eq!(winners.len(), 1, "{answers:?}");
+        for (_, earlier) in &answers {
+            if let Some(earlier) = earlier {
+                assert_eq!(earlier, winners[0]);
+            }
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gauges_count_unexpired_locks_pending_confirmations_and_followed_deployments() {
+    contract(async |b: &Backend| {
+        let store = b.open().await;
+        let t0 = now();
+        assert_eq!(store.gauges(t0).await.unwrap(), Gauges::default());
+        store
+            .take_lock(&lock("staging", "a", t0, 60), t0)
+            .await
+            .unwrap();
+        store
+            .take_lock(&lock("production", "a", t0, 600), t0)
+            .await
+            .unwrap();
+        store
+            .add_confirmation(&confirmation("c1", "a", t0))
+            .await
+            .unwrap();
+        store
+            .add_confirmation(&confirmation("c2", "a", t0))
+            .await
+            .unwrap();
+        store
+            .close_confirmation("c2", "a", ConfirmationState::Cancelled, t0)
+            .await
+            .unwrap()
+            .unwrap();
+        store.put_tracked(&tracked(1)).await.unwrap();
+        store.put_tracked(&tracked(2)).await.unwrap();
+        store.put_tracked(&settled(3)).await.unwrap();
+        assert_eq!(
+            store.gauges(t0).await.unwrap(),
+            Gauges {
+                locks: 2,
+                confirmations: 1,
+                tracked: 2
+            }
+        );
+        assert_eq!(
+            store.gauges(t0 + secs(61)).await.unwrap(),
+            Gauges {
+                locks: 1,
+                confirmations: 0,
+                tracked: 2
+            }
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ping_proves_a_write_could_be_taken_and_changes_nothing() {
+    contract(async |b: &Backend| {
+        let store = b.open().await;
+        store.setting_or_insert("k", "v").await.unwrap();
+        for _ in 0..3 {
+            store.ping().await.unwrap();
+        }
+        assert_eq!(store.setting_or_insert("k", "w").await.unwrap(), "v");
+        assert_eq!(store.gauges(now()).await.unwrap(), Gauges::default());
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timestamps_keep_microseconds_and_their_order() {
+    contract(async |b: &Backend| {
+        let store = b.open().await;
+        let t0 = DateTime::parse_from_rfc3339("2031-02-03T04:05:06.123456789Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let kept = DateTime::parse_from_rfc3339("2031-02-03T04:05:06.123456Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let later = lock(
+            "production",
+            "b",
+            t0 + chrono::Duration::microseconds(1),
+            60,
+        );
+        store.take_lock(&later, t0).await.unwrap();
+        store
+            .take_lock(&lock("staging", "a", t0, 60), t0)
+            .await
+            .unwrap();
+        let locks = store.locks(t0).await.unwrap();
+        assert_eq!(
+            locks[0].created_at, kept,
+            "nanoseconds are cut, not rounded"
+        );
+        assert_eq!(locks[0].environment, "staging");
+        assert_eq!(locks[1].environment, "production", "one microsecond later");
+        // An expiry exactly at `now` is expired.
+        assert_eq!(
+            store.lock("api", "staging", kept + secs(60)).await.unwrap(),
+            None
+        );
+        assert!(store
+            .lock(
+                "api",
+                "staging",
+                kept + secs(60) - chrono::Duration::microseconds(1)
+            )
+            .await
+            .unwrap()
+            .is_some());
+        store.audit(&entry(t0, None, None, "x")).await.unwrap();
+        assert_eq!(
+            store.audit_entries(None, None, 1).await.unwrap()[0].at,
+            kept
+        );
+    })
+    .await;
+}
