@@ -200,7 +200,7 @@ impl Service {
             config = %config.source.display(),
             apps = config.apps.len(),
             environments,
-            storage = %redact_url(&config.storage.url),
+            storage = %crate::store::postgres::redacted(&config.storage.url),
             github = %config.github.api_url,
             %webhook,
             metrics = %ops,
@@ -290,17 +290,6 @@ impl Service {
     }
 }
 
-/// A URL with any password replaced by `***`, for logs.
-pub fn redact_url(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        _ => url.to_string(),
-    }
-}
-
 /// Housekeeping every few seconds ([`Bot::tick`]), and polling when
 /// `[github] poll_interval` is set, until `stop` fires. Each round runs in a task of
 /// its own: a round that fails or panics is logged and counted
@@ -348,18 +337,4 @@ fn spawn_background(bot: Bot, mut stop: watch::Receiver<bool>) -> tokio::task::J
             crate::intents::spawn_reconcile(&bot);
         }
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redact_url;
-
-    #[test]
-    fn passwords_in_storage_urls_are_not_logged() {
-        assert_eq!(
-            redact_url("postgres://bot:s3cret@db:5432/deploybot"),
-            "postgres://bot:***@db:5432/deploybot"
-        );
-        assert_eq!(redact_url("sqlite://deploybot.db"), "sqlite://deploybot.db");
-    }
 }

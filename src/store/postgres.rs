@@ -946,6 +946,7 @@ mod tests {
             "postgresql://bot@db/deploybot"
         );
         assert_eq!(redacted("postgres://db/x"), "postgres://db/x");
+        assert_eq!(redacted("sqlite://deploybot.db"), "sqlite://deploybot.db");
         // An `@` in the password (percent-encoding forgotten) is still hidden.
         assert_eq!(redacted("postgres://u:p@ss@h/d"), "postgres://u:***@h/d");
     }
