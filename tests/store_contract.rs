@@ -995,6 +995,53 @@ async fn tracked_records_are_keyed_by_repository_and_id_and_survive_reopening() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tracked_writes_of_a_batch_keep_their_order_and_the_last_put_wins() {
+    contract(async |b: &Backend| {
+        let store = b.open().await;
+        let t = tracked(7);
+        assert_eq!(
+            store
+                .write(&[
+                    Write::Insert(Box::new(t.clone())),
+                    Write::Insert(Box::new(t.clone())),
+                ])
+                .await
+                .unwrap(),
+            [Written::Inserted(true), Written::Inserted(false)]
+        );
+        let (a, other) = (tracked(1), tracked(2));
+        let mut a_done = a.clone();
+        a_done.state = DeploymentState::Success;
+        let mut other_running = other.clone();
+        other_running.state = DeploymentState::InProgress;
+        let answers = store
+            .write(&[
+                Write::Put(Box::new(a.clone())),
+                Write::Put(Box::new(other_running.clone())),
+                Write::Put(Box::new(a_done.clone())),
+                // An insert after the puts sees their rows.
+                Write::Insert(Box::new(other.clone())),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(answers[3], Written::Inserted(false));
+        let got = |t: &Tracked| {
+            let (store, t) = (store.clone(), t.clone());
+            async move { store.tracked(&t.repository, t.deployment_id).await.unwrap() }
+        };
+        assert_eq!(
+            got(&a).await.map(|t| t.state),
+            Some(DeploymentState::Success)
+        );
+        assert_eq!(
+            got(&other).await.map(|t| t.state),
+            Some(DeploymentState::InProgress)
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn settled_records_age_out_and_unsettled_ones_stay() {
     contract(async |b: &Backend| {
         let store = b.open().await;
