@@ -121,6 +121,18 @@ impl Harness {
             .expect("run task")
     }
 
+    /// The first private follow-up to the interaction with `token` (a refusal, a
+    /// used or outdated button), waited for.
+    async fn private_answer(&self, token: &str, what: &str) -> fake_discord::Call {
+        wait_for(BOUND, what, || {
+            self.fake
+                .calls_to("POST", &format!("/webhooks/{APP_ID}/{token}"))
+                .into_iter()
+                .next()
+        })
+        .await
+    }
+
     /// Channel messages the bot posted in `channel`, in order.
     fn posts(&self, channel: u64) -> Vec<fake_discord::Call> {
         self.fake
@@ -544,13 +556,7 @@ async fn force_deploy_button_runs_as_the_presser_and_is_authorised_again() {
         &input,
         "hotfix",
     );
-    let refusal = wait_for(BOUND, "the private refusal", || {
-        h.fake
-            .calls_to("POST", &format!("/webhooks/{APP_ID}/{token}"))
-            .into_iter()
-            .next()
-    })
-    .await;
+    let refusal = h.private_answer(&token, "the private refusal").await;
     assert_eq!(refusal.body["flags"], 64, "ephemeral: {:?}", refusal.body);
     assert!(title(&refusal.body).starts_with("🚫"), "{:?}", refusal.body);
     assert_eq!(h.deployment_posts(), before, "nothing sent to GitHub");
@@ -719,13 +725,7 @@ async fn finished_deployments_offer_retry_and_roll_back_which_run_once_as_the_pr
     let (_, token) = h
         .fake
         .press(DEPLOYS, member(ALICE, &[RELEASE]), broken_message, &ids[0]);
-    let used = wait_for(BOUND, "the used answer", || {
-        h.fake
-            .calls_to("POST", &format!("/webhooks/{APP_ID}/{token}"))
-            .into_iter()
-            .next()
-    })
-    .await;
+    let used = h.private_answer(&token, "the used answer").await;
     assert_eq!(used.body["flags"], 64);
     let said = title(&used.body);
     assert!(
@@ -745,13 +745,7 @@ async fn finished_deployments_offer_retry_and_roll_back_which_run_once_as_the_pr
         topic_message,
         &topic_rollback,
     );
-    let outdated = wait_for(BOUND, "the outdated answer", || {
-        h.fake
-            .calls_to("POST", &format!("/webhooks/{APP_ID}/{token}"))
-            .into_iter()
-            .next()
-    })
-    .await;
+    let outdated = h.private_answer(&token, "the outdated answer").await;
     let said = title(&outdated.body);
     assert!(
         said.contains(&format!("was for #{topic_id}")) && said.contains(&format!("#{rollback_id}")),
@@ -793,13 +787,7 @@ async fn a_used_force_button_is_greyed_out_and_a_second_press_does_not_deploy_ag
     let (_, token) = h
         .fake
         .press(DEPLOYS, member(OLGA, &[ONCALL]), refused, &force);
-    let answer = wait_for(BOUND, "the used answer", || {
-        h.fake
-            .calls_to("POST", &format!("/webhooks/{APP_ID}/{token}"))
-            .into_iter()
-            .next()
-    })
-    .await;
+    let answer = h.private_answer(&token, "the used answer").await;
     assert!(
         title(&answer.body).contains("already used: bob pressed it"),
         "{:?}",
@@ -827,13 +815,7 @@ async fn a_lock_offers_unlock_which_releases_it_for_its_holder_only() {
     assert_eq!(unlock, "db1:u:unlock staging on api");
     // bob may not release alice's lock with plain unlock: refused, button still usable.
     let (_, token) = h.fake.press(DEPLOYS, member(BOB, &[DEV]), locked, &unlock);
-    let refusal = wait_for(BOUND, "the private refusal", || {
-        h.fake
-            .calls_to("POST", &format!("/webhooks/{APP_ID}/{token}"))
-            .into_iter()
-            .next()
-    })
-    .await;
+    let refusal = h.private_answer(&token, "the private refusal").await;
     assert!(
         title(&refusal.body).contains("alice"),
         "names the holder: {:?}",
@@ -1018,13 +1000,7 @@ async fn confirm_and_cancel_buttons_answer_for_the_requester_only() {
     let (_, token) = h
         .fake
         .press(DEPLOYS, member(BOB, &[RELEASE]), question, &ids[0]);
-    let refusal = wait_for(BOUND, "the private refusal", || {
-        h.fake
-            .calls_to("POST", &format!("/webhooks/{APP_ID}/{token}"))
-            .into_iter()
-            .next()
-    })
-    .await;
+    let refusal = h.private_answer(&token, "the private refusal").await;
     assert_eq!(refusal.body["flags"], 64);
     assert!(
         title(&refusal.body).contains("only alice can confirm"),
