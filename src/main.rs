@@ -71,6 +71,18 @@ enum Cmd {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Copies a SQLite store into PostgreSQL (locks, confirmations, followed
+    /// deployments, the inbox, delivery ids, the audit log, settings). Safe to re-run:
+    /// rows already copied are skipped. Run it with deploybot stopped, then point
+    /// `[storage] url` at PostgreSQL.
+    MigrateStore {
+        /// The SQLite store, e.g. sqlite://deploybot.db
+        #[arg(long)]
+        from: String,
+        /// The PostgreSQL store, e.g. postgres://deploybot@db.example/deploybot
+        #[arg(long)]
+        to: String,
+    },
 }
 
 fn default_user() -> String {
@@ -164,6 +176,22 @@ async fn main() -> ExitCode {
     // common soft limit of 1,024 descriptors.
     deploybot::server::raise_fd_limit();
     match cli.command {
+        Cmd::MigrateStore { from, to } => {
+            match deploybot::store::migrate::migrate(&from, &to, 4).await {
+                Ok(report) => {
+                    print!("{report}");
+                    println!(
+                        "done: point [storage] url at {} and start deploybot",
+                        deploybot::store::postgres::redacted(&to)
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("deploybot migrate-store: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Cmd::CheckConfig { config } => {
             let Loaded { config, warnings } = match load(config) {
                 Ok(c) => c,

@@ -1422,3 +1422,141 @@ async fn timestamps_keep_microseconds_and_their_order() {
     })
     .await;
 }
+
+/// `deploybot migrate-store`: a SQLite store, filled through the trait, is read back
+/// through the trait from PostgreSQL; a second run copies nothing more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_store_copies_sqlite_into_postgres_and_can_run_again() {
+    use deploybot::store::migrate::migrate;
+    let dir = tempfile::tempdir().unwrap();
+    // Refused before anything is opened, with what to give instead.
+    let e = migrate("postgres://a/b", "postgres://c/d", 1)
+        .await
+        .unwrap_err();
+    assert!(e.contains("not a SQLite URL"), "{e}");
+    let missing = format!("sqlite://{}", dir.path().join("none.db").display());
+    let e = migrate(&missing, "postgres://c/d", 1).await.unwrap_err();
+    assert!(e.contains("there is no file"), "{e}");
+    let e = migrate(&missing, "mysql://c/d", 1).await.unwrap_err();
+    assert!(e.contains("not a PostgreSQL URL"), "{e}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_deploybot"))
+        .args([
+            "migrate-store",
+            "--from",
+            &missing,
+            "--to",
+            "postgres://c/d",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("there is no file"));
+    let Some(admin) = postgres_server() else {
+        return;
+    };
+
+    let from = format!("sqlite://{}", dir.path().join("old.db").display());
+    let t0 = now();
+    {
+        let old = SqliteStore::open(&from).await.unwrap();
+        old.take_lock(&lock("production", "alice", t0, 3600), t0)
+            .await
+            .unwrap();
+        old.add_confirmation(&confirmation("c1", "bob", t0))
+            .await
+            .unwrap();
+        old.write(&[Write::Insert(Box::new(tracked(5))), arrival("d1", t0)])
+            .await
+            .unwrap();
+        old.add_intent(&intent("r1", t0)).await.unwrap();
+        old.audit(&entry(t0, Some("api"), Some("staging"), "first"))
+            .await
+            .unwrap();
+        old.audit(&entry(t0 + secs(1), Some("api"), Some("staging"), "second"))
+            .await
+            .unwrap();
+        old.claim_press(&press("discord:1", "carol", t0))
+            .await
+            .unwrap();
+        old.setting_or_insert("routing_key", "the-old-key")
+            .await
+            .unwrap();
+    }
+    let db = FreshDatabase::create(&admin).await;
+    let to = with_database(&admin, &db.name);
+    let outcome = AssertUnwindSafe(async {
+        let report = migrate(&from, &to, 2).await.unwrap();
+        let text = report.to_string();
+        for line in [
+            "settings: 1 rows, 1 copied",
+            "tracked: 1 rows, 1 copied",
+            "locks: 1 rows, 1 copied",
+            "confirmations: 1 rows, 1 copied",
+            "inbox: 1 rows, 1 copied",
+            "audit: 2 rows, 2 copied",
+            "presses: 1 rows, 1 copied",
+        ] {
+            assert!(text.contains(line), "{line} in:\n{text}");
+        }
+        let new = PostgresStore::open(&to, 2).await.unwrap();
+        let held = new.lock("api", "production", t0).await.unwrap().unwrap();
+        assert_eq!(held.holder_id, "alice");
+        assert_eq!(micros(held.expires_at), micros(t0 + secs(3600)));
+        assert_eq!(
+            new.pending_confirmations("deploys", t0).await.unwrap()[0].id,
+            "c1"
+        );
+        assert!(new
+            .tracked(&api(), DeploymentId(5))
+            .await
+            .unwrap()
+            .is_some());
+        assert_eq!(new.open_intents().await.unwrap()[0].request_id, "r1");
+        assert_eq!(
+            new.write(&[arrival("d1", t0)]).await.unwrap(),
+            [Written::Duplicate],
+            "delivery ids move too"
+        );
+        assert_eq!(new.inbox(t0 + secs(1), 10).await.unwrap().len(), 1);
+        assert!(new
+            .claim_press(&press("discord:1", "dan", t0))
+            .await
+            .unwrap()
+            .is_some());
+        assert_eq!(
+            new.setting_or_insert("routing_key", "a-new-key")
+                .await
+                .unwrap(),
+            "the-old-key",
+            "deployments made before the move still verify"
+        );
+        // New audit entries get ids after the copied ones.
+        new.audit(&entry(t0 + secs(2), Some("api"), Some("staging"), "third"))
+            .await
+            .unwrap();
+        let texts: Vec<String> = new
+            .audit_entries(None, None, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.text)
+            .collect();
+        assert_eq!(texts, ["third", "second", "first"]);
+        // Again: nothing more is copied.
+        let again = migrate(&from, &to, 2).await.unwrap().to_string();
+        assert!(
+            again.contains("audit: 2 rows, 0 copied, 2 already there"),
+            "{again}"
+        );
+        assert!(
+            again.contains("locks: 1 rows, 0 copied, 1 already there"),
+            "{again}"
+        );
+    })
+    .catch_unwind()
+    .await;
+    db.drop_it().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}

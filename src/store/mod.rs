@@ -7,6 +7,7 @@
 //! semantics: `tests/store_contract.rs` runs one suite against both.
 
 pub mod group;
+pub mod migrate;
 pub mod postgres;
 pub mod sqlite;
 
