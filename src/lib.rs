@@ -15,6 +15,7 @@ pub mod github;
 pub mod history;
 pub mod inbox;
 pub mod intents;
+pub mod lease;
 pub mod metrics;
 pub mod model;
 pub mod ops;

@@ -155,6 +155,9 @@ pub struct Metrics {
     untrusted_events: Family<Reason, Counter>,
     github_rest_fallbacks: Family<Reason, Counter>,
     ready: Family<Component, Gauge>,
+    leader: Gauge,
+    leader_changes: Counter,
+    gateway_events_fenced: Counter,
     /// Readiness of storage, chat and GitHub, for `/readyz`.
     pub health: Health,
 }
@@ -285,6 +288,24 @@ impl Metrics {
             "1 when the component is ready (storage, chat, github, housekeeping), else 0",
             ready.clone(),
         );
+        let leader = Gauge::default();
+        registry.register(
+            "leader",
+            "1 while this instance holds the leader lease (the Discord gateway and housekeeping), else 0; always 1 with SQLite",
+            leader.clone(),
+        );
+        let leader_changes = Counter::default();
+        registry.register(
+            "leader_changes",
+            "Times this instance became the leader or stopped being it",
+            leader_changes.clone(),
+        );
+        let gateway_events_fenced = Counter::default();
+        registry.register(
+            "gateway_events_fenced",
+            "Chat commands from the gateway dropped unanswered because this instance was no longer the leader",
+            gateway_events_fenced.clone(),
+        );
         let build_info = Family::<Version, Gauge>::default();
         registry.register(
             "build_info",
@@ -317,6 +338,9 @@ impl Metrics {
             untrusted_events,
             github_rest_fallbacks,
             ready,
+            leader,
+            leader_changes,
+            gateway_events_fenced,
             health: Health::default(),
         }
     }
@@ -464,6 +488,23 @@ impl Metrics {
             .inc();
     }
 
+    /// This instance's role: leader or standby. A change of role is counted.
+    pub fn leader(&self, leader: bool) {
+        self.leader.set(i64::from(leader));
+        if self
+            .health
+            .set_leader(leader)
+            .is_some_and(|was| was != leader)
+        {
+            self.leader_changes.inc();
+        }
+    }
+
+    /// A gateway event that would have become a command, dropped: not the leader.
+    pub fn gateway_event_fenced(&self) {
+        self.gateway_events_fenced.inc();
+    }
+
     /// The store's counts, refreshed before each scrape.
     pub fn store_gauges(&self, gauges: &crate::store::Gauges) {
         self.locks_active.set(gauges.locks as i64);
@@ -511,6 +552,10 @@ pub struct Health {
     chat_probe: std::sync::OnceLock<ChatProbe>,
     /// When housekeeping last completed a round (or when the bot started).
     heartbeat: Mutex<std::time::Instant>,
+    /// Whether this instance holds the leader lease (`/readyz`'s `role`).
+    leader: std::sync::atomic::AtomicBool,
+    /// Whether the lease was ever set (before: the first state is no change).
+    role_known: std::sync::atomic::AtomicBool,
 }
 
 /// Housekeeping runs every few seconds; this long without a round means it is stuck.
@@ -528,6 +573,8 @@ impl Default for Health {
             github_checked: std::sync::atomic::AtomicBool::new(false),
             chat_probe: std::sync::OnceLock::new(),
             heartbeat: Mutex::new(std::time::Instant::now()),
+            leader: std::sync::atomic::AtomicBool::new(true),
+            role_known: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
@@ -575,6 +622,22 @@ impl Health {
         self.storage.lock().expect("health lock").clone()
     }
 
+    /// Sets the role; returns the previous one (`None` the first time).
+    fn set_leader(&self, leader: bool) -> Option<bool> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let was = self.leader.swap(leader, SeqCst);
+        self.role_known.swap(true, SeqCst).then_some(was)
+    }
+
+    /// `leader` or `standby`.
+    pub fn role(&self) -> &'static str {
+        if self.leader.load(std::sync::atomic::Ordering::SeqCst) {
+            "leader"
+        } else {
+            "standby"
+        }
+    }
+
     /// Housekeeping completed a round.
     pub fn beat(&self) {
         *self.heartbeat.lock().expect("health lock") = std::time::Instant::now();
@@ -606,6 +669,9 @@ impl Health {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Readiness {
     pub ready: bool,
+    /// `leader` (holds the Discord gateway, runs housekeeping) or `standby` (serves
+    /// webhooks, edits messages): both are ready.
+    pub role: &'static str,
     pub storage: Status,
     pub chat: Status,
     pub github: Status,
@@ -622,6 +688,7 @@ impl Readiness {
         );
         Readiness {
             ready: storage.ready && chat.ready && github.ready && housekeeping.ready,
+            role: health.role(),
             storage,
             chat,
             github,

@@ -15,6 +15,7 @@ use crate::config::{Config, StorageBackend};
 use crate::github::client::HttpGitHub;
 use crate::github::{token, GitHub};
 use crate::inbox::Inbox;
+use crate::lease::{self, Lease};
 use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
@@ -31,6 +32,8 @@ pub struct Service {
     /// The operator's endpoints on their own listener (`[metrics] listen`).
     ops: Option<(SocketAddr, tokio::task::JoinHandle<()>)>,
     background: tokio::task::JoinHandle<()>,
+    /// Who holds the gateway and runs housekeeping (always this process with SQLite).
+    lease: Lease,
 }
 
 /// The GitHub client the config asks for.
@@ -72,21 +75,17 @@ impl Service {
             .await
             .map_err(|e| format!("{}: [storage] {e}", config.source.display()))?;
         let (stop, stopped) = watch::channel(false);
-        // In the background: a slow GitHub must not keep the bot offline at start.
-        let catching_up = bot.clone();
-        tokio::spawn(async move {
-            match catching_up.tracker().catch_up().await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(n, "caught up on unfinished deployments"),
-                Err(e) => {
-                    catching_up.metrics().background_failure("catch_up");
-                    tracing::warn!(error = %e, "catch-up failed; the watchdog and polling retry later");
-                }
-            }
-        });
-        // Deployments whose creation's outcome is unknown (the last process died while
-        // GitHub's answer was in flight): looked up by request id, in the background too.
-        crate::intents::spawn_reconcile(&bot);
+        // Several instances may share a PostgreSQL database: one of them leads.
+        let lease = match config.storage.backend() {
+            StorageBackend::Sqlite => Lease::single(Some(bot.metrics().clone())),
+            StorageBackend::Postgres => Lease::postgres(
+                &config.storage.url,
+                lease::Options::default(),
+                Some(bot.metrics().clone()),
+            )
+            .map_err(|e| format!("{}: [storage] {e}", config.source.display()))?,
+        };
+        spawn_leading(bot.clone(), lease.clone(), stopped.clone());
         // Whether GitHub takes the credentials, for `/readyz`, without waiting for the
         // first command.
         let checking = bot.clone();
@@ -100,7 +99,7 @@ impl Service {
                 }
             }
         });
-        let background = spawn_background(bot.clone(), stopped.clone());
+        let background = spawn_background(bot.clone(), lease.clone(), stopped.clone());
         let separate_ops = config.metrics.map(|m| m.listen);
         let ops = match separate_ops {
             Some(listen) => {
@@ -154,6 +153,7 @@ impl Service {
             webhook,
             ops,
             background,
+            lease,
         };
         service.log_summary(&parts_adapter);
         Ok(service)
@@ -211,6 +211,11 @@ impl Service {
         );
     }
 
+    /// The leader lease: whether this instance holds the gateway and runs housekeeping.
+    pub fn lease(&self) -> &Lease {
+        &self.lease
+    }
+
     /// Where the webhook server listens (useful with port 0).
     pub fn webhook_addr(&self) -> Option<SocketAddr> {
         self.webhook.as_ref().map(|w| w.addr)
@@ -235,6 +240,7 @@ impl Service {
     pub async fn kill(self) {
         self.bot.tracker().halt();
         self.bot.intents().abort_all();
+        self.lease.abandon();
         self.stop.send_replace(true);
         self.background.abort();
         if let Some(w) = self.webhook {
@@ -287,15 +293,55 @@ impl Service {
         let _ = self.background.await;
         self.bot.intents().abort_all();
         tracker.flush(Duration::from_secs(5)).await;
+        self.lease.release().await;
     }
 }
 
+/// Each time this instance becomes the leader (at start with SQLite): a restart's
+/// catch-up (the previous leader may have died with edits pending) and the
+/// reconciliation of intents whose creation's outcome is unknown, in the background
+/// (a slow GitHub must not keep the bot offline at start).
+fn spawn_leading(bot: Bot, lease: Lease, mut stop: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        let mut roles = lease.watch();
+        loop {
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => break,
+                r = roles.wait_for(|r| r.is_leader()) => if r.is_err() { break },
+            }
+            let catching_up = bot.clone();
+            tokio::spawn(async move {
+                match catching_up.tracker().catch_up().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(n, "caught up on unfinished deployments"),
+                    Err(e) => {
+                        catching_up.metrics().background_failure("catch_up");
+                        tracing::warn!(error = %e, "catch-up failed; the watchdog and polling retry later");
+                    }
+                }
+            });
+            // Deployments whose creation's outcome is unknown (the last process died
+            // while GitHub's answer was in flight): looked up by request id.
+            crate::intents::spawn_reconcile(&bot);
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => break,
+                r = roles.wait_for(|r| !r.is_leader()) => if r.is_err() { break },
+            }
+        }
+    });
+}
+
 /// Housekeeping every few seconds ([`Bot::tick`]), and polling when
-/// `[github] poll_interval` is set, until `stop` fires. Each round runs in a task of
+/// `[github] poll_interval` is set, until `stop` fires; on the leader only (a standby's
+/// rounds only beat, so `/readyz` still sees the loop alive). Each round runs in a task of
 /// its own: a round that fails or panics is logged and counted
 /// (`deploybot_background_failures_total`), and the next round runs as usual. Each
 /// completed round is a heartbeat that `/readyz` checks, so a loop that stops is seen.
-fn spawn_background(bot: Bot, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+fn spawn_background(
+    bot: Bot,
+    lease: Lease,
+    mut stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let poll = bot.config().github.poll_interval;
         let tick = poll
@@ -308,6 +354,10 @@ fn spawn_background(bot: Bot, mut stop: watch::Receiver<bool>) -> tokio::task::J
                 _ = tokio::time::sleep(tick) => {}
             }
             since_poll += tick;
+            if !lease.is_leader() {
+                bot.metrics().health.beat();
+                continue;
+            }
             if let Some(every) = poll {
                 if since_poll >= every {
                     since_poll = Duration::ZERO;

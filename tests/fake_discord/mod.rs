@@ -85,6 +85,9 @@ struct State {
     /// The live gateway connection's outbox.
     conn: Mutex<Option<mpsc::UnboundedSender<Ws>>>,
     identifies: AtomicUsize,
+    /// Every connection that identified, oldest first (several bot processes, or one
+    /// that reconnected): [`FakeDiscord::say_everywhere`] writes to all of them.
+    identified: Mutex<Vec<mpsc::UnboundedSender<Ws>>>,
     resumes: AtomicUsize,
     /// Close IDENTIFY with this code (4004 bad token, 4014 disallowed intents).
     refuse_identify: Mutex<Option<u16>>,
@@ -331,6 +334,25 @@ impl FakeDiscord {
         self.dispatch("MESSAGE_CREATE", d, |e| {
             matches!(e, Event::MessageCreate(_))
         });
+        id
+    }
+
+    /// [`FakeDiscord::say`] on every connection that ever identified and is still
+    /// open, not only the live one: what a stale gateway session of an old leader
+    /// could still deliver.
+    pub fn say_everywhere(
+        &self,
+        channel: u64,
+        author: (u64, &str),
+        roles: &[u64],
+        content: &str,
+    ) -> u64 {
+        let (id, d) = self.message_from(channel, author, roles, None, content);
+        let s = self.state.seq.fetch_add(1, Ordering::SeqCst) + 1;
+        let frame = json!({"op": 0, "s": s, "t": "MESSAGE_CREATE", "d": d}).to_string();
+        let mut conns = lock(&self.state.identified);
+        conns.retain(|tx| tx.send(Ws::text(frame.clone())).is_ok());
+        assert!(!conns.is_empty(), "no gateway connection to send on");
         id
     }
 
@@ -598,6 +620,7 @@ async fn connection(stream: TcpStream, state: Arc<State>) {
                     continue;
                 }
                 state.identifies.fetch_add(1, Ordering::SeqCst);
+                lock(&state.identified).push(tx.clone());
                 *lock(&state.conn) = Some(tx.clone());
                 let url = lock(&state.gateway_url).clone();
                 send_dispatch(&state, "READY", ready(&url));

@@ -161,7 +161,9 @@ impl Shared {
 /// The core's chat port, on Discord.
 pub struct DiscordChat {
     http: Arc<Http>,
-    cache: Arc<Cache>,
+    /// The running gateway client's cache (an empty one on a standby: names are then
+    /// read over REST).
+    cache: std::sync::RwLock<Arc<Cache>>,
     shared: Arc<Shared>,
 }
 
@@ -184,15 +186,33 @@ impl DiscordChat {
     pub fn new(http: Arc<Http>, cache: Arc<Cache>, shared: Arc<Shared>) -> DiscordChat {
         DiscordChat {
             http,
-            cache,
+            cache: std::sync::RwLock::new(cache),
             shared,
         }
+    }
+
+    /// The cache of the gateway client that runs now.
+    pub fn set_cache(&self, cache: Arc<Cache>) {
+        *self.cache.write().unwrap_or_else(|e| e.into_inner()) = cache;
+    }
+
+    fn cache(&self) -> Arc<Cache> {
+        self.cache.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The REST client.
+    pub fn http(&self) -> &Http {
+        &self.http
+    }
+
+    pub fn http_arc(&self) -> Arc<Http> {
+        self.http.clone()
     }
 
     /// The channel (or thread) to write in.
     fn channel(&self, to: &Conversation) -> Result<ChannelId, ChatError> {
         let target = to.thread.as_deref().unwrap_or(&to.channel);
-        people::channel_by_name(&self.cache, target).ok_or_else(|| {
+        people::channel_by_name(&self.cache(), target).ok_or_else(|| {
             ChatError::new(format!(
                 "Discord: no channel `{target}` in the servers deploybot is in; use a channel id (Developer Mode › right-click the channel › Copy Channel ID)"
             ))
@@ -245,7 +265,7 @@ impl Chat for DiscordChat {
     async fn channel_name(&self, to: &Conversation) -> Option<String> {
         match &to.channel_name {
             Some(name) => Some(name.clone()),
-            None => people::channel_name(&self.http, &self.cache, &to.channel).await,
+            None => people::channel_name(&self.http, &self.cache(), &to.channel).await,
         }
     }
 

@@ -84,12 +84,34 @@ pub struct Handler {
     pub guild_ids: Vec<u64>,
     pub inflight: Arc<Inflight>,
     pub registered: AtomicBool,
+    /// Fencing: a gateway event is acted on only while this instance leads.
+    pub lease: crate::lease::Lease,
+    /// The chat port's REST client: it answers interactions too, so it needs the
+    /// application id that `READY` brings.
+    pub chat_http: Arc<serenity::http::Http>,
 }
 
 const STALE: &str = "This button is from before deploybot restarted, and it no longer knows what it was for. Type the command instead (`help` lists them).";
 const FOREIGN: &str = "deploybot does not know this button (it may come from another version or another bot). Type the command instead (`help` lists them).";
 
 impl Handler {
+    /// Whether this instance may act on a gateway event now. An instance that lost
+    /// the lead (its local deadline passed) while its gateway was still open drops
+    /// what arrives: another instance answers it.
+    fn fenced(&self, what: &str) -> bool {
+        if self.lease.is_leader() {
+            return false;
+        }
+        tracing::warn!(
+            event = what,
+            "dropped a Discord event: this instance is not the leader any more (another instance answers)"
+        );
+        if let Some(bot) = self.bot.get() {
+            bot.metrics().gateway_event_fenced();
+        }
+        true
+    }
+
     async fn user(
         &self,
         ctx: &Context,
@@ -465,6 +487,7 @@ fn disabled(rows: &[serenity::model::application::ActionRow], grey: bool) -> Vec
 #[async_trait]
 impl EventHandler for Handler {
     async fn ready(&self, ctx: Context, ready: Ready) {
+        self.chat_http.set_application_id(ready.application.id);
         let apps = self
             .bot
             .get()
@@ -561,6 +584,9 @@ impl EventHandler for Handler {
         let Some((addressing, text)) = addressed(&msg.content, &self.prefix, &mentions) else {
             return;
         };
+        if self.fenced("message") {
+            return;
+        }
         let Some(bot) = self.bot.get() else { return };
         let _busy = self.inflight.enter();
         let text = text.to_string();
@@ -589,6 +615,9 @@ impl EventHandler for Handler {
     }
 
     async fn interaction_create(&self, ctx: Context, interaction: Interaction) {
+        if self.fenced("interaction") {
+            return;
+        }
         match interaction {
             Interaction::Command(c) => self.slash(&ctx, c).await,
             Interaction::Autocomplete(c) => self.autocomplete(&ctx, c).await,

@@ -21,7 +21,7 @@ use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
@@ -34,6 +34,7 @@ pub use chat::DiscordChat;
 use crate::bot::Bot;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::lease::Lease;
 use crate::service::Service;
 
 /// The adapter's name in deployment payloads: status events come back here by it.
@@ -156,11 +157,63 @@ fn explain(e: serenity::Error, config: &str) -> RunError {
 
 /// A connected-to-be bot: the serenity client and the service, not yet running.
 pub struct DiscordBot {
-    client: Client,
+    /// The gateway client made at start (the first one `run` uses).
+    client: Option<Client>,
+    gateway: Gateway,
+    chat: Arc<DiscordChat>,
+    /// The shards of the gateway client running now, if any.
+    current: Arc<Mutex<Option<Arc<ShardManager>>>>,
     service: Service,
-    inflight: Arc<handler::Inflight>,
     settle: Duration,
     config_path: String,
+}
+
+/// What it takes to make a gateway client: one per stint as the leader (serenity's
+/// shard manager does not start again once shut down).
+struct Gateway {
+    token: String,
+    proxy_url: Option<String>,
+    prefix: String,
+    guild_ids: Vec<u64>,
+    shared: Arc<chat::Shared>,
+    bot: Arc<OnceLock<Bot>>,
+    inflight: Arc<handler::Inflight>,
+}
+
+impl Gateway {
+    fn http(&self) -> serenity::http::Http {
+        let mut http = HttpBuilder::new(&self.token);
+        if let Some(proxy) = &self.proxy_url {
+            // A proxy (twilight-http-proxy, or the tests' fake Discord) does the rate
+            // limiting; serenity's own limiter would bypass the proxy.
+            http = http
+                .proxy(proxy.trim_end_matches('/'))
+                .ratelimiter_disabled(true);
+        }
+        http.build()
+    }
+
+    async fn client(
+        &self,
+        lease: &Lease,
+        chat_http: Arc<serenity::http::Http>,
+        config: &str,
+    ) -> Result<Client, RunError> {
+        let handler = handler::Handler {
+            bot: self.bot.clone(),
+            shared: self.shared.clone(),
+            prefix: self.prefix.clone(),
+            guild_ids: self.guild_ids.clone(),
+            inflight: self.inflight.clone(),
+            registered: AtomicBool::new(false),
+            lease: lease.clone(),
+            chat_http,
+        };
+        ClientBuilder::new_with_http(self.http(), intents())
+            .event_handler(handler)
+            .await
+            .map_err(|e| explain(e, config))
+    }
 }
 
 impl DiscordBot {
@@ -173,50 +226,59 @@ impl DiscordBot {
                 config: config_path,
             });
         };
-        let mut http = HttpBuilder::new(discord.token.expose_secret());
-        if let Some(proxy) = &discord.proxy_url {
-            // A proxy (twilight-http-proxy, or the tests' fake Discord) does the rate
-            // limiting; serenity's own limiter would bypass the proxy.
-            http = http
-                .proxy(proxy.trim_end_matches('/'))
-                .ratelimiter_disabled(true);
-        }
-        let shared = Arc::new(chat::Shared::default());
-        let bot_cell = Arc::new(OnceLock::new());
-        let inflight = Arc::new(handler::Inflight::default());
-        let handler = handler::Handler {
-            bot: bot_cell.clone(),
-            shared: shared.clone(),
+        let gateway = Gateway {
+            token: discord.token.expose_secret().to_string(),
+            proxy_url: discord.proxy_url.clone(),
             prefix: discord.prefix.clone(),
             guild_ids: discord.guild_ids.clone(),
-            inflight: inflight.clone(),
-            registered: AtomicBool::new(false),
+            shared: Arc::new(chat::Shared::default()),
+            bot: Arc::new(OnceLock::new()),
+            inflight: Arc::new(handler::Inflight::default()),
         };
-        let client = ClientBuilder::new_with_http(http.build(), intents())
-            .event_handler(handler)
-            .await
-            .map_err(|e| explain(e, &config_path))?;
+        // The REST client for posts and edits exists on every instance, leader or not;
+        // the cache is the running gateway client's (set when one starts).
         let chat = Arc::new(DiscordChat::new(
-            client.http.clone(),
-            client.cache.clone(),
-            shared,
+            Arc::new(gateway.http()),
+            Arc::new(serenity::cache::Cache::new()),
+            gateway.shared.clone(),
         ));
         let settle = config.defaults.status_timeout;
-        let service = Service::from_config(config, chat, ADAPTER, clock)
+        let service = Service::from_config(config, chat.clone(), ADAPTER, clock)
             .await
             .map_err(RunError::Service)?;
-        // Events flow only once the client starts, so no event finds the cell empty.
-        let _ = bot_cell.set(service.bot.clone());
-        let manager = client.shard_manager.clone();
+        // Events flow only once a client starts, so no event finds the cell empty.
+        let _ = gateway.bot.set(service.bot.clone());
+        let client = gateway
+            .client(service.lease(), chat.http_arc(), &config_path)
+            .await?;
+        chat.set_cache(client.cache.clone());
+        let current = Arc::new(Mutex::new(Some(client.shard_manager.clone())));
+        let probing = current.clone();
+        let lease = service.lease().clone();
         service
             .bot
             .metrics()
             .health
-            .set_chat_probe(Box::new(move || gateway_status(&manager)));
+            .set_chat_probe(Box::new(move || {
+                if !lease.is_leader() {
+                    // A standby has no gateway, by design: it serves webhooks and edits
+                    // messages over REST.
+                    return Some(crate::metrics::Status::ready());
+                }
+                let manager = probing.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                match manager {
+                    Some(m) => gateway_status(&m),
+                    None => Some(crate::metrics::Status::not_ready(
+                        "became the leader; connecting to the Discord gateway",
+                    )),
+                }
+            }));
         Ok(DiscordBot {
-            client,
+            client: Some(client),
+            gateway,
+            chat,
+            current,
             service,
-            inflight,
             settle,
             config_path,
         })
@@ -231,19 +293,36 @@ impl DiscordBot {
         self.service.webhook_addr()
     }
 
-    /// The gateway's shards (to see whether they are connected).
+    /// The gateway's shards (to see whether they are connected): the running gateway
+    /// client's, else the next one's.
     pub fn shard_manager(&self) -> Arc<ShardManager> {
-        self.client.shard_manager.clone()
+        match &self.client {
+            Some(c) => c.shard_manager.clone(),
+            None => self
+                .current
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+                .expect("a gateway client was made"),
+        }
     }
 
-    /// Connects and serves until `shutdown` completes (or the gateway fails for good).
-    /// Then: closes the gateway (no new commands), lets the commands being handled
-    /// finish, lets deployments started by this process settle, flushes their messages.
+    /// The leader lease: whether this instance holds the gateway.
+    pub fn lease(&self) -> &Lease {
+        self.service.lease()
+    }
+
+    /// Serves until `shutdown` completes (or the gateway fails for good): the service
+    /// at once, the gateway while this instance holds the leader lease (always, with
+    /// SQLite) — connected when it becomes the leader, closed the moment it stops
+    /// being it. Then: closes the gateway (no new commands), lets the commands being
+    /// handled finish, gives the lease up (a standby takes over), lets deployments
+    /// started by this process settle, flushes their messages.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
         let health_bot = self.service.bot.clone();
         // Ask Discord's REST API who we are first: a refused token is fatal and said
         // plainly; an unreachable Discord is said at error level, and retried.
-        match tokio::time::timeout(PROBE, self.client.http.get_current_user()).await {
+        match tokio::time::timeout(PROBE, self.chat.http().get_current_user()).await {
             Ok(Ok(me)) => {
                 tracing::info!(user = %me.name, id = %me.id, "Discord accepted the bot token")
             }
@@ -274,35 +353,75 @@ impl DiscordBot {
                 }
             }
         });
-        let manager = self.client.shard_manager.clone();
-        let ended = {
-            let start = self.client.start();
+        let lease = self.service.lease().clone();
+        let mut roles = lease.watch();
+        tokio::pin!(shutdown);
+        let ended = loop {
+            if !lease.is_leader() {
+                tracing::info!(
+                    holder = %lease.holder(),
+                    "standing by: another instance holds the Discord gateway; serving webhooks"
+                );
+                tokio::select! {
+                    r = roles.wait_for(|r| r.is_leader()) => {
+                        if r.is_err() { break None }
+                    }
+                    () = &mut shutdown => break None,
+                }
+            }
+            let mut client = match self.client.take() {
+                Some(c) => c,
+                None => match self
+                    .gateway
+                    .client(&lease, self.chat.http_arc(), &self.config_path)
+                    .await
+                {
+                    Ok(c) => c,
+                    Err(e) => break Some(Err(e)),
+                },
+            };
+            self.chat.set_cache(client.cache.clone());
+            let manager = client.shard_manager.clone();
+            *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Some(manager.clone());
+            let start = client.start();
             tokio::pin!(start);
-            tokio::pin!(shutdown);
             tokio::select! {
-                result = &mut start => Some(result),
+                result = &mut start => break Some(result.map_err(|e| explain(e, &self.config_path))),
+                () = lost(&mut roles) => {
+                    tracing::warn!(
+                        commands = self.gateway.inflight.count(),
+                        "not the leader any more: closing the Discord gateway; serving webhooks"
+                    );
+                    manager.shutdown_all().await;
+                    if tokio::time::timeout(CLOSE, &mut start).await.is_err() {
+                        tracing::warn!("the Discord gateway did not close in time");
+                    }
+                }
                 () = &mut shutdown => {
                     tracing::info!(
-                        commands = self.inflight.count(),
+                        commands = self.gateway.inflight.count(),
                         "shutting down: closing the Discord gateway, then finishing the work in flight"
                     );
                     manager.shutdown_all().await;
                     if tokio::time::timeout(CLOSE, &mut start).await.is_err() {
                         tracing::warn!("the Discord gateway did not close in time");
                     }
-                    None
+                    break None;
                 }
             }
         };
-        if !self.inflight.wait_idle(DRAIN).await {
+        if !self.gateway.inflight.wait_idle(DRAIN).await {
             tracing::warn!(
-                commands = self.inflight.count(),
+                commands = self.gateway.inflight.count(),
                 "gave up waiting for commands in flight"
             );
         }
+        // The gateway is closed and no command is being handled: a standby may take
+        // over at once.
+        lease.release().await;
         watchdog.abort();
         let result = match ended {
-            Some(Err(e)) => Err(explain(e, &self.config_path)),
+            Some(Err(e)) => Err(e),
             Some(Ok(())) | None => Ok(()),
         };
         // After a failure to connect there is nothing in flight to wait for.
@@ -314,5 +433,12 @@ impl DiscordBot {
         self.service.stop(settle).await;
         tracing::info!("deploybot stopped");
         result
+    }
+}
+
+/// Completes when this instance stops being the leader.
+async fn lost(roles: &mut tokio::sync::watch::Receiver<crate::lease::Role>) {
+    if roles.wait_for(|r| !r.is_leader()).await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
