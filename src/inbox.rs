@@ -14,13 +14,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use dashmap::DashSet;
+use dashmap::{DashMap, DashSet};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, Notify};
 
 use crate::clock::Clock;
 use crate::github::events::Event;
 use crate::github::{Deployment, DeploymentStatus};
+use crate::lease::Lease;
 use crate::metrics::Metrics;
 use crate::model::RepoName;
 use crate::store::group::GroupWriter;
@@ -160,6 +161,12 @@ pub struct Inbox {
 
 struct Inner {
     tracker: Tracker,
+    /// Only the leader applies events (one applier keeps the tracker's in-memory
+    /// records right); another instance admits them and leaves them for it.
+    lease: Lease,
+    /// Keys whose apply failed, and when: retried after [`REDRIVE_AFTER`], not at
+    /// once by the next round.
+    failed: DashMap<String, std::time::Instant>,
     writer: GroupWriter,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
@@ -177,6 +184,7 @@ impl Inbox {
     /// Starts the workers (inside the runtime).
     pub fn start(
         tracker: Tracker,
+        lease: Lease,
         writer: GroupWriter,
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
@@ -192,6 +200,8 @@ impl Inbox {
         let inbox = Inbox {
             inner: Arc::new(Inner {
                 tracker: tracker.clone(),
+                lease,
+                failed: DashMap::new(),
                 writer,
                 store,
                 clock,
@@ -265,7 +275,11 @@ impl Inbox {
         };
         match self.inner.writer.write(Write::Admit(arrival)).await {
             Ok(Written::Admitted) => {
-                self.dispatch(Job { key, work }).await;
+                if self.applies() {
+                    self.dispatch(Job { key, work }).await;
+                } else {
+                    self.release(&key); // committed: the leader applies it
+                }
                 Ok(Admission::Accepted)
             }
             Ok(_) => {
@@ -297,13 +311,34 @@ impl Inbox {
         }
     }
 
+    /// Whether this instance applies events now (it leads; always, on SQLite).
+    pub fn applies(&self) -> bool {
+        self.inner.lease.is_leader()
+    }
+
+    /// Whether other instances admit events into the same store (PostgreSQL).
+    pub fn shared(&self) -> bool {
+        self.inner.lease.shared()
+    }
+
     /// Applies again what is in the inbox, received more than `older_than` ago and not
-    /// held by a worker: events a crash or a storage error left unapplied. Returns how
-    /// many were handed to the workers.
+    /// held by a worker: events a crash or a storage error left unapplied, or (with a
+    /// shared store) that another instance admitted. Nothing on an instance that does
+    /// not apply events; an event whose apply failed waits [`REDRIVE_AFTER`]. Returns
+    /// how many were handed to the workers.
     pub async fn redrive(&self, older_than: Duration) -> Result<usize, StoreError> {
+        if !self.applies() {
+            return Ok(0);
+        }
         let before = crate::clock::earlier(self.inner.clock.now(), older_than);
         let mut handed = 0;
+        self.inner
+            .failed
+            .retain(|_, at| at.elapsed() < REDRIVE_AFTER);
         for arrival in self.inner.store.inbox(before, REDRIVE_BATCH).await? {
+            if self.inner.failed.contains_key(&arrival.key) {
+                continue;
+            }
             if !self.inner.in_flight.insert(arrival.key.clone()) {
                 continue;
             }
@@ -363,11 +398,17 @@ async fn work(inbox: Inbox, tracker: Tracker, mut queue: mpsc::Receiver<Job>) {
         if inbox.inner.halted.load(Ordering::SeqCst) {
             return;
         }
+        // Lost the lead since it was handed over: the new leader applies it.
+        if !inbox.applies() {
+            inbox.release(&key);
+            continue;
+        }
         let started = std::time::Instant::now();
         let result = work.apply(&tracker).await;
         inbox.inner.metrics.tracker_applied(started.elapsed());
         match result {
             Ok(()) => {
+                inbox.inner.failed.remove(&key);
                 inbox
                     .inner
                     .writer
@@ -375,6 +416,10 @@ async fn work(inbox: Inbox, tracker: Tracker, mut queue: mpsc::Receiver<Job>) {
                     .await
             }
             Err(e) => {
+                inbox
+                    .inner
+                    .failed
+                    .insert(key.clone(), std::time::Instant::now());
                 inbox.inner.metrics.background_failure("tracker");
                 tracing::error!(error = %e, delivery = %key, "could not apply a webhook event; it stays in the inbox and is applied again within a minute");
             }

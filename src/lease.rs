@@ -199,6 +199,12 @@ impl Lease {
         Ok(lease)
     }
 
+    /// Whether other instances may share the store (PostgreSQL): then only the leader
+    /// applies webhook events, and it looks for those the others admitted.
+    pub fn shared(&self) -> bool {
+        self.inner.postgres.is_some()
+    }
+
     /// This instance's id, as written in `leases.holder`.
     pub fn holder(&self) -> &str {
         &self.inner.holder

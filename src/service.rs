@@ -123,6 +123,7 @@ impl Service {
                     w.secret.clone(),
                     Inbox::start(
                         bot.tracker().clone(),
+                        lease.clone(),
                         bot.writer().clone(),
                         store,
                         clock,
@@ -309,6 +310,9 @@ fn spawn_leading(bot: Bot, lease: Lease, mut stop: watch::Receiver<bool>) {
                 _ = stop.wait_for(|s| *s) => break,
                 r = roles.wait_for(|r| r.is_leader()) => if r.is_err() { break },
             }
+            // What this instance remembered of deployments may be stale: while it
+            // stood by, the leader applied their events.
+            bot.tracker().forget_cached();
             let catching_up = bot.clone();
             tokio::spawn(async move {
                 match catching_up.tracker().catch_up().await {

@@ -28,6 +28,8 @@ use crate::server;
 pub const MAX_BODY: usize = 1024 * 1024;
 /// How often the inbox is checked for events left unapplied.
 const REDRIVE_EVERY: Duration = Duration::from_secs(5);
+/// With a shared store: how often the leader looks for events other instances admitted.
+const SHARED_REDRIVE_EVERY: Duration = Duration::from_millis(250);
 
 #[derive(Clone)]
 struct AppState {
@@ -221,6 +223,9 @@ pub async fn start(
             loop {
                 match redriving.redrive(older_than).await {
                     Ok(0) => break,
+                    Ok(n) if redriving.shared() => {
+                        tracing::debug!(n, "applying webhook events admitted by other instances")
+                    }
                     Ok(n) => tracing::info!(n, "applying webhook events left in the inbox"),
                     Err(e) => {
                         metrics.background_failure("inbox");
@@ -233,8 +238,16 @@ pub async fn start(
                     break;
                 }
             }
-            older_than = REDRIVE_AFTER;
-            tokio::time::sleep(REDRIVE_EVERY).await;
+            // A shared store (PostgreSQL): what other instances admitted is applied
+            // here (when this one leads) within a fraction of a second.
+            if redriving.shared() {
+                // Past what this instance admitted and is applying right now.
+                older_than = SHARED_REDRIVE_EVERY * 2;
+                tokio::time::sleep(SHARED_REDRIVE_EVERY).await;
+            } else {
+                older_than = REDRIVE_AFTER;
+                tokio::time::sleep(REDRIVE_EVERY).await;
+            }
         }
     });
     Ok(Running {

@@ -927,6 +927,13 @@ async fn nothing_typed_or_reported_can_ping_anyone_only_the_requester_is_mention
     })
     .await;
 
+    wait_for(BOUND, "the answer to the ref that pings", || {
+        message_calls(&h)
+            .into_iter()
+            .find(|c| c.body.to_string().contains("api/@everyone"))
+    })
+    .await;
+
     let calls = message_calls(&h);
     assert!(calls.len() >= 8, "{calls:#?}");
     let echoed = calls

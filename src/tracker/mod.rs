@@ -196,6 +196,12 @@ impl Tracker {
             .retain(|k, slot| slot.scheduled || cache.contains_key(k));
     }
 
+    /// Forgets every record held in memory: the next event reads the store. For an
+    /// instance that becomes the leader, whose copies may be older than the store.
+    pub fn forget_cached(&self) {
+        self.inner.cache.clear();
+    }
+
     fn state_lock(&self, k: &Key) -> Arc<tokio::sync::Mutex<()>> {
         self.inner.state_locks.entry(k.clone()).or_default().clone()
     }

@@ -138,6 +138,16 @@ pub struct RecordingChat {
     shell: ShellChat,
 }
 
+impl RecordingChat {
+    /// A chat that records what is said and prints it, as the shell would, into `out`.
+    pub fn new(out: SharedBuffer) -> RecordingChat {
+        RecordingChat {
+            said: Mutex::new(Vec::new()),
+            shell: ShellChat::new(Box::new(out)),
+        }
+    }
+}
+
 #[async_trait]
 impl Chat for RecordingChat {
     async fn send(&self, to: &Conversation, message: &Message) -> Result<MessageId, ChatError> {
@@ -218,10 +228,7 @@ impl TestBot {
         seed(&sandbox);
         let dir = tempfile::tempdir().unwrap();
         let out = SharedBuffer::default();
-        let chat = Arc::new(RecordingChat {
-            said: Mutex::new(Vec::new()),
-            shell: ShellChat::new(Box::new(out.clone())),
-        });
+        let chat = Arc::new(RecordingChat::new(out.clone()));
         let mut t = TestBot {
             sandbox,
             service: None,
