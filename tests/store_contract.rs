@@ -10,6 +10,8 @@
 //! PostgreSQL half is skipped, and `postgres_suite_is_enabled_or_explicitly_skipped`
 //! says so; set and unreachable, every test fails saying how to start a server.
 
+mod pg;
+
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
@@ -23,10 +25,8 @@ use deploybot::store::{
     LockTaken, Press, Store, Tracked, Unconfirmable, Write, Written,
 };
 use futures_util::FutureExt;
-use sqlx::Connection;
+use pg::{admin_connection, with_database, FreshDatabase, POSTGRES_ENV};
 
-const POSTGRES_ENV: &str = "DEPLOYBOT_TEST_POSTGRES";
-const HOW_TO_START: &str = "start one with `pg_ctlcluster 15 main start` (Debian/Ubuntu), or `docker run --rm -p 5432:5432 -e POSTGRES_HOST_AUTH_METHOD=trust postgres:15`; or unset DEPLOYBOT_TEST_POSTGRES to run the SQLite half only";
 /// Tasks in each racing test.
 const RACERS: usize = 16;
 
@@ -55,60 +55,6 @@ impl Backend {
                 .map(|s| Arc::new(s) as Arc<dyn Store>)
         };
         opened.unwrap_or_else(|e| panic!("{}: opening {}: {e}", self.name, self.url))
-    }
-}
-
-/// `admin` (a server URL) with its database replaced by `name`.
-fn with_database(admin: &str, name: &str) -> String {
-    let (base, query) = match admin.split_once('?') {
-        Some((b, q)) => (b, format!("?{q}")),
-        None => (admin, String::new()),
-    };
-    let authority = base.find("://").map_or(0, |i| i + 3);
-    let root = match base[authority..].find('/') {
-        Some(i) => &base[..authority + i],
-        None => base,
-    };
-    format!("{root}/{name}{query}")
-}
-
-async fn admin_connection(admin: &str) -> sqlx::PgConnection {
-    sqlx::PgConnection::connect(admin).await.unwrap_or_else(|e| {
-        panic!("{POSTGRES_ENV}={admin}, but that PostgreSQL server cannot be reached: {e}; {HOW_TO_START}")
-    })
-}
-
-/// A database of its own for one test, on the server `admin` names.
-struct FreshDatabase {
-    admin: String,
-    name: String,
-}
-
-impl FreshDatabase {
-    async fn create(admin: &str) -> FreshDatabase {
-        let name = format!("deploybot_test_{}", uuid::Uuid::new_v4().simple());
-        let mut conn = admin_connection(admin).await;
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut conn)
-            .await
-            .unwrap_or_else(|e| panic!("creating database {name} on {admin}: {e}"));
-        let _ = conn.close().await;
-        FreshDatabase {
-            admin: admin.to_string(),
-            name,
-        }
-    }
-
-    async fn drop_it(self) {
-        let mut conn = admin_connection(&self.admin).await;
-        sqlx::query(&format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        ))
-        .execute(&mut conn)
-        .await
-        .unwrap_or_else(|e| panic!("dropping database {}: {e}", self.name));
-        let _ = conn.close().await;
     }
 }
 

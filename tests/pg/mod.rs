@@ -35,7 +35,7 @@ pub fn with_database(admin: &str, name: &str) -> String {
     format!("{root}/{name}{query}")
 }
 
-async fn admin_connection(admin: &str) -> sqlx::PgConnection {
+pub async fn admin_connection(admin: &str) -> sqlx::PgConnection {
     sqlx::PgConnection::connect(admin).await.unwrap_or_else(|e| {
         panic!("{POSTGRES_ENV}={admin}, but that PostgreSQL server cannot be reached: {e}; {HOW_TO_START}")
     })
