@@ -700,9 +700,9 @@ async fn main() {
                 not_followed(&template, 1, "wrkn", 40_000_001),
             ),
         ];
-        for (kind, probe) in &kinds {
+        for (k, (kind, probe)) in kinds.iter().enumerate() {
             for c in [16usize, 64] {
-                match wrk(&bot.url(), &probe[0], c, 10, &format!("wrk{c}{}", kind.len())) {
+                match wrk(&bot.url(), &probe[0], c, 10, &format!("wrk{k}-{c}")) {
                     Some(w) => println!(
                         "ingest, {kind}, wrk c={c} (2 threads, 10 s): {:.0}/s ({}), p50 {} p99 {}, non-2xx answers: {}",
                         w.rate,

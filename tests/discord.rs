@@ -16,7 +16,7 @@ use fake_discord::{
 use sandbox::{Deployer, Sandbox};
 use serde_json::{json, Value};
 use serenity::all::ConnectionStage;
-use support::{parse_config, seed, wait_for, CONFIG, SECRET};
+use support::{parse_config, seed, wait_for, SECRET};
 use tokio::sync::oneshot;
 
 const BOUND: Duration = Duration::from_secs(10);
@@ -35,29 +35,12 @@ struct Harness {
 }
 
 fn config_text(fake: &FakeDiscord, dir: &std::path::Path, extra: &str) -> String {
-    format!(
-        r#"{CONFIG}
-{extra}
-[discord]
-token = "fake-token"
-prefix = "!"
-guild_ids = ["{GUILD}"]
-proxy_url = "{url}"
-
-[storage]
-url = "sqlite://{db}"
-
-[webhook]
-listen = "127.0.0.1:0"
-path = "/webhook"
-secret = "{SECRET}"
-
-[defaults]
-edit_interval = "10ms"
-status_timeout = "1s"
-"#,
-        url = fake.url(),
-        db = dir.join("deploybot.db").display(),
+    support::discord_config(
+        &fake.url(),
+        GUILD,
+        &format!("url = \"sqlite://{}\"", dir.join("deploybot.db").display()),
+        "127.0.0.1:0",
+        extra,
     )
 }
 
@@ -119,6 +102,23 @@ impl Harness {
             .await
             .expect("shutdown within the bound")
             .expect("run task")
+    }
+
+    /// alice's `deploy api/broken to staging`, refused for its failing checks: the
+    /// message (its id, and as it then reads, with the Force button).
+    async fn refused_on_checks(&self) -> (u64, Value) {
+        self.fake
+            .say(DEPLOYS, ALICE, &[RELEASE], "!deploy api/broken to staging");
+        let refused = self
+            .posted(DEPLOYS, "Creating a deployment of api/broken to staging")
+            .await;
+        let message = wait_for(BOUND, "the failed checks", || {
+            self.fake
+                .message(refused)
+                .filter(|m| title(m).contains("checks on api/broken are not all green"))
+        })
+        .await;
+        (refused, message)
     }
 
     /// The first private follow-up to the interaction with `token` (a refusal, a
@@ -471,17 +471,7 @@ async fn a_refused_slash_command_is_answered_privately() {
 async fn force_deploy_button_runs_as_the_presser_and_is_authorised_again() {
     let mut h = Harness::start().await;
     // staging: everyone may force. alice's deploy fails its checks; bob presses Force.
-    h.fake
-        .say(DEPLOYS, ALICE, &[RELEASE], "!deploy api/broken to staging");
-    let refused = h
-        .posted(DEPLOYS, "Creating a deployment of api/broken to staging")
-        .await;
-    let message = wait_for(BOUND, "the failed checks", || {
-        h.fake
-            .message(refused)
-            .filter(|m| title(m).contains("checks on api/broken are not all green"))
-    })
-    .await;
+    let (refused, message) = h.refused_on_checks().await;
     let ids = custom_ids(&message);
     assert_eq!(
         ids,
@@ -762,17 +752,7 @@ async fn finished_deployments_offer_retry_and_roll_back_which_run_once_as_the_pr
 #[tokio::test]
 async fn a_used_force_button_is_greyed_out_and_a_second_press_does_not_deploy_again() {
     let mut h = Harness::start().await;
-    h.fake
-        .say(DEPLOYS, ALICE, &[RELEASE], "!deploy api/broken to staging");
-    let refused = h
-        .posted(DEPLOYS, "Creating a deployment of api/broken to staging")
-        .await;
-    let message = wait_for(BOUND, "the failed checks", || {
-        h.fake
-            .message(refused)
-            .filter(|m| !custom_ids(m).is_empty())
-    })
-    .await;
+    let (refused, message) = h.refused_on_checks().await;
     let force = custom_ids(&message).remove(0);
     h.fake.press(DEPLOYS, member(BOB, &[DEV]), refused, &force);
     wait_for(BOUND, "the forced deployment", || {

@@ -17,7 +17,7 @@ use std::time::Duration;
 use fake_discord::{FakeDiscord, GUILD, RANDOM};
 use sandbox::Sandbox;
 use serde_json::Value;
-use support::{seed, CONFIG, SECRET};
+use support::seed;
 use tokio::time::Instant;
 
 const ALICE: (u64, &str) = (100_000_000_000_000_001, "alice");
@@ -46,28 +46,12 @@ impl Instance {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
-        let config = format!(
-            r#"{CONFIG}
-[discord]
-token = "fake-token"
-prefix = "!"
-guild_ids = ["{GUILD}"]
-proxy_url = "{url}"
-
-[storage]
-url = "{db}"
-pool_size = 4
-
-[webhook]
-listen = "127.0.0.1:{port}"
-path = "/webhook"
-secret = "{SECRET}"
-
-[defaults]
-edit_interval = "10ms"
-status_timeout = "1s"
-"#,
-            url = fake.url(),
+        let config = support::discord_config(
+            &fake.url(),
+            GUILD,
+            &format!("url = \"{db}\"\npool_size = 4"),
+            &format!("127.0.0.1:{port}"),
+            "",
         );
         let path = dir.join(format!("{name}.toml"));
         std::fs::write(&path, config).expect("write config");

@@ -19,13 +19,14 @@ use deploybot::model::DeploymentState;
 use deploybot::service::Service;
 use deploybot::store::postgres::PostgresStore;
 use sandbox::{NewStatus, Sandbox};
-use support::{parse_config, seed, wait_for, RecordingChat, Said, CONFIG, SECRET};
+use support::{parse_config, seed, wait_for, RecordingChat, Said, SECRET};
 
 const BOUND: Duration = Duration::from_secs(20);
 
 async fn instance(sb: &Sandbox, url: &str) -> (Service, Arc<RecordingChat>) {
     let text = format!(
-        "{CONFIG}\n[webhook]\nlisten = \"127.0.0.1:0\"\npath = \"/webhook\"\nsecret = \"{SECRET}\"\n\n[storage]\nurl = \"{url}\"\n\n[defaults]\nedit_interval = \"10ms\"\n"
+        "{}\n[storage]\nurl = \"{url}\"\n",
+        support::with_webhook("10ms")
     );
     let config = Arc::new(parse_config(&text, sb, &sb.token()));
     let github = HttpGitHub::with_timeout(

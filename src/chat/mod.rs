@@ -164,6 +164,19 @@ pub enum Action {
 }
 
 impl Action {
+    /// What a platform without buttons says instead: what to type, and what for.
+    pub fn hint(&self) -> String {
+        let command = self.command();
+        match self {
+            Action::Force { .. } => format!("to force it, type `{command}`"),
+            Action::Rollback { .. } => format!("to roll it back, type `{command}`"),
+            Action::Retry { .. } => format!("to try again, type `{command}`"),
+            Action::Unlock { .. } => format!("to release it, type `{command}`"),
+            Action::Confirm { .. } => "type `yes` to go ahead".to_string(),
+            Action::Cancel { .. } => "type `no` to cancel".to_string(),
+        }
+    }
+
     /// What to type instead of pressing the button.
     pub fn command(&self) -> String {
         match self {
@@ -248,14 +261,7 @@ impl Message {
                 .map(|f| format!("{}: {}", f.name, f.value)),
         );
         parts.extend(self.links.iter().map(|l| format!("{}: {}", l.label, l.url)));
-        parts.extend(self.actions.iter().map(|a| match a {
-            Action::Force { command } => format!("to force it: `{command}`"),
-            Action::Rollback { command, .. } => format!("to roll it back: `{command}`"),
-            Action::Retry { command } => format!("to try again: `{command}`"),
-            Action::Unlock { command } => format!("to release it: `{command}`"),
-            Action::Confirm { .. } => "`yes` to go ahead".to_string(),
-            Action::Cancel { .. } => "`no` to cancel".to_string(),
-        }));
+        parts.extend(self.actions.iter().map(Action::hint));
         let mut s = parts.join(" · ");
         if let Some(user) = &self.mention {
             s = format!("@{user} {s}");
@@ -287,16 +293,7 @@ impl Message {
             let _ = write!(s, "\n   {}: {}", link.label, link.url);
         }
         for action in &self.actions {
-            let _ = match action {
-                Action::Force { command } => write!(s, "\n   to force it, type `{command}`"),
-                Action::Rollback { command, .. } => {
-                    write!(s, "\n   to roll it back, type `{command}`")
-                }
-                Action::Retry { command } => write!(s, "\n   to try again, type `{command}`"),
-                Action::Unlock { command } => write!(s, "\n   to release it, type `{command}`"),
-                Action::Confirm { .. } => write!(s, "\n   type `yes` to go ahead"),
-                Action::Cancel { .. } => write!(s, "\n   type `no` to cancel"),
-            };
+            let _ = write!(s, "\n   {}", action.hint());
         }
         s
     }
@@ -466,7 +463,7 @@ mod tests {
         });
         assert_eq!(
             m.to_line(),
-            "❌ Deployment #3: failure · to try again: `deploy api/broken to staging` · to roll it back: `rollback api in staging`"
+            "❌ Deployment #3: failure · to try again, type `deploy api/broken to staging` · to roll it back, type `rollback api in staging`"
         );
     }
 

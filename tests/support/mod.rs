@@ -194,6 +194,40 @@ impl Default for Options {
     }
 }
 
+/// [`CONFIG`] with `extra` (more apps), a `[discord]` table that talks to a fake
+/// Discord at `proxy_url` in server `guild`, the `[storage]` table's lines `storage`,
+/// and a webhook on `listen`.
+pub fn discord_config(
+    proxy_url: &str,
+    guild: u64,
+    storage: &str,
+    listen: &str,
+    extra: &str,
+) -> String {
+    format!(
+        r#"{CONFIG}
+{extra}
+[discord]
+token = "fake-token"
+prefix = "!"
+guild_ids = ["{guild}"]
+proxy_url = "{proxy_url}"
+
+[storage]
+{storage}
+
+[webhook]
+listen = "{listen}"
+path = "/webhook"
+secret = "{SECRET}"
+
+[defaults]
+edit_interval = "10ms"
+status_timeout = "1s"
+"#
+    )
+}
+
 pub fn parse_config(text: &str, sb: &Sandbox, token: &str) -> Config {
     let url = sb.url();
     let token = token.to_string();

@@ -268,7 +268,7 @@ impl Handler {
     async fn button(&self, ctx: &Context, c: ComponentInteraction) {
         let Some(bot) = self.bot.get() else { return };
         let _busy = self.inflight.enter();
-        let text = match self.shared.buttons.decode(&c.data.custom_id) {
+        let (text, replacing) = match self.shared.buttons.decode(&c.data.custom_id) {
             Err(Unusable::Stale) => return Self::tell(ctx, c.id, &c.token, STALE).await,
             Err(Unusable::Foreign) => return Self::tell(ctx, c.id, &c.token, FOREIGN).await,
             Ok(Press::AskReason(command)) => {
@@ -300,7 +300,6 @@ impl Handler {
             Ok(Press::Confirm(id)) => (format!("confirm {id}"), None),
             Ok(Press::Cancel(id)) => (format!("cancel {id}"), None),
         };
-        let (text, replacing) = text;
         self.run_pressed(
             ctx,
             bot,
@@ -395,7 +394,7 @@ impl Handler {
         // answers any later press of this message's buttons as used.
         if let Some(message) = p.message {
             self.shared.used(&message.id.to_string());
-            Self::set_buttons(ctx, p.token, disabled(&message.components, true)).await;
+            Self::set_buttons(ctx, p.token, action_rows(&message.components, true)).await;
         }
         let user = self.user(ctx, p.guild, p.user, p.member).await;
         let decision = bot
@@ -416,7 +415,7 @@ impl Handler {
         if let Some(message) = p.message {
             if matches!(decision, Some(Decision::Refused(_)) | None) {
                 self.shared.unused(&message.id.to_string());
-                Self::set_buttons(ctx, p.token, disabled(&message.components, false)).await;
+                Self::set_buttons(ctx, p.token, action_rows(&message.components, false)).await;
             }
         }
         self.shared.finish(&ctx.http, &handle).await;
@@ -463,9 +462,12 @@ struct Pressed<'a> {
     replacing: Option<u64>,
 }
 
-/// A message's buttons as they were, action buttons greyed out or not (links stay
-/// usable).
-fn disabled(rows: &[serenity::model::application::ActionRow], grey: bool) -> Vec<CreateActionRow> {
+/// A message's buttons as they were, with its action buttons greyed out (`grey`) or
+/// usable again; link buttons always stay usable.
+fn action_rows(
+    rows: &[serenity::model::application::ActionRow],
+    grey: bool,
+) -> Vec<CreateActionRow> {
     rows.iter()
         .map(|row| {
             CreateActionRow::Buttons(
