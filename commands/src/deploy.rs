@@ -386,12 +386,6 @@ pub(crate) fn parse(head: &Head<'_>, args: &[&str]) -> Result<Command, ParseErro
         i += 1;
     }
 
-    if deploy.force && deploy.when_green {
-        let mut fixed = deploy.clone();
-        fixed.force = false;
-        return Err(invalid(&HELP, FORCE_AND_WAIT, Some(fixed.to_string())));
-    }
-
     if let Some(reason) = reason_words {
         if reason.is_empty() {
             let mut fixed = deploy.clone();
@@ -418,6 +412,12 @@ pub(crate) fn parse(head: &Head<'_>, args: &[&str]) -> Result<Command, ParseErro
         }
         return Err(invalid(&HELP, problem, Some(fixed.to_string())));
     }
+    if deploy.force && deploy.when_green {
+        let mut fixed = deploy.clone();
+        fixed.force = false;
+        return Err(invalid(&HELP, FORCE_AND_WAIT, Some(fixed.to_string())));
+    }
+
     Ok(Command::Deploy(deploy))
 }
 
