@@ -12,6 +12,7 @@ use super::{
     Arrival, AuditEntry, Confirmation, ConfirmationState, Gauges, Intent, IntentResolution, Lock,
     LockTaken, Press, Store, StoreError, Tracked, Unconfirmable, Write, Written, GENERATED_KEY,
 };
+use super::{Wait, WaitResolution};
 use crate::model::{DeploymentId, RepoName};
 
 /// How long a statement waits for another writer before failing with "database is locked".
@@ -605,6 +606,77 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    // ----- waits -----
+
+    async fn add_wait(&self, w: &Wait) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO waits (id, data, repository, sha, created_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&w.id)
+        .bind(serde_json::to_string(w)?)
+        .bind(w.repository.to_string().to_ascii_lowercase())
+        .bind(&w.sha)
+        .bind(ts(w.created_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn set_wait_message(&self, id: &str, message_id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE waits SET message_id = ? WHERE id = ?")
+            .bind(message_id)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn open_waits(&self) -> Result<Vec<Wait>, StoreError> {
+        sqlx::query(
+            "SELECT data, message_id, pokes FROM waits WHERE closed_at IS NULL ORDER BY created_at, id",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            let mut w: Wait = serde_json::from_str(r.get::<&str, _>("data"))?;
+            w.message_id = r.get("message_id");
+            w.pokes = r.get::<i64, _>("pokes") as u64;
+            Ok(w)
+        })
+        .collect()
+    }
+
+    async fn poke_waits(&self, repository: &RepoName, sha: &str) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE waits SET pokes = pokes + 1
+             WHERE repository = ? AND sha = ? AND closed_at IS NULL",
+        )
+        .bind(repository.to_string().to_ascii_lowercase())
+        .bind(sha)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn close_wait(
+        &self,
+        id: &str,
+        resolution: WaitResolution,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        // `closed_at IS NULL` in the WHERE clause: of two closers, one wins.
+        let done = sqlx::query(
+            "UPDATE waits SET closed_at = ?, resolution = ? WHERE id = ? AND closed_at IS NULL",
+        )
+        .bind(ts(at))
+        .bind(resolution.as_str())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn audit(&self, e: &AuditEntry) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO audit (at, adapter, channel, user_id, user_name, text, command, app, environment, decision, rule, deployment_id, detail)
@@ -731,7 +803,12 @@ impl Store for SqliteStore {
             .execute(&self.pool)
             .await?
             .rows_affected();
-        Ok(tracked + confirmations + intents + presses)
+        let waits = sqlx::query("DELETE FROM waits WHERE closed_at IS NOT NULL AND closed_at < ?")
+            .bind(ts(before))
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(tracked + confirmations + intents + presses + waits)
     }
 
     async fn claim_press(&self, press: &Press) -> Result<Option<Press>, StoreError> {
