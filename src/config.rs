@@ -189,6 +189,8 @@ pub struct Defaults {
     pub stuck_timeout: Duration,
     pub edit_interval: Duration,
     pub audit_retention: Duration,
+    /// How long `deploy … when green` waits for the checks (an environment may differ).
+    pub when_green_timeout: Duration,
 }
 
 impl Default for Defaults {
@@ -201,6 +203,7 @@ impl Default for Defaults {
             stuck_timeout: Duration::from_secs(30 * 60),
             edit_interval: Duration::from_secs(1),
             audit_retention: Duration::from_secs(90 * 24 * 3600),
+            when_green_timeout: Duration::from_secs(3600),
         }
     }
 }
@@ -230,6 +233,16 @@ pub struct EnvConfig {
     pub confirm: bool,
     pub payload: serde_json::Map<String, serde_json::Value>,
     pub rules: Rules,
+    /// `None`: `[defaults] when_green_timeout`.
+    pub when_green_timeout: Option<Duration>,
+}
+
+impl EnvConfig {
+    /// How long `deploy … when green` waits for the checks here.
+    pub fn when_green_timeout(&self, defaults: &Defaults) -> Duration {
+        self.when_green_timeout
+            .unwrap_or(defaults.when_green_timeout)
+    }
 }
 
 /// A valid configuration and what is worth saying about it.
@@ -631,6 +644,7 @@ struct RawDefaults {
     stuck_timeout: Option<S<String>>,
     edit_interval: Option<S<String>>,
     audit_retention: Option<S<String>>,
+    when_green_timeout: Option<S<String>>,
 }
 
 #[derive(Deserialize)]
@@ -661,6 +675,7 @@ struct RawEnv {
     deploy: Option<S<Vec<S<String>>>>,
     force: Option<S<Vec<S<String>>>>,
     lock: Option<S<Vec<S<String>>>>,
+    when_green_timeout: Option<S<String>>,
 }
 
 /// The validation context: the text (for line/column), the path, `${VAR}` lookup, and
@@ -717,6 +732,7 @@ const LOCK_TTL: Bounds = Bounds {
 const STATUS_TIMEOUT: Bounds = bounds(SEC, DAY);
 const STUCK_TIMEOUT: Bounds = bounds(60 * SEC, 7 * DAY);
 const AUDIT_RETENTION: Bounds = bounds(DAY * SEC, 3650 * DAY);
+const WHEN_GREEN_TIMEOUT: Bounds = bounds(MIN * SEC, 7 * DAY);
 
 /// `500ms`, `1s`, `1m30s`, `2h`, `1d`.
 fn show_duration(d: Duration) -> String {
@@ -1432,6 +1448,12 @@ impl Cx<'_> {
             &AUDIT_RETENTION,
             base.audit_retention,
         );
+        let when_green_timeout = duration(
+            &d.when_green_timeout,
+            "defaults.when_green_timeout",
+            &WHEN_GREEN_TIMEOUT,
+            base.when_green_timeout,
+        );
         let reported = || Fail::Reported;
         Ok(Defaults {
             rules: rules.ok_or_else(reported)?,
@@ -1441,6 +1463,7 @@ impl Cx<'_> {
             stuck_timeout: stuck_timeout.ok_or_else(reported)?,
             edit_interval: edit_interval.ok_or_else(reported)?,
             audit_retention: audit_retention.ok_or_else(reported)?,
+            when_green_timeout: when_green_timeout.ok_or_else(reported)?,
         })
     }
 
@@ -1539,6 +1562,11 @@ impl Cx<'_> {
             confirm: e.confirm.unwrap_or(false),
             payload: self.payload(&e.payload, &format!("{ekey}.payload"))?,
             rules: self.rules(&e.deploy, &e.force, &e.lock, &format!("{ekey}."))?,
+            when_green_timeout: self.duration(
+                &e.when_green_timeout,
+                &format!("{ekey}.when_green_timeout"),
+                &WHEN_GREEN_TIMEOUT,
+            )?,
         })
     }
 }
@@ -2252,6 +2280,7 @@ stg = "staging"
             ("confirm_timeout", "2m", 120),
             ("audit_retention", "1w", 7 * 86_400),
             ("poll_interval", "15s", 15),
+            ("when_green_timeout", "2h", 7200),
         ];
         for (key, value, secs) in ok {
             let config = with(key, value).unwrap_or_else(|e| panic!("{key} = {value}: {e}"));
@@ -2259,6 +2288,7 @@ stg = "staging"
                 "lock_ttl" => config.defaults.lock_ttl,
                 "confirm_timeout" => config.defaults.confirm_timeout,
                 "audit_retention" => config.defaults.audit_retention,
+                "when_green_timeout" => config.defaults.when_green_timeout,
                 _ => config.github.poll_interval.unwrap(),
             };
             assert_eq!(got, Duration::from_secs(secs), "{key} = {value}");
@@ -2291,6 +2321,8 @@ stg = "staging"
             ("audit_retention", "1h", "at least 1d"),
             ("audit_retention", "11000d", "at most 3650d"),
             ("lock_ttl", "4 hours ago", "is not a duration"),
+            ("when_green_timeout", "10s", "at least 1m"),
+            ("when_green_timeout", "8d", "at most 7d"),
         ];
         for (key, value, wanted) in refused {
             let err = with(key, value).unwrap_err().to_string();
