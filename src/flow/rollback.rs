@@ -280,6 +280,7 @@ async fn prepare(
         target_sha: Some(previous.sha.to_string()),
         rollback_of: Some(live.id),
         stale,
+        message: None,
     };
     Ok((deploy, context))
 }
