@@ -119,9 +119,7 @@ impl Service {
         let webhook = match &config.webhook {
             Some(w) => Some(
                 webhook::start(
-                    w.listen,
-                    &w.path,
-                    w.secret.clone(),
+                    w,
                     Inbox::start(
                         bot.tracker().clone(),
                         lease.clone(),

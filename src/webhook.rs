@@ -241,18 +241,23 @@ impl Running {
 /// listener), until `stop` becomes true. What a previous process left in the inbox
 /// is applied first, then every [`REDRIVE_EVERY`] what a storage error left behind.
 pub async fn start(
-    listen: SocketAddr,
-    path: &str,
-    secret: SecretString,
+    config: &crate::config::WebhookConfig,
     inbox: Inbox,
     waits: Follow,
     metrics: Arc<Metrics>,
     extra: Router,
     stop: watch::Receiver<bool>,
 ) -> std::io::Result<Running> {
-    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
-    let app = router(path, secret, inbox.clone(), waits, metrics.clone()).merge(extra);
+    let app = router(
+        &config.path,
+        config.secret.clone(),
+        inbox.clone(),
+        waits,
+        metrics.clone(),
+    )
+    .merge(extra);
     let server = server::serve(listener, app, stop);
     let redriving = inbox.clone();
     let redrive = tokio::spawn(async move {

@@ -60,13 +60,13 @@ fn wait_message(t: &TestBot) -> String {
 fn latest(t: &TestBot, id: &str) -> Message {
     t.said()
         .into_iter()
-        .filter_map(|s| match s {
+        .rev()
+        .find_map(|s| match s {
             Said::Sent { id: i, message, .. } | Said::Edited { id: i, message, .. } if i == id => {
                 Some(message)
             }
             _ => None,
         })
-        .last()
         .expect("that message")
 }
 
