@@ -367,6 +367,23 @@ async fn deploy_now(bot: &Bot, w: &Wait) {
         addressing: Addressing::Direct,
         pressed: None,
     };
+    // Until the deploy path has its say (a question, a refusal, the deployment).
+    show(
+        bot,
+        w,
+        &Message::new(
+            Tone::Working,
+            format!(
+                "The checks on {}/{} ({}) are green: deploying it to {} as {} asked",
+                w.app,
+                w.git_ref,
+                Sha::new(&w.sha).short(),
+                w.environment,
+                w.requester_name
+            ),
+        ),
+    )
+    .await;
     let context = deploy::Context {
         message: w.message_id.clone().map(MessageId),
         notes: vec![format!(
