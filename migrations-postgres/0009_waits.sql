@@ -4,11 +4,13 @@
 -- store::Wait (the command, who asked and where, app, environment, ref, the sha asked
 -- for, the deadline). `pokes` counts the status / check_run / check_suite webhooks
 -- seen for (repository, sha) while it is open: the leader re-reads the checks of a
--- wait whose count moved. A wait is open until `closed_at` is set, once, by a
+-- wait whose count moved. At most one wait is open per (app, environment). A wait is open until `closed_at` is set, once, by a
 -- conditional UPDATE: whoever closes it (as `green`) is the one that deploys.
 CREATE TABLE waits (
     id TEXT PRIMARY KEY,
     data TEXT NOT NULL,
+    app TEXT NOT NULL,
+    environment TEXT NOT NULL,
     repository TEXT NOT NULL,
     sha TEXT NOT NULL,
     created_at TIMESTAMPTZ NOT NULL,
@@ -18,3 +20,5 @@ CREATE TABLE waits (
     resolution TEXT
 );
 CREATE INDEX waits_open ON waits (repository, sha) WHERE closed_at IS NULL;
+-- One open wait per environment of an app: two racing `when green`s cannot both wait.
+CREATE UNIQUE INDEX waits_one_per_environment ON waits (app, environment) WHERE closed_at IS NULL;

@@ -1536,12 +1536,27 @@ async fn a_wait_survives_reopening_counts_its_webhooks_and_closes_exactly_once()
         let t0 = now();
         let (a, b_sha) = ("a".repeat(40), "b".repeat(40));
         let first = wait("w1", &a, t0 + secs(5));
-        let older = wait("w0", &b_sha, t0);
+        let older = Wait {
+            environment: "production".into(),
+            ..wait("w0", &b_sha, t0)
+        };
         {
             let store = b.open().await;
-            store.add_wait(&first).await.unwrap();
-            store.add_wait(&older).await.unwrap();
-            assert!(store.add_wait(&first).await.is_err(), "one wait per id");
+            assert_eq!(store.add_wait(&first).await.unwrap(), None);
+            assert_eq!(store.add_wait(&older).await.unwrap(), None);
+            // Another wait for staging: refused, naming the one that waits.
+            let again = wait("w2", &b_sha, t0 + secs(6));
+            assert_eq!(store.add_wait(&again).await.unwrap(), Some(first.clone()));
+            assert!(
+                store
+                    .add_wait(&Wait {
+                        environment: "qa".into(),
+                        ..first.clone()
+                    })
+                    .await
+                    .is_err(),
+                "one wait per id"
+            );
             store.set_wait_message("w1", "m7").await.unwrap();
         }
         let store = b.open().await;
@@ -1594,6 +1609,29 @@ async fn a_wait_survives_reopening_counts_its_webhooks_and_closes_exactly_once()
         // Closed ones age out; open ones stay.
         assert_eq!(store.prune_settled(at).await.unwrap(), 0, "not before `at`");
         assert_eq!(store.prune_settled(at + secs(1)).await.unwrap(), 1);
+        assert_eq!(store.open_waits().await.unwrap().len(), 1);
+        // Its environment is free again.
+        assert_eq!(store.add_wait(&wait("w3", &a, at)).await.unwrap(), None);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixteen_racing_waits_for_one_environment_one_is_recorded() {
+    contract(async |b: &Backend| {
+        let store = b.open().await;
+        let t0 = now();
+        let answers = race(|i| {
+            let store = store.clone();
+            async move {
+                store
+                    .add_wait(&wait(&format!("w{i}"), &"a".repeat(40), t0))
+                    .await
+                    .unwrap()
+            }
+        })
+        .await;
+        assert_eq!(answers.iter().filter(|a| a.is_none()).count(), 1);
         assert_eq!(store.open_waits().await.unwrap().len(), 1);
     })
     .await;

@@ -358,3 +358,36 @@ async fn the_deploy_when_green_button_does_what_the_typed_command_does() {
     assert_eq!(t.deployment_posts().len(), 2);
     assert_eq!(t.sandbox.deployments(API).len(), 1);
 }
+
+#[tokio::test]
+async fn one_wait_per_environment() {
+    let (t, clock, _) = start(true).await;
+    let mid = wait_for_wip(&t).await;
+    let id = latest(&t, &mid).fields[0].value.clone();
+    t.sandbox.create_branch(API, "wip2", "main");
+    t.sandbox.commit(API, "wip2", "Other work");
+    t.sandbox.set_status(API, "wip2", "ci/build", "pending");
+    let out = t
+        .say_as(
+            "bob",
+            &["dev"],
+            "deploys",
+            "deploy api/wip2 to staging when green",
+        )
+        .await;
+    assert!(
+        out.contains("alice already waits to deploy api/wip"),
+        "{out}"
+    );
+    assert!(out.contains(&format!("`cancel {id}`")), "{out}");
+    // Both go green: only alice's wait deploys.
+    t.sandbox.set_status(API, "wip2", "ci/build", "success");
+    t.sandbox.set_status(API, "wip", "ci/build", "success");
+    wait_for(BOUND, "the deployment", || {
+        (t.deployment_posts().len() == 1).then_some(())
+    })
+    .await;
+    settle(&t, &clock).await;
+    assert_eq!(t.deployment_posts().len(), 1);
+    assert_eq!(t.sandbox.deployments(API)[0]["ref"], "wip");
+}

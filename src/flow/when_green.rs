@@ -154,18 +154,41 @@ pub async fn run(bot: &Bot, request: &Request, cmd: Deploy) -> Outcome {
                 deadline: crate::clock::later(now, timeout),
                 pokes: 0,
             };
-            if let Err(e) = bot.store().add_wait(&wait).await {
-                let stop = Stop::failed(
-                    Message::new(
-                        Tone::Failed,
-                        format!("cannot wait for the checks on {label}"),
+            match bot.store().add_wait(&wait).await {
+                Ok(None) => {}
+                // One wait per environment: the second would deploy over the first.
+                Ok(Some(other)) => {
+                    let stop = Stop::refused(
+                        "waiting",
+                        Message::refused(format!(
+                            "{} already waits to deploy {}/{} ({}) to {} when green",
+                            other.requester_name,
+                            other.app,
+                            other.git_ref,
+                            Sha::new(&other.sha).short(),
+                            other.environment
+                        ))
+                        .line(format!(
+                            "one wait per environment: {} can end it with `cancel {}`, then type `{}` again",
+                            other.requester_name, other.id, wait.command
+                        )),
                     )
-                    .line(format!(
-                        "deploybot cannot record the wait ({e}); try again once its storage works"
-                    )),
-                )
-                .on(&plan.app, Some(&plan.env));
-                return answer_stop(bot, request, stop).await;
+                    .on(&plan.app, Some(&plan.env));
+                    return answer_stop(bot, request, stop).await;
+                }
+                Err(e) => {
+                    let stop = Stop::failed(
+                        Message::new(
+                            Tone::Failed,
+                            format!("cannot wait for the checks on {label}"),
+                        )
+                        .line(format!(
+                            "deploybot cannot record the wait ({e}); try again once its storage works"
+                        )),
+                    )
+                    .on(&plan.app, Some(&plan.env));
+                    return answer_stop(bot, request, stop).await;
+                }
             }
             bot.waits().evaluated(&wait, now);
             let message = waiting(&wait, &pending, now);

@@ -76,6 +76,8 @@ const TABLES: &[Table] = &[
         columns: &[
             ("id", Text),
             ("data", Text),
+            ("app", Text),
+            ("environment", Text),
             ("repository", Text),
             ("sha", Text),
             ("created_at", Time),

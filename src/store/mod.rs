@@ -558,8 +558,10 @@ pub trait Store: Send + Sync {
     async fn open_intents(&self) -> Result<Vec<Intent>, StoreError>;
 
     // ----- waits (`deploy … when green`) -----
-    /// Records an open wait (its id is unique).
-    async fn add_wait(&self, wait: &Wait) -> Result<(), StoreError>;
+    /// Records an open wait, unless one is open for its app and environment already
+    /// (a unique key: of two racing, one is recorded): `None` when recorded, else that
+    /// other wait. An id already used is an error.
+    async fn add_wait(&self, wait: &Wait) -> Result<Option<Wait>, StoreError>;
     async fn set_wait_message(&self, id: &str, message_id: &str) -> Result<(), StoreError>;
     /// Open waits, oldest first.
     async fn open_waits(&self) -> Result<Vec<Wait>, StoreError>;

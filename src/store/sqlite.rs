@@ -608,18 +608,38 @@ impl Store for SqliteStore {
 
     // ----- waits -----
 
-    async fn add_wait(&self, w: &Wait) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO waits (id, data, repository, sha, created_at) VALUES (?, ?, ?, ?, ?)",
+    async fn add_wait(&self, w: &Wait) -> Result<Option<Wait>, StoreError> {
+        // Nothing inserted: the one open wait of (app, environment) is there, or the id
+        // is taken.
+        let inserted = sqlx::query(
+            "INSERT INTO waits (id, data, app, environment, repository, sha, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT DO NOTHING",
         )
         .bind(&w.id)
         .bind(serde_json::to_string(w)?)
+        .bind(&w.app)
+        .bind(&w.environment)
         .bind(w.repository.to_string().to_ascii_lowercase())
         .bind(&w.sha)
         .bind(ts(w.created_at))
         .execute(&self.pool)
-        .await?;
-        Ok(())
+        .await?
+        .rows_affected();
+        if inserted == 1 {
+            return Ok(None);
+        }
+        let other = sqlx::query("SELECT data, message_id, pokes FROM waits WHERE app = ? AND environment = ? AND closed_at IS NULL")
+            .bind(&w.app)
+            .bind(&w.environment)
+            .fetch_optional(&self.pool)
+            .await?;
+        match other {
+            Some(r) => Ok(Some(wait_from(&r)?)),
+            None => Err(StoreError(format!(
+                "a wait with id {} exists already",
+                w.id
+            ))),
+        }
     }
 
     async fn set_wait_message(&self, id: &str, message_id: &str) -> Result<(), StoreError> {
@@ -638,12 +658,7 @@ impl Store for SqliteStore {
         .fetch_all(&self.pool)
         .await?
         .iter()
-        .map(|r| {
-            let mut w: Wait = serde_json::from_str(r.get::<&str, _>("data"))?;
-            w.message_id = r.get("message_id");
-            w.pokes = r.get::<i64, _>("pokes") as u64;
-            Ok(w)
-        })
+        .map(wait_from)
         .collect()
     }
 
@@ -976,6 +991,14 @@ fn confirmation_from(row: &sqlx::sqlite::SqliteRow) -> Result<Confirmation, Stor
             .map(|id| id as u64),
         expected_target: row.get("expected_target"),
     })
+}
+
+/// A wait as stored: its JSON, with the columns that change after it was recorded.
+fn wait_from(r: &sqlx::sqlite::SqliteRow) -> Result<Wait, StoreError> {
+    let mut w: Wait = serde_json::from_str(r.get::<&str, _>("data"))?;
+    w.message_id = r.get("message_id");
+    w.pokes = r.get::<i64, _>("pokes") as u64;
+    Ok(w)
 }
 
 #[cfg(test)]
