@@ -220,7 +220,7 @@ fn waiting(w: &Wait, pending: &[ContextState], now: chrono::DateTime<chrono::Utc
     }
     let left = (w.deadline - now).to_std().unwrap_or_default();
     m.line(format!(
-        "{} deploys the moment they are green; gives up at {} (in {})",
+        "deploys as {} the moment they are all green; gives up at {} (in {})",
         w.requester_name,
         w.deadline.format("%H:%M UTC"),
         human_duration(left)
