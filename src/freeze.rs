@@ -357,9 +357,13 @@ mod tests {
 
     #[test]
     fn bad_input_says_what_to_write() {
-        assert!(WeekTime::parse("Fry 16:00").unwrap_err().contains("Mon, Tue"));
+        assert!(WeekTime::parse("Fry 16:00")
+            .unwrap_err()
+            .contains("Mon, Tue"));
         assert!(WeekTime::parse("Fri 25:00").unwrap_err().contains("HH:MM"));
-        assert!(WeekTime::parse("Fri").unwrap_err().contains("\"Fri 16:00\""));
+        assert!(WeekTime::parse("Fri")
+            .unwrap_err()
+            .contains("\"Fri 16:00\""));
         assert!(DateOrTime::parse("23.12.2026")
             .unwrap_err()
             .contains("YYYY-MM-DD"));

@@ -56,6 +56,8 @@ pub enum Need {
     TakeOver,
     /// `unlock!` of a lock someone else holds: the force permission.
     Release,
+    /// `freeze` and `unfreeze`: the `freeze` rule, else the `lock` rule.
+    Freeze,
 }
 
 /// A refusal: the rule that refused and what would work.
@@ -131,6 +133,15 @@ pub fn check(
                 env.name, app.name
             ),
             "force role",
+        ),
+        Need::Freeze => (
+            if rules.freeze.is_some() {
+                &rules.freeze
+            } else {
+                &rules.lock
+            },
+            format!("freeze or unfreeze {} on {}", env.name, app.name),
+            "freeze role",
         ),
     };
     if allows(list, user) {

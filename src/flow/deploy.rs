@@ -324,6 +324,8 @@ pub async fn local_checks(
             ));
         }
     }
+    // Freezes (config windows, chat freezes): only break-glass, `deploy!` with a reason.
+    flow::freeze::check(bot, request, app, env, cmd).await?;
     flow::lock::check(bot, app, env, &request.user).await?;
     Ok(may_force)
 }
@@ -927,7 +929,19 @@ impl Create {
             Some(deployment.id),
         )
         .await;
+        let mut outcome = outcome;
         if cmd.force {
+            // Break-glass: which freezes it went through, for the announcement and audit.
+            let broken = flow::freeze::active(bot, &plan.app, &plan.env)
+                .await
+                .unwrap_or_default();
+            if !broken.is_empty() {
+                let reasons: Vec<&str> = broken.iter().map(|f| f.reason.as_str()).collect();
+                outcome = outcome.detail(format!(
+                    "break-glass through the freeze: {}",
+                    reasons.join("; ")
+                ));
+            }
             announce_forced(
                 bot,
                 &request,
@@ -935,6 +949,7 @@ impl Create {
                 &plan,
                 deployment.id,
                 deployment.sha.short(),
+                &broken,
             )
             .await;
         }
@@ -983,6 +998,7 @@ async fn announce_forced(
     plan: &Plan,
     id: DeploymentId,
     sha7: &str,
+    broken: &[flow::freeze::Active],
 ) {
     let mut m = Message::new(
         Tone::Warning,
@@ -998,10 +1014,17 @@ async fn announce_forced(
         cmd.reason.clone().unwrap_or_else(|| "none given".into()),
     );
     m = m.line(bypassed_line(plan));
+    let now = bot.now();
+    for f in broken {
+        m = m.line(format!(
+            "🧊 break-glass: it went through the freeze {}",
+            f.describe(now)
+        ));
+    }
     bot.reply(request, m.clone()).await;
     // The notify channel hears of forced deploys to production only (README,
-    // "Permissions"): a forced staging deploy is everyday work.
-    if !plan.env.production {
+    // "Permissions"): a forced staging deploy is everyday work. Breaking a freeze is not.
+    if !plan.env.production && broken.is_empty() {
         return;
     }
     if let Some(channel) = &plan.app.notify_channel {
