@@ -296,12 +296,27 @@ pub async fn check(
     if frozen.is_empty() || (cmd.force && cmd.reason.is_some()) {
         return Ok(());
     }
-    Err(refusal(bot, &request.user, app, env, cmd, &frozen))
+    Err(refusal(bot, request, app, env, cmd, &frozen))
+}
+
+/// What break-glass is for this command: `deploy! … -- REASON`, or for a rollback
+/// `rollback! … -- REASON` (typed only: a Force button runs deploys alone), and
+/// whether it is a deploy.
+fn break_glass(request: &Request, cmd: &Deploy) -> (String, bool) {
+    if let Ok(commands::Command::Rollback(mut r)) = commands::parse(&request.text) {
+        r.force = true;
+        r.reason.get_or_insert_with(|| "REASON".into());
+        return (commands::Command::Rollback(r).to_string(), false);
+    }
+    let mut glass = cmd.clone();
+    glass.force = true;
+    glass.reason.get_or_insert_with(|| "REASON".into());
+    (commands::Command::Deploy(glass).to_string(), true)
 }
 
 fn refusal(
     bot: &Bot,
-    user: &ChatUser,
+    request: &Request,
     app: &AppConfig,
     env: &EnvConfig,
     cmd: &Deploy,
@@ -316,22 +331,22 @@ fn refusal(
     for f in frozen {
         m = m.line(format!("🧊 {}", f.describe(now)));
     }
+    let user: &ChatUser = &request.user;
     let may_force = policy::check(bot.config(), app, env, user, Need::Force).is_ok();
-    let mut glass = cmd.clone();
-    glass.force = true;
-    if glass.reason.is_none() {
-        glass.reason = Some("REASON".into());
-    }
-    let glass = commands::Command::Deploy(glass).to_string();
+    let (glass, is_deploy) = break_glass(request, cmd);
     if may_force {
         if cmd.force {
             m = m.line(format!(
                 "break-glass through a freeze needs a reason: type `{glass}`"
             ));
-        } else {
+        } else if is_deploy {
             m = m
                 .line("break-glass (announced, with a reason) is open to you")
                 .action(Action::Force { command: glass });
+        } else {
+            m = m.line(format!(
+                "break-glass (announced, with a reason) is open to you: type `{glass}`"
+            ));
         }
     } else {
         let rules = bot.config().rules(app, env);
