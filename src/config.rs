@@ -452,6 +452,7 @@ impl Config {
                     ("deploy", &rules.deploy),
                     ("force", &rules.force),
                     ("lock", &rules.lock),
+                    ("freeze", &rules.freeze),
                 ] {
                     if let Some(who) = who {
                         let who = if who.is_empty() {
@@ -463,6 +464,27 @@ impl Config {
                     }
                 }
                 let _ = writeln!(s, "      {}: {}", env.name, notes.join("; "));
+            }
+        }
+        if !self.freezes.is_empty() {
+            let _ = writeln!(s, "  freezes:");
+            for f in &self.freezes {
+                let names = |v: Vec<&str>| {
+                    if v.is_empty() {
+                        "every".to_string()
+                    } else {
+                        v.join(", ")
+                    }
+                };
+                let _ = writeln!(
+                    s,
+                    "    {} ({}): {}; apps: {}; environments: {}",
+                    f.window,
+                    f.origin,
+                    f.reason,
+                    names(f.apps.iter().map(|a| a.as_str()).collect()),
+                    names(f.environments.iter().map(|e| e.as_str()).collect()),
+                );
             }
         }
         s
