@@ -425,3 +425,36 @@ async fn why_shows_the_freeze_in_force_or_the_next_window() {
         "{out}"
     );
 }
+
+/// The last word before creating is the freeze's: one made while the deploy's
+/// pre-flight waits on GitHub stops it.
+#[tokio::test]
+async fn a_freeze_made_while_a_deploy_is_in_flight_stops_it() {
+    let (t, _) = bot_at("2026-12-02T12:00:00Z").await;
+    t.sandbox.inject(sandbox::Fault::slow_after_processing(
+        "POST",
+        "/graphql",
+        Duration::from_millis(800),
+    ));
+    let deploy = t.say_as("dan", DEV, "deploys", "deploy api/topic to staging");
+    let freeze = async {
+        support::wait_for(Duration::from_secs(10), "the deploy's pre-flight", || {
+            t.sandbox
+                .requests()
+                .iter()
+                .any(|r| r.method == "POST" && r.path == "/graphql")
+                .then_some(())
+        })
+        .await;
+        t.say_as("olga", ONCALL, "deploys", "freeze -- incident")
+            .await
+    };
+    let (first, second) = tokio::join!(deploy, freeze);
+    let out = format!("{first}{second}");
+    assert!(out.contains("olga froze everything"), "{out}");
+    assert!(out.contains("api to staging is frozen: incident"), "{out}");
+    assert!(
+        t.deployment_posts().is_empty(),
+        "deployed into a frozen environment"
+    );
+}

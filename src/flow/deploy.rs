@@ -628,9 +628,13 @@ async fn execute(
     } else {
         None
     };
-    // A lock may have been taken while the pre-flight talked to GitHub: the last word
-    // before creating is the lock's.
-    if let Err(stop) = flow::lock::check(bot, &plan.app, &plan.env, &request.user).await {
+    // A freeze or a lock may have come while the pre-flight talked to GitHub: the last
+    // word before creating is theirs.
+    let last_word = match flow::freeze::check(bot, request, &plan.app, &plan.env, cmd).await {
+        Ok(()) => flow::lock::check(bot, &plan.app, &plan.env, &request.user).await,
+        frozen => frozen,
+    };
+    if let Err(stop) = last_word {
         let stop = stop.on(&plan.app, Some(&plan.env));
         let outcome = stop.outcome();
         bot.update(&request.conversation, message_id.as_ref(), &stop.message)
