@@ -381,6 +381,11 @@ async fn the_global_freeze_stops_every_app_and_environment() {
         out.contains("replaces olga's freeze (release day)"),
         "{out}"
     );
+    let out = t.say("environments api").await;
+    assert!(
+        out.contains("staging (default) — never deployed successfully · you can deploy · 🧊 frozen: release day, part two"),
+        "{out}"
+    );
     let out = t.say_as("rel", RELEASE, "deploys", "unfreeze").await;
     assert!(out.contains("rel unfroze everything"), "{out}");
     let out = t.say("deploy web to staging").await;
