@@ -300,6 +300,19 @@ async fn a_chat_freeze_refuses_until_unfreeze_and_its_holder_is_told() {
     let out = t.say("deploy web to staging").await;
     assert!(out.contains("Created deployment"), "{out}");
 
+    // Names are checked, with what to type instead.
+    let out = t
+        .say_as("rel", RELEASE, "deploys", "freeze stage on apj -- x")
+        .await;
+    assert!(
+        out.contains("did you mean `freeze stage on api -- x`"),
+        "{out}"
+    );
+    let out = t
+        .say_as("rel", RELEASE, "deploys", "freeze stage -- x")
+        .await;
+    assert!(out.contains("any app has no environment `stage`"), "{out}");
+    assert!(out.contains("e.g. `freeze production -- x`"), "{out}");
     let out = t
         .say_as("olga", ONCALL, "deploys", "unfreeze staging")
         .await;

@@ -71,21 +71,21 @@ fn describe_scope(app: Option<&str>, environment: Option<&str>) -> String {
 }
 
 /// Resolves `[ENV] [on APP]` and checks that the user may freeze every part of it.
+/// `tail` ends the suggested commands (`-- REASON` for `freeze`).
 pub fn scope<'a>(
     bot: &'a Bot,
     request: &Request,
     environment: Option<&str>,
     app: Option<&str>,
     verb: &str,
+    tail: &str,
 ) -> Result<Scope<'a>, Stop> {
     let config = bot.config();
     let app = match app {
         Some(name) => Some(
             resolve::app(config, &request.conversation, Some(name), |a| {
-                format!(
-                    "{verb}{} on {a}",
-                    environment.map(|e| format!(" {e}")).unwrap_or_default()
-                )
+                let env = environment.map(|e| format!(" {e}")).unwrap_or_default();
+                format!("{verb}{env} on {a}{tail}")
             })
             .map_err(unknown)?,
         ),
@@ -119,7 +119,7 @@ pub fn scope<'a>(
                         Message::refused(format!("{whose} has no environment `{wanted}`"))
                             .line(format!("the environments: {}", names.join(", ")))
                             .line(format!(
-                                "e.g. `{verb} {}{}`",
+                                "e.g. `{verb} {}{}{tail}`",
                                 names[0],
                                 app.map(|a| format!(" on {}", a.name)).unwrap_or_default()
                             )),
@@ -154,6 +154,7 @@ async fn freeze(bot: &Bot, request: &Request, cmd: &FreezeCmd) -> Result<Outcome
         cmd.environment.as_deref(),
         cmd.app.as_deref(),
         "freeze",
+        &format!(" -- {}", cmd.reason),
     )?;
     let now = bot.now();
     let new = Freeze {

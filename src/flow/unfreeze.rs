@@ -22,6 +22,7 @@ async fn unfreeze(bot: &Bot, request: &Request, cmd: &Unfreeze) -> Result<Outcom
         cmd.environment.as_deref(),
         cmd.app.as_deref(),
         "unfreeze",
+        "",
     )?;
     let now = bot.now();
     let app = scope.app.map(|a| a.name.to_string());
