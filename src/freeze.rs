@@ -9,9 +9,9 @@
 //! spans a DST change ends at the local wall time. The occurrences of each boundary
 //! come from the `cron` crate (`0 0 16 * * Fri`), which walks the calendar in the time
 //! zone: a wall time that happens twice (clocks going back) counts from its first
-//! instant; one that does not exist that day (clocks going forward) is skipped by
-//! `cron`, so that week has no such boundary — README says to keep boundaries out of
-//! the skipped hour.
+//! instant. One that does not exist that day (clocks going forward) `cron` skips; a
+//! freeze boundary must not vanish for a week, so that one is read with the offset
+//! from before the change (02:30 becomes 03:30).
 
 use std::fmt;
 use std::str::FromStr;
@@ -53,6 +53,40 @@ impl WeekTime {
             short_day(self.day)
         );
         Schedule::from_str(&expr).expect("a minute, an hour and a day make a valid schedule")
+    }
+}
+
+impl WeekTime {
+    /// The first occurrence strictly after `t`.
+    fn after(self, tz: Tz, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let cron = self.schedule().after(&t.with_timezone(&tz)).next();
+        let cron = cron.map(|c| c.with_timezone(&Utc));
+        let skipped = self.skipped_near(tz, t).filter(|s| *s > t);
+        [cron, skipped].into_iter().flatten().min()
+    }
+
+    /// The latest occurrence at or before `t`.
+    fn at_or_before(self, tz: Tz, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        // cron's "before" is strict: ask from just after `t`.
+        let probe = (t + chrono::Duration::seconds(1)).with_timezone(&tz);
+        let cron = self.schedule().after(&probe).next_back();
+        let cron = cron.map(|c| c.with_timezone(&Utc));
+        let skipped = self.skipped_near(tz, t).filter(|s| *s <= t);
+        [cron, skipped].into_iter().flatten().max()
+    }
+
+    /// `cron` passes over a wall time the clock skips that day (clocks going forward);
+    /// a freeze boundary must not vanish for a week, so the one of the week around `t`
+    /// that falls in a gap is read as [`local`] reads it (02:30 becomes 03:30).
+    fn skipped_near(self, tz: Tz, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let today = t.with_timezone(&tz).date_naive();
+        (-7..=7)
+            .filter_map(|d| today.checked_add_signed(chrono::Duration::days(d)))
+            .filter(|d| d.weekday() == self.day)
+            .map(|d| d.and_time(self.time))
+            .filter(|naive| tz.from_local_datetime(naive).earliest().is_none())
+            .map(|naive| local(tz, naive))
+            .min_by_key(|s| (*s - t).num_seconds().abs())
     }
 }
 
@@ -192,11 +226,8 @@ impl Window {
         match self {
             Window::Dated { from, until, .. } => (*from <= now && now < *until).then_some(*until),
             Window::Weekly { from, until, tz } => {
-                // The latest start at or before now (cron's "before" is strict).
-                let probe = (now + chrono::Duration::seconds(1)).with_timezone(tz);
-                let start = from.schedule().after(&probe).next_back()?;
-                let end = until.schedule().after(&start).next()?;
-                let end = end.with_timezone(&Utc);
+                let start = from.at_or_before(*tz, now)?;
+                let end = until.after(*tz, start)?;
                 (now < end).then_some(end)
             }
         }
@@ -207,9 +238,8 @@ impl Window {
         match self {
             Window::Dated { from, until, .. } => (now < *from).then_some((*from, *until)),
             Window::Weekly { from, until, tz } => {
-                let start = from.schedule().after(&now.with_timezone(tz)).next()?;
-                let end = until.schedule().after(&start).next()?;
-                Some((start.with_timezone(&Utc), end.with_timezone(&Utc)))
+                let start = from.after(*tz, now)?;
+                Some((start, until.after(*tz, start)?))
             }
         }
     }
@@ -302,6 +332,42 @@ mod tests {
         assert_eq!(
             w.ends(utc("2026-10-26T06:30:00Z")),
             Some(utc("2026-10-26T07:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn a_boundary_in_the_skipped_hour_moves_past_it_instead_of_vanishing() {
+        let tz = parse_timezone("Europe/Berlin").unwrap();
+        // 2027-03-28: 02:00 CET becomes 03:00 CEST; 02:30 does not exist.
+        let night = Window::Weekly {
+            from: WeekTime::parse("Sun 02:30").unwrap(),
+            until: WeekTime::parse("Sun 05:00").unwrap(),
+            tz,
+        };
+        assert_eq!(night.ends(utc("2027-03-28T01:00:00Z")), None);
+        assert_eq!(
+            night.ends(utc("2027-03-28T01:30:00Z")),
+            Some(utc("2027-03-28T03:00:00Z"))
+        );
+        assert_eq!(
+            night.next(utc("2027-03-27T12:00:00Z")),
+            Some((utc("2027-03-28T01:30:00Z"), utc("2027-03-28T03:00:00Z")))
+        );
+        // An end in the gap ends the window there, not a week later.
+        let evening = Window::Weekly {
+            from: WeekTime::parse("Sat 20:00").unwrap(),
+            until: WeekTime::parse("Sun 02:30").unwrap(),
+            tz,
+        };
+        assert_eq!(
+            evening.ends(utc("2027-03-28T01:00:00Z")),
+            Some(utc("2027-03-28T01:30:00Z"))
+        );
+        assert_eq!(evening.ends(utc("2027-03-28T01:30:00Z")), None);
+        // Other weeks are untouched: 02:30 CET is 01:30 UTC.
+        assert_eq!(
+            night.ends(utc("2027-03-21T01:45:00Z")),
+            Some(utc("2027-03-21T04:00:00Z"))
         );
     }
 
