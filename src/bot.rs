@@ -262,6 +262,8 @@ impl Bot {
             Command::Lock(c) => flow::lock::run(self, &request, c).await,
             Command::Unlock(c) => flow::unlock::run(self, &request, c).await,
             Command::Locks(_) => flow::locks::run(self, &request).await,
+            Command::Freeze(c) => flow::freeze::run(self, &request, c).await,
+            Command::Unfreeze(c) => flow::unfreeze::run(self, &request, c).await,
             Command::Why(c) => flow::why::run(self, &request, c).await,
             Command::Audit(c) => flow::audit::run(self, &request, c).await,
             Command::Confirm(c) => flow::confirm::confirm(self, &request, c).await,

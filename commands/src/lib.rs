@@ -15,6 +15,8 @@
 //! lock[!] ENV [on APP] [for DURATION] [REASON]
 //! unlock[!] ENV [on APP]
 //! locks
+//! freeze [ENV] [on APP] [for DURATION] -- REASON
+//! unfreeze [ENV] [on APP]
 //! audit [APP] [in ENV]
 //! confirm [ID] | yes [ID] | y [ID]
 //! cancel [ID] | no [ID]
@@ -43,6 +45,7 @@ mod deploy;
 mod deploys;
 mod duration;
 mod environments;
+mod freeze;
 mod help;
 mod lock;
 mod locks;
@@ -50,6 +53,7 @@ mod options;
 mod refname;
 mod rollback;
 mod suggest;
+mod unfreeze;
 mod unlock;
 mod version;
 mod whats_on;
@@ -64,6 +68,7 @@ pub use deploy::Deploy;
 pub use deploys::{Deploys, MAX_LAST};
 pub use duration::{format_duration, parse_duration, parse_duration_phrase};
 pub use environments::Environments;
+pub use freeze::{Freeze, FREEZE_RULE, MAX_FREEZE, MIN_FREEZE};
 pub use help::{all_help, help_for, help_text, reference_table, CommandHelp, Example, Help};
 pub use lock::{Lock, LOCK_RULE, MAX_LOCK, MIN_LOCK};
 pub use locks::Locks;
@@ -71,6 +76,7 @@ pub use options::{from_options, Form, Kind, Options, Param, Value};
 pub use refname::{RefError, RefErrorKind, RefName};
 pub use rollback::Rollback;
 pub use suggest::closest_name;
+pub use unfreeze::Unfreeze;
 pub use unlock::Unlock;
 pub use version::Version;
 pub use whats_on::WhatsOn;
@@ -101,6 +107,10 @@ pub enum Command {
     Unlock(Unlock),
     /// `locks`: list the locks held.
     Locks(Locks),
+    /// `freeze [ENV]`: stop deploys (everywhere, or to one environment or app).
+    Freeze(Freeze),
+    /// `unfreeze [ENV]`: lift a chat freeze.
+    Unfreeze(Unfreeze),
     /// `why ENV`: what would stop a deploy there now.
     Why(Why),
     /// `audit`: who did what.
@@ -135,6 +145,8 @@ impl Command {
             Command::Lock(_) => &lock::HELP,
             Command::Unlock(_) => &unlock::HELP,
             Command::Locks(_) => &locks::HELP,
+            Command::Freeze(_) => &freeze::HELP,
+            Command::Unfreeze(_) => &unfreeze::HELP,
             Command::Why(_) => &why::HELP,
             Command::Audit(_) => &audit::HELP,
             Command::Confirm(_) => &confirm::HELP,
@@ -158,6 +170,8 @@ impl fmt::Display for Command {
             Command::Lock(c) => c.fmt(f),
             Command::Unlock(c) => c.fmt(f),
             Command::Locks(c) => c.fmt(f),
+            Command::Freeze(c) => c.fmt(f),
+            Command::Unfreeze(c) => c.fmt(f),
             Command::Why(c) => c.fmt(f),
             Command::Audit(c) => c.fmt(f),
             Command::Confirm(c) => c.fmt(f),
@@ -254,6 +268,8 @@ enum Word {
     Lock,
     Unlock,
     Locks,
+    Freeze,
+    Unfreeze,
     Why,
     Audit,
     Confirm,
@@ -281,6 +297,8 @@ impl Word {
             "lock" => Word::Lock,
             "unlock" => Word::Unlock,
             "locks" => Word::Locks,
+            "freeze" => Word::Freeze,
+            "unfreeze" => Word::Unfreeze,
             "why" => Word::Why,
             "audit" => Word::Audit,
             "confirm" | "yes" | "y" => Word::Confirm,
@@ -301,6 +319,8 @@ impl Word {
             Word::Lock => &lock::HELP,
             Word::Unlock => &unlock::HELP,
             Word::Locks => &locks::HELP,
+            Word::Freeze => &freeze::HELP,
+            Word::Unfreeze => &unfreeze::HELP,
             Word::Why => &why::HELP,
             Word::Audit => &audit::HELP,
             Word::Confirm => &confirm::HELP,
@@ -342,6 +362,8 @@ pub(crate) fn parse_at(line: &str, depth: u8) -> Result<Command, ParseError> {
         Word::Lock => lock::parse(&head, &args),
         Word::Unlock => unlock::parse(&head, &args),
         Word::Locks => locks::parse(&head, &args),
+        Word::Freeze => freeze::parse(&head, &args),
+        Word::Unfreeze => unfreeze::parse(&head, &args),
         Word::Why => why::parse(&head, &args),
         Word::Audit => audit::parse(&head, &args),
         Word::Confirm => confirm::parse(&head, &args),

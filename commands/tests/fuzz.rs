@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use commands::{
-    parse, Audit, Cancel, Command, Confirm, Deploy, Deploys, Environments, Help, Lock, Locks,
-    ParseError, RefName, Rollback, Unlock, Version, WhatsOn, Why,
+    parse, Audit, Cancel, Command, Confirm, Deploy, Deploys, Environments, Freeze, Help, Lock,
+    Locks, ParseError, RefName, Rollback, Unfreeze, Unlock, Version, WhatsOn, Why,
 };
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -15,7 +15,7 @@ use proptest::sample::select;
 const RESERVED: &[&str] = &[
     "to", "in", "on", "for", "of", "force", "last", "is", "can", "cant", "cannot", "i", "we",
     "you", "deploy", "deployed", "running", "live", "please", "pls", "plz", "thanks", "thx",
-    "lock", "unlock",
+    "lock", "unlock", "freeze", "unfreeze",
 ];
 
 fn name() -> impl Strategy<Value = String> {
@@ -129,6 +129,22 @@ fn command() -> impl Strategy<Value = Command> {
             })
         }),
         Just(Command::Locks(Locks)),
+        (
+            prop::option::of(name()),
+            prop::option::of(name()),
+            prop::option::of(duration()),
+            reason()
+        )
+            .prop_map(
+                |(environment, app, duration, reason)| Command::Freeze(Freeze {
+                    environment,
+                    app,
+                    duration,
+                    reason
+                })
+            ),
+        (prop::option::of(name()), prop::option::of(name()))
+            .prop_map(|(environment, app)| Command::Unfreeze(Unfreeze { environment, app })),
         (name(), prop::option::of(name()))
             .prop_map(|(environment, app)| Command::Why(Why { environment, app })),
         (prop::option::of(name()), prop::option::of(name()))
@@ -301,6 +317,13 @@ fn names_of(command: &Command) -> Vec<String> {
         Command::Unlock(u) => {
             names.push(u.environment.clone());
             names.extend(u.app.clone());
+        }
+        Command::Freeze(Freeze {
+            environment, app, ..
+        })
+        | Command::Unfreeze(Unfreeze { environment, app }) => {
+            names.extend(environment.clone());
+            names.extend(app.clone());
         }
         Command::Why(w) => {
             names.push(w.environment.clone());

@@ -65,6 +65,11 @@ pub async fn run(bot: &Bot, request: &Request, cmd: Why) -> Outcome {
         }
         Err(e) => lines.push(format!("❔ lock: unknown ({e})")),
     }
+    let (freeze, frozen) = super::freeze::why_line(bot, app, env).await;
+    lines.push(freeze);
+    if frozen {
+        blockers.push("freeze");
+    }
     if env.confirm {
         lines.push(format!(
             "ℹ️ confirmation: you will be asked to confirm, and have {} to answer",
