@@ -1939,7 +1939,11 @@ stg = "staging"
         for (text, want) in [("3s", 3), ("45s", 45), ("5m", 300)] {
             let lines = format!("url = \"postgres://db/x\"\nlease_ttl = \"{text}\"");
             let config = parse(&with_storage(&lines)).unwrap();
-            assert_eq!(config.storage.lease_ttl, Duration::from_secs(want), "{text}");
+            assert_eq!(
+                config.storage.lease_ttl,
+                Duration::from_secs(want),
+                "{text}"
+            );
         }
     }
 
