@@ -148,7 +148,7 @@ use balancer::Balancer;
 use deploybot::bot::Bot;
 use deploybot::chat::discord::{DiscordBot, RunError};
 use deploybot::lease::Lease;
-use fake_discord::{FakeDiscord, APP_ID, DEPLOYS, GUILD, RELEASE};
+use fake_discord::{FakeDiscord, APP_ID, DEPLOYS, GUILD, RANDOM, RELEASE};
 use serde_json::{json, Value};
 
 const ALICE: (u64, &str) = (100_000_000_000_000_001, "alice");
@@ -565,6 +565,129 @@ async fn a_burst_of_statuses_spread_over_both_instances_shows_each_final_state_o
                 p.b.metrics()
             );
             assert!(p.a.sum("deploybot_chat_requests_total") > 0.0);
+            p.stop().await;
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_past_its_lease_answers_nothing_on_its_still_open_gateway() {
+    on_postgres(
+        "a_leader_past_its_lease_answers_nothing",
+        |url| async move {
+            let p = Pair::start(&url).await;
+            // The leader stops renewing (a partition from the database, a stalled keeper):
+            // its role never changes as far as its gateway loop knows, so its gateway stays
+            // connected; only its deadline passes. The standby takes the lease and its own
+            // gateway.
+            p.a.lease.abandon();
+            wait_for(
+                BOUND,
+                "the standby to lead with a gateway of its own",
+                || {
+                    (p.b.lease.is_leader()
+                        && p.fake.identifies() == 2
+                        && p.fake.calls_to("PUT", "/commands").len() == 2)
+                        .then_some(())
+                },
+            )
+            .await;
+            assert!(!p.a.lease.is_leader(), "past its deadline");
+            // A command arrives on both gateway sessions: the new leader's and the old one's.
+            let answers = || {
+                p.fake
+                    .calls_to("POST", &format!("/channels/{RANDOM}/messages"))
+                    .len()
+            };
+            p.fake.say_everywhere(RANDOM, ALICE, &[], "!locks");
+            let fenced = "deploybot_gateway_events_fenced_total";
+            wait_for(
+                BOUND,
+                "the new leader's answer and the old one's fence",
+                || ((answers() >= 1 && p.a.metric(fenced) >= 1.0) || answers() >= 2).then_some(()),
+            )
+            .await;
+            let locks = "deploybot_commands_total{command=\"locks\",decision=\"allowed\"}";
+            assert_eq!(p.a.metric(locks), 0.0, "the old leader handled nothing");
+            assert_eq!(p.b.metric(locks), 1.0, "the new leader answered");
+            assert_eq!(answers(), 1, "answered once");
+            assert_eq!(p.a.metric(fenced), 1.0, "{}", p.a.metrics());
+            p.stop().await;
+        },
+    )
+    .await;
+}
+
+/// `user` with the release role, in #deploys, as the Discord adapter makes requests.
+fn typed_in_deploys(user: (u64, &str), text: &str) -> deploybot::chat::Request {
+    use deploybot::chat::{Addressing, ChatUser, Conversation, Request};
+    Request {
+        conversation: Conversation {
+            adapter: "discord".into(),
+            channel: DEPLOYS.to_string(),
+            channel_name: Some("deploys".into()),
+            thread: None,
+            interaction: None,
+        },
+        message_id: None,
+        user: ChatUser {
+            id: user.0.to_string(),
+            name: user.1.to_string(),
+            roles: vec!["release".into()],
+        },
+        text: text.to_string(),
+        addressing: Addressing::Prefix,
+        pressed: None,
+    }
+}
+
+/// Only the leader receives commands (it alone holds the gateway), so two instances
+/// handle commands at once only in a hand-over: the old leader finishing a command it
+/// received before its deadline while the new one handles the next. Here alice's
+/// `lock` comes through the leader's gateway while bob's, at the same moment, is
+/// handled by the other instance's core (`Bot::handle`, as its gateway handler
+/// would): the store's primary key lets exactly one win, whichever instance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_users_locking_one_environment_through_both_instances_exactly_one_wins() {
+    on_postgres(
+        "two_users_locking_one_environment_through_both_instances",
+        |url| async move {
+            let p = Pair::start(&url).await;
+            let mut winners = Vec::new();
+            for env in ["staging", "qa", "production"] {
+                let line = format!("lock {env} on api");
+                let before_won = p.posts(&format!(" locked {env} on api until "));
+                let before_lost = p.posts(&format!("{env} on api is already locked by "));
+                p.fake.say(DEPLOYS, ALICE, &[RELEASE], &format!("!{line}"));
+                p.b.bot.handle(typed_in_deploys(BOB, &line)).await;
+                wait_for(BOUND, &format!("both answers about {env}"), || {
+                    let won = p.posts(&format!(" locked {env} on api until ")) - before_won;
+                    let lost =
+                        p.posts(&format!("{env} on api is already locked by ")) - before_lost;
+                    (won + lost >= 2).then_some((won, lost))
+                })
+                .await;
+                let won = p.posts(&format!(" locked {env} on api until ")) - before_won;
+                let lost = p.posts(&format!("{env} on api is already locked by ")) - before_lost;
+                assert_eq!((won, lost), (1, 1), "{env}: one wins, one is refused");
+                let locks =
+                    p.a.bot
+                        .store()
+                        .locks(chrono::Utc::now())
+                        .await
+                        .expect("locks");
+                let held: Vec<_> = locks.iter().filter(|l| l.environment == env).collect();
+                assert_eq!(held.len(), 1, "{env}: {locks:?}");
+                winners.push(held[0].holder_name.clone());
+            }
+            let lock = "deploybot_commands_total{command=\"lock\",decision=\"allowed\"}";
+            assert_eq!(
+                p.a.metric(lock) + p.b.metric(lock),
+                3.0,
+                "one winner per environment"
+            );
+            eprintln!("winners: {winners:?}");
             p.stop().await;
         },
     )
