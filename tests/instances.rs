@@ -330,26 +330,14 @@ impl Pair {
     /// message — and notices mentioning the requester.
     fn finals(&self, id: u64) -> (usize, usize) {
         let message = self.message_of(id);
-        let calls = self.fake.calls();
-        let renders = calls
-            .iter()
-            .filter(|c| {
-                c.method == "PATCH"
-                    && c.path == format!("/channels/{DEPLOYS}/messages/{message}")
-                    && title(&c.body).contains(&format!("Deployment #{id} of api/topic "))
-                    && title(&c.body).ends_with(": success")
-            })
-            .count();
-        let notices = calls
-            .iter()
-            .filter(|c| {
-                c.method == "POST"
-                    && c.path == format!("/channels/{DEPLOYS}/messages")
-                    && c.body["content"] == json!(format!("<@{}>", ALICE.0))
-                    && title(&c.body).contains(&format!("#{id} "))
-                    && title(&c.body).contains(" succeeded ")
-            })
-            .count();
+        let deployment = format!("Deployment #{id} of api/topic ");
+        let renders = self
+            .fake
+            .edits_titled(DEPLOYS, message, &[&deployment, ": success"]);
+        let notice = format!("#{id} ");
+        let notices = self
+            .fake
+            .mentions_titled(DEPLOYS, ALICE.0, &[&notice, " succeeded "]);
         (renders, notices)
     }
 

@@ -1,7 +1,7 @@
 //! A load balancer on loopback in front of several instances' webhook servers: each
 //! request goes to the next instance in turn (round robin), as GitHub's deliveries
-//! would through a real one. An instance that cannot be reached (killed) is skipped
-//! for the next, as a balancer's health check would; when none answers, 502.
+//! would through a real one. A request that an instance does not answer (killed) is
+//! sent to the next, as a balancer's retry would; when none answers, 502.
 
 #![allow(dead_code)]
 
@@ -75,8 +75,11 @@ async fn forward(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Byte
                 req = req.header(k, v);
             }
         }
-        // Only a connection that cannot be made moves on to the next instance: an
-        // instance that answered (even 503) answered.
+        // A request that got no answer at all (the connection refused, or reset by
+        // an instance killed while it had it) goes to the next instance, like nginx's
+        // `proxy_next_upstream error non_idempotent`: a webhook delivery is safe to
+        // send twice (its delivery id makes the repeat a duplicate). An instance that
+        // answered (even 503) answered.
         match req.send().await {
             Ok(r) => {
                 let status = r.status().as_u16();
@@ -88,7 +91,7 @@ async fn forward(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Byte
                 )
                     .into_response();
             }
-            Err(e) if e.is_connect() => continue,
+            Err(e) if !e.is_timeout() => continue,
             Err(_) => {
                 inner.log.lock().unwrap().push((index, 504));
                 return StatusCode::GATEWAY_TIMEOUT.into_response();
