@@ -386,7 +386,7 @@ async fn kill_9_of_the_gateway_holder_mid_deployment_the_other_takes_over_and_fi
     let Some(admin) = pg::server("kill_9_mid_deployment") else {
         return;
     };
-    pg::with_fresh(&admin, |url| mid_deployment(url)).await;
+    pg::with_fresh(&admin, mid_deployment).await;
 }
 
 async fn mid_deployment(db: String) {
