@@ -635,7 +635,8 @@ fn typed_in_deploys(user: (u64, &str), text: &str) -> deploybot::chat::Request {
 /// received before its deadline while the new one handles the next. Here alice's
 /// `lock` comes through the leader's gateway while bob's, at the same moment, is
 /// handled by the other instance's core (`Bot::handle`, as its gateway handler
-/// would): the store's primary key lets exactly one win, whichever instance.
+/// would); then both cores at the same moment. The store's primary key lets exactly
+/// one win, whichever instance (either user wins, from run to run).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_users_locking_one_environment_through_both_instances_exactly_one_wins() {
     on_postgres(
@@ -669,10 +670,31 @@ async fn two_users_locking_one_environment_through_both_instances_exactly_one_wi
                 assert_eq!(held.len(), 1, "{env}: {locks:?}");
                 winners.push(held[0].holder_name.clone());
             }
+            // And both cores at the very same moment, each instance handling one.
+            let line = "lock staging on web";
+            let (first, second) = tokio::join!(
+                p.a.bot.handle(typed_in_deploys(ALICE, line)),
+                p.b.bot.handle(typed_in_deploys(BOB, line)),
+            );
+            let decisions = format!("{first:?} / {second:?}");
+            let won = p.posts(" locked staging on web until ");
+            let lost = p.posts("staging on web is already locked by ");
+            assert_eq!(
+                (won, lost),
+                (1, 1),
+                "web: one wins, one is refused: {decisions}"
+            );
+            let held =
+                p.a.bot
+                    .store()
+                    .lock("web", "staging", chrono::Utc::now())
+                    .await
+                    .expect("the lock");
+            winners.push(held.expect("held").holder_name);
             let lock = "deploybot_commands_total{command=\"lock\",decision=\"allowed\"}";
             assert_eq!(
                 p.a.metric(lock) + p.b.metric(lock),
-                3.0,
+                4.0,
                 "one winner per environment"
             );
             eprintln!("winners: {winners:?}");
