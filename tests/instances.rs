@@ -178,23 +178,22 @@ impl Live {
         let discord = DiscordBot::new(Arc::new(config), Arc::new(SystemClock))
             .await
             .expect("the Discord adapter starts");
+        let bot = discord.bot().clone();
+        let lease = discord.lease().clone();
+        let webhook = format!(
+            "http://{}/webhook",
+            discord.webhook_addr().expect("webhook server")
+        );
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let live = Live {
-            bot: discord.bot().clone(),
-            lease: discord.lease().clone(),
-            webhook: format!(
-                "http://{}/webhook",
-                discord.webhook_addr().expect("webhook server")
-            ),
-            stop: Some(stop),
-            task: None,
-        };
         let task = tokio::spawn(discord.run(async {
             let _ = stopped.await;
         }));
         Live {
+            bot,
+            lease,
+            webhook,
+            stop: Some(stop),
             task: Some(task),
-            ..live
         }
     }
 
