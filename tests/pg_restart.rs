@@ -367,6 +367,7 @@ async fn postgres_restarted_mid_run_both_instances_recover_and_no_acknowledged_d
             .collect::<Vec<_>>()
             .join("\n")
     };
+    // Shown only when the test fails (the harness keeps a passing test's output).
     eprintln!(
         "A:\n{}\nB:\n{}\nanswers: {:?}\nbalancer: {:?}",
         said(&a_chat),
