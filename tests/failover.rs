@@ -2,7 +2,10 @@
 //! sharing one PostgreSQL database (fresh per test), one fake Discord and one GitHub
 //! sandbox. Exactly one holds the gateway; when it is frozen (SIGSTOP) or killed
 //! (SIGKILL) the other takes over within 15 s; an old leader that comes back answers
-//! nothing; every command is answered once.
+//! nothing; every command is answered once. Killed mid-deployment, the leader's
+//! deployment message is finished by the other instance, once.
+//! `cargo test --test failover kill_9 -- --nocapture` prints both instances' logs
+//! around the hand-over.
 //!
 //! Needs `DEPLOYBOT_TEST_POSTGRES` (as `tests/store_contract.rs`): unset, it says it is
 //! skipped; set and unreachable, it fails saying how to start a server.
