@@ -195,6 +195,8 @@ pub struct Defaults {
     pub stuck_timeout: Duration,
     pub edit_interval: Duration,
     pub audit_retention: Duration,
+    /// How long `deploy … when green` waits for the checks (an environment may differ).
+    pub when_green_timeout: Duration,
 }
 
 impl Default for Defaults {
@@ -207,6 +209,7 @@ impl Default for Defaults {
             stuck_timeout: Duration::from_secs(30 * 60),
             edit_interval: Duration::from_secs(1),
             audit_retention: Duration::from_secs(90 * 24 * 3600),
+            when_green_timeout: Duration::from_secs(3600),
         }
     }
 }
@@ -236,6 +239,16 @@ pub struct EnvConfig {
     pub confirm: bool,
     pub payload: serde_json::Map<String, serde_json::Value>,
     pub rules: Rules,
+    /// `None`: `[defaults] when_green_timeout`.
+    pub when_green_timeout: Option<Duration>,
+}
+
+impl EnvConfig {
+    /// How long `deploy … when green` waits for the checks here.
+    pub fn when_green_timeout(&self, defaults: &Defaults) -> Duration {
+        self.when_green_timeout
+            .unwrap_or(defaults.when_green_timeout)
+    }
 }
 
 /// A valid configuration and what is worth saying about it.
@@ -638,6 +651,7 @@ struct RawDefaults {
     stuck_timeout: Option<S<String>>,
     edit_interval: Option<S<String>>,
     audit_retention: Option<S<String>>,
+    when_green_timeout: Option<S<String>>,
 }
 
 #[derive(Deserialize)]
@@ -668,6 +682,7 @@ struct RawEnv {
     deploy: Option<S<Vec<S<String>>>>,
     force: Option<S<Vec<S<String>>>>,
     lock: Option<S<Vec<S<String>>>>,
+    when_green_timeout: Option<S<String>>,
 }
 
 /// The validation context: the text (for line/column), the path, `${VAR}` lookup, and
@@ -724,6 +739,7 @@ const LOCK_TTL: Bounds = Bounds {
 const STATUS_TIMEOUT: Bounds = bounds(SEC, DAY);
 const STUCK_TIMEOUT: Bounds = bounds(60 * SEC, 7 * DAY);
 const AUDIT_RETENTION: Bounds = bounds(DAY * SEC, 3650 * DAY);
+const WHEN_GREEN_TIMEOUT: Bounds = bounds(MIN * SEC, 7 * DAY);
 // Shorter than 3 s leaves a renewal (every third of it) too little time; longer than
 // 5 min leaves commands unanswered for as long after a leader dies.
 const LEASE_TTL: Bounds = bounds(3 * SEC, 5 * MIN);
@@ -1450,6 +1466,12 @@ impl Cx<'_> {
             &AUDIT_RETENTION,
             base.audit_retention,
         );
+        let when_green_timeout = duration(
+            &d.when_green_timeout,
+            "defaults.when_green_timeout",
+            &WHEN_GREEN_TIMEOUT,
+            base.when_green_timeout,
+        );
         let reported = || Fail::Reported;
         Ok(Defaults {
             rules: rules.ok_or_else(reported)?,
@@ -1459,6 +1481,7 @@ impl Cx<'_> {
             stuck_timeout: stuck_timeout.ok_or_else(reported)?,
             edit_interval: edit_interval.ok_or_else(reported)?,
             audit_retention: audit_retention.ok_or_else(reported)?,
+            when_green_timeout: when_green_timeout.ok_or_else(reported)?,
         })
     }
 
@@ -1557,6 +1580,11 @@ impl Cx<'_> {
             confirm: e.confirm.unwrap_or(false),
             payload: self.payload(&e.payload, &format!("{ekey}.payload"))?,
             rules: self.rules(&e.deploy, &e.force, &e.lock, &format!("{ekey}."))?,
+            when_green_timeout: self.duration(
+                &e.when_green_timeout,
+                &format!("{ekey}.when_green_timeout"),
+                &WHEN_GREEN_TIMEOUT,
+            )?,
         })
     }
 }
@@ -2299,6 +2327,7 @@ stg = "staging"
             ("confirm_timeout", "2m", 120),
             ("audit_retention", "1w", 7 * 86_400),
             ("poll_interval", "15s", 15),
+            ("when_green_timeout", "2h", 7200),
         ];
         for (key, value, secs) in ok {
             let config = with(key, value).unwrap_or_else(|e| panic!("{key} = {value}: {e}"));
@@ -2306,6 +2335,7 @@ stg = "staging"
                 "lock_ttl" => config.defaults.lock_ttl,
                 "confirm_timeout" => config.defaults.confirm_timeout,
                 "audit_retention" => config.defaults.audit_retention,
+                "when_green_timeout" => config.defaults.when_green_timeout,
                 _ => config.github.poll_interval.unwrap(),
             };
             assert_eq!(got, Duration::from_secs(secs), "{key} = {value}");
@@ -2338,6 +2368,8 @@ stg = "staging"
             ("audit_retention", "1h", "at least 1d"),
             ("audit_retention", "11000d", "at most 3650d"),
             ("lock_ttl", "4 hours ago", "is not a duration"),
+            ("when_green_timeout", "10s", "at least 1m"),
+            ("when_green_timeout", "8d", "at most 7d"),
         ];
         for (key, value, wanted) in refused {
             let err = with(key, value).unwrap_err().to_string();

@@ -12,7 +12,7 @@ use crate::{lock, rollback, unlock, version, Command};
 /// Deploy an app, a branch of an app, or a ref of the channel's app.
 ///
 /// ```text
-/// deploy[:TASK][!] APP|APP/REF|REF [to|in|on ENV[/HOST,...]] [force] [-- REASON]
+/// deploy[:TASK][!] APP|APP/REF|REF [to|in|on ENV[/HOST,...]] [force | when green] [-- REASON]
 /// ```
 ///
 /// The parser cannot know which apps exist, so `target` is kept whole as typed and
@@ -22,6 +22,8 @@ use crate::{lock, rollback, unlock, version, Command};
 /// [`RefName`] rules, so whatever the bot splits off is a valid ref.
 ///
 /// `!` and a trailing `force` mean the same thing: skip the required status checks.
+/// `when green` is their opposite: wait for the checks, and deploy the moment they pass
+/// (so the two together are refused).
 ///
 /// hubot-deploy's tasks that are commands here are read as those commands:
 /// `deploy:lock APP to ENV` and `deploy:unlock APP to ENV` as [`crate::Lock`] and
@@ -43,6 +45,8 @@ pub struct Deploy {
     pub hosts: Vec<String>,
     /// Everything after `--`, with whitespace runs made single spaces.
     pub reason: Option<String>,
+    /// `when green`: wait for the ref's checks, deploy once they pass.
+    pub when_green: bool,
 }
 
 const PARAMS: &[Param] = &[
@@ -77,6 +81,11 @@ const PARAMS: &[Param] = &[
         Kind::Text,
         "Why; needed to force a production deploy",
     ),
+    Param::optional(
+        "wait",
+        Kind::Flag,
+        "Wait for the checks, and deploy the moment they pass (when green)",
+    ),
 ];
 
 fn from_options(form: &Form<'_>) -> Result<Command, String> {
@@ -107,27 +116,37 @@ fn from_options(form: &Form<'_>) -> Result<Command, String> {
             }
         }
     };
+    let (force, when_green) = (form.flag("force"), form.flag("wait"));
+    if force && when_green {
+        return Err(FORCE_AND_WAIT.to_string());
+    }
     Ok(Command::Deploy(Deploy {
         task,
-        force: form.flag("force"),
+        force,
         target,
         environment,
         hosts,
         reason: form.line("reason"),
+        when_green,
     }))
 }
+
+/// Why `force` and `when green` do not go together.
+const FORCE_AND_WAIT: &str = "`force` skips the checks and `when green` waits for them: choose one";
 
 pub const HELP: CommandHelp = CommandHelp {
     name: "deploy",
     params: PARAMS,
     from_options,
-    grammar: "deploy[:TASK][!] APP|APP/REF|REF [to|in|on ENV[/HOST,...]] [force] [-- REASON]",
+    grammar: "deploy[:TASK][!] APP|APP/REF|REF [to|in|on ENV[/HOST,...]] [force | when green] [-- REASON]",
     summary:
         "Deploy an app (its default branch), a branch of an app, or a ref of this channel's app.",
     details:
         "Without `to ENV` the app's default environment is used; `in` and `on` work like `to`. \
 `ENV/web-1,web-2` deploys to some hosts only. \
 `!` or a trailing `force` skips the required status checks, if your role may. \
+`when green` deploys once checks pass (rules rechecked); \
+a failed check, a push, `cancel` or a timeout ends it. \
 `:TASK` asks the deployer for another task, e.g. `deploy:migrate`. \
 Everything after `--` is the reason, kept with the deployment; forcing a production environment needs one. \
 A bare word close to an app's name (`apj`) gets a question before anything is sent: `did you mean api?`. \
@@ -177,6 +196,10 @@ The answer says how the ref relates to what is live there (commits ahead, behind
         Example {
             input: "deploy api force to production — release 2.0",
             canonical: "deploy! api to production -- release 2.0",
+        },
+        Example {
+            input: "deploy api/topic to staging when green",
+            canonical: "deploy api/topic to staging when green",
         },
         Example {
             input: "deploy:lock api to production -- release freeze",
@@ -233,6 +256,7 @@ pub(crate) fn parse(head: &Head<'_>, args: &[&str]) -> Result<Command, ParseErro
         environment: None,
         hosts: Vec::new(),
         reason: None,
+        when_green: false,
     };
 
     match words.first() {
@@ -266,6 +290,12 @@ pub(crate) fn parse(head: &Head<'_>, args: &[&str]) -> Result<Command, ParseErro
             deploy.force = true;
             extras_trail = extras.is_empty();
             i += 1;
+            continue;
+        }
+        if is(word, "when") && words.get(i + 1).is_some_and(|w| is(w, "green")) {
+            deploy.when_green = true;
+            extras_trail = extras.is_empty();
+            i += 2;
             continue;
         }
         if i + 1 == words.len() && is_yubikey(word) {
@@ -382,6 +412,12 @@ pub(crate) fn parse(head: &Head<'_>, args: &[&str]) -> Result<Command, ParseErro
         }
         return Err(invalid(&HELP, problem, Some(fixed.to_string())));
     }
+    if deploy.force && deploy.when_green {
+        let mut fixed = deploy.clone();
+        fixed.force = false;
+        return Err(invalid(&HELP, FORCE_AND_WAIT, Some(fixed.to_string())));
+    }
+
     Ok(Command::Deploy(deploy))
 }
 
@@ -460,6 +496,9 @@ impl fmt::Display for Deploy {
             if !self.hosts.is_empty() {
                 write!(f, "/{}", self.hosts.join(","))?;
             }
+        }
+        if self.when_green {
+            f.write_str(" when green")?;
         }
         if let Some(reason) = &self.reason {
             write!(f, " -- {reason}")?;

@@ -66,6 +66,7 @@ fn deploy() -> impl Strategy<Value = Deploy> {
                 environment,
                 hosts,
                 reason,
+                when_green: false,
             }
         })
 }

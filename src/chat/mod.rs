@@ -161,6 +161,10 @@ pub enum Action {
     Cancel {
         id: String,
     },
+    /// Deploy once the pending checks pass (`deploy … when green`).
+    WhenGreen {
+        command: String,
+    },
 }
 
 impl Action {
@@ -174,6 +178,9 @@ impl Action {
             Action::Unlock { .. } => format!("to release it, type `{command}`"),
             Action::Confirm { .. } => "type `yes` to go ahead".to_string(),
             Action::Cancel { .. } => "type `no` to cancel".to_string(),
+            Action::WhenGreen { .. } => {
+                format!("to deploy it the moment they pass, type `{command}`")
+            }
         }
     }
 
@@ -183,7 +190,8 @@ impl Action {
             Action::Force { command }
             | Action::Rollback { command, .. }
             | Action::Retry { command }
-            | Action::Unlock { command } => command.clone(),
+            | Action::Unlock { command }
+            | Action::WhenGreen { command } => command.clone(),
             Action::Confirm { id } => format!("confirm {id}"),
             Action::Cancel { id } => format!("cancel {id}"),
         }

@@ -142,6 +142,7 @@ async fn prepare(
         environment: Some(env.name.to_string()),
         hosts: Vec::new(),
         reason: cmd.reason.clone(),
+        when_green: false,
     };
     // Every local rule first: nobody learns what is live, and GitHub is not asked,
     // unless this person may deploy here now.
@@ -279,6 +280,7 @@ async fn prepare(
         target_sha: Some(previous.sha.to_string()),
         rollback_of: Some(live.id),
         stale,
+        message: None,
     };
     Ok((deploy, context))
 }

@@ -4,8 +4,8 @@
 //! `db1:f:deploy! api/broken to staging` (force), `db1:b:42:rollback api in staging`
 //! (roll back, while deployment 42 is the one it replaces), `db1:t:deploy api/topic to
 //! staging` (retry), `db1:u:unlock staging on api` (unlock), `db1:c:ID` (confirm),
-//! `db1:x:ID` (cancel), `db1:r:COMMAND` (the reason modal of a forced production
-//! deploy). A
+//! `db1:x:ID` (cancel), `db1:g:deploy api/topic to staging when green` (deploy when
+//! green), `db1:r:COMMAND` (the reason modal of a forced production deploy). A
 //! longer one is kept in memory and the id carries a digest instead (`db1:f#3a9c…`),
 //! so after a restart such a button is *stale* and its presser is told what to type.
 //!
@@ -47,6 +47,8 @@ pub enum Press {
     AskReason(String),
     Confirm(String),
     Cancel(String),
+    /// Run this `deploy … when green`.
+    WhenGreen(String),
 }
 
 /// Why a press cannot be acted on.
@@ -96,6 +98,7 @@ impl Buttons {
             Action::Unlock { command } => self.encode('u', command),
             Action::Confirm { id } => self.encode('c', id),
             Action::Cancel { id } => self.encode('x', id),
+            Action::WhenGreen { command } => self.encode('g', command),
         })
     }
 
@@ -153,6 +156,10 @@ impl Buttons {
             },
             'u' => match commands::parse(&payload) {
                 Ok(commands::Command::Unlock(_)) => Ok(Press::Unlock(payload)),
+                _ => Err(Unusable::Foreign),
+            },
+            'g' => match commands::parse(&payload) {
+                Ok(commands::Command::Deploy(d)) if d.when_green => Ok(Press::WhenGreen(payload)),
                 _ => Err(Unusable::Foreign),
             },
             'c' => Ok(Press::Confirm(payload)),
@@ -241,6 +248,18 @@ mod tests {
             b.decode(&unlock),
             Ok(Press::Unlock("unlock staging on api".into()))
         );
+        let when_green = b
+            .custom_id(&Action::WhenGreen {
+                command: "deploy api/topic to staging when green".into(),
+            })
+            .unwrap();
+        assert_eq!(when_green, "db1:g:deploy api/topic to staging when green");
+        assert_eq!(
+            Buttons::default().decode(&when_green),
+            Ok(Press::WhenGreen(
+                "deploy api/topic to staging when green".into()
+            ))
+        );
         // A forged id runs nothing but its own kind of command.
         for forged in [
             "db1:b:42:deploy! api to production",
@@ -248,6 +267,9 @@ mod tests {
             "db1:b:rollback api",
             "db1:t:lock production",
             "db1:u:deploy api",
+            "db1:g:deploy api/topic to staging",
+            "db1:g:deploy! api/topic to staging",
+            "db1:g:unlock staging",
         ] {
             assert_eq!(b.decode(forged), Err(Unusable::Foreign), "{forged}");
         }

@@ -189,6 +189,7 @@ pub fn render(message: &Message, buttons: &Buttons) -> Rendered {
             Action::Unlock { .. } => ("Unlock", Style::Secondary),
             Action::Confirm { .. } => ("Confirm", Style::Success),
             Action::Cancel { .. } => ("Cancel", Style::Secondary),
+            Action::WhenGreen { .. } => ("Deploy when green", Style::Primary),
         };
         // Custom ids must be unique within a message.
         if all
