@@ -136,12 +136,17 @@ pub struct StorageConfig {
     pub url: String,
     /// PostgreSQL: the most connections the store opens (SQLite ignores it).
     pub pool_size: u32,
+    /// PostgreSQL: how long the leader lease lasts (`src/lease.rs`; renewed every
+    /// third of it). SQLite ignores it.
+    pub lease_ttl: Duration,
 }
 
 /// `[storage] pool_size` when absent.
 pub const DEFAULT_POOL_SIZE: u32 = 10;
 /// The largest `[storage] pool_size` accepted.
 pub const MAX_POOL_SIZE: u32 = 100;
+/// `[storage] lease_ttl` when absent: a standby takes over within about 15 s.
+pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(10);
 
 /// Which store a `[storage] url` names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,6 +185,7 @@ impl fmt::Debug for StorageConfig {
         f.debug_struct("StorageConfig")
             .field("url", &self.shown_url())
             .field("pool_size", &self.pool_size)
+            .field("lease_ttl", &self.lease_ttl)
             .finish()
     }
 }
@@ -694,6 +700,7 @@ struct RawStorage {
     url: S<String>,
     /// Any TOML value, so a wrong type is reported with its key (checked in `storage`).
     pool_size: Option<S<toml::Value>>,
+    lease_ttl: Option<S<String>>,
 }
 
 #[derive(Deserialize)]
@@ -800,6 +807,9 @@ const STATUS_TIMEOUT: Bounds = bounds(SEC, DAY);
 const STUCK_TIMEOUT: Bounds = bounds(60 * SEC, 7 * DAY);
 const AUDIT_RETENTION: Bounds = bounds(DAY * SEC, 3650 * DAY);
 const WHEN_GREEN_TIMEOUT: Bounds = bounds(MIN * SEC, 7 * DAY);
+// Shorter than 3 s leaves a renewal (every third of it) too little time; longer than
+// 5 min leaves commands unanswered for as long after a leader dies.
+const LEASE_TTL: Bounds = bounds(3 * SEC, 5 * MIN);
 
 /// `500ms`, `1s`, `1m30s`, `2h`, `1d`.
 fn show_duration(d: Duration) -> String {
@@ -1067,6 +1077,7 @@ impl Cx<'_> {
             None => Some(StorageConfig {
                 url: "sqlite://deploybot.db".into(),
                 pool_size: DEFAULT_POOL_SIZE,
+                lease_ttl: DEFAULT_LEASE_TTL,
             }),
         };
         let defaults = match &raw.defaults {
@@ -1373,7 +1384,14 @@ impl Cx<'_> {
                 }
             },
         };
-        Ok(StorageConfig { url, pool_size })
+        let lease_ttl = self
+            .duration(&s.lease_ttl, "storage.lease_ttl", &LEASE_TTL)?
+            .unwrap_or(DEFAULT_LEASE_TTL);
+        Ok(StorageConfig {
+            url,
+            pool_size,
+            lease_ttl,
+        })
     }
 
     fn alias(
@@ -2278,6 +2296,20 @@ stg = "staging"
     }
 
     #[test]
+    fn the_lease_ttl_defaults_to_10s_and_takes_3s_to_5m() {
+        assert_eq!(parse(MINIMAL).unwrap().storage.lease_ttl, DEFAULT_LEASE_TTL);
+        for (text, want) in [("3s", 3), ("45s", 45), ("5m", 300)] {
+            let lines = format!("url = \"postgres://db/x\"\nlease_ttl = \"{text}\"");
+            let config = parse(&with_storage(&lines)).unwrap();
+            assert_eq!(
+                config.storage.lease_ttl,
+                Duration::from_secs(want),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
     fn bad_storage_values_name_file_line_and_key() {
         let cases = [
             (
@@ -2319,6 +2351,21 @@ stg = "staging"
                 "url = \"postgres://db/x?sslmode=sometimes\"",
                 (19, 7),
                 "is not a valid PostgreSQL URL",
+            ),
+            (
+                "url = \"postgres://db/x\"\nlease_ttl = \"2s\"",
+                (20, 13),
+                "storage.lease_ttl: `2s` is too short; at least 3s",
+            ),
+            (
+                "url = \"postgres://db/x\"\nlease_ttl = \"6m\"",
+                (20, 13),
+                "storage.lease_ttl: `6m` is too long; at most 5m",
+            ),
+            (
+                "url = \"postgres://db/x\"\nlease_ttl = \"soon\"",
+                (20, 13),
+                "storage.lease_ttl: `soon` is not a duration",
             ),
         ];
         for (lines, location, message) in cases {

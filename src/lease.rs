@@ -75,10 +75,23 @@ impl Default for Options {
     /// `gateway`, 10 s, 2 s margin: a standby takes over within ttl + ttl/3 ≈ 13.3 s
     /// of the leader's death.
     fn default() -> Options {
+        Options::with_ttl(Duration::from_secs(10))
+    }
+}
+
+/// The most the local deadline is moved ahead of the row's expiry.
+pub const MAX_MARGIN: Duration = Duration::from_secs(2);
+
+impl Options {
+    /// The `gateway` lease lasting `ttl` (`[storage] lease_ttl`): renewed every
+    /// `ttl / 3`, trusted until `ttl` minus a margin of 2 s, or a fifth of `ttl` when
+    /// that is less (so that a short lease still leaves most of it to lead in). A
+    /// standby takes over within `ttl + ttl / 3` of the leader's death.
+    pub fn with_ttl(ttl: Duration) -> Options {
         Options {
             name: GATEWAY.to_string(),
-            ttl: Duration::from_secs(10),
-            margin: Duration::from_secs(2),
+            ttl,
+            margin: MAX_MARGIN.min(ttl / 5),
             holder: instance_id(),
         }
     }
@@ -410,5 +423,26 @@ impl Postgres {
 impl Drop for Postgres {
     fn drop(&mut self) {
         self.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_margin_is_2s_or_a_fifth_of_a_short_ttl() {
+        let secs = Duration::from_secs;
+        for (ttl, margin) in [
+            (secs(3), Duration::from_millis(600)),
+            (secs(5), secs(1)),
+            (secs(10), secs(2)),
+            (secs(300), secs(2)),
+        ] {
+            let o = Options::with_ttl(ttl);
+            assert_eq!((o.ttl, o.margin), (ttl, margin), "{ttl:?}");
+            assert!(o.margin <= o.ttl / 5);
+        }
+        assert_eq!(Options::default().ttl, secs(10));
     }
 }

@@ -80,7 +80,7 @@ impl Service {
             StorageBackend::Sqlite => Lease::single(Some(bot.metrics().clone())),
             StorageBackend::Postgres => Lease::postgres(
                 &config.storage.url,
-                lease::Options::default(),
+                lease::Options::with_ttl(config.storage.lease_ttl),
                 Some(bot.metrics().clone()),
             )
             .map_err(|e| format!("{}: [storage] {e}", config.source.display()))?,

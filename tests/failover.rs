@@ -2,11 +2,15 @@
 //! sharing one PostgreSQL database (fresh per test), one fake Discord and one GitHub
 //! sandbox. Exactly one holds the gateway; when it is frozen (SIGSTOP) or killed
 //! (SIGKILL) the other takes over within 15 s; an old leader that comes back answers
-//! nothing; every command is answered once.
+//! nothing; every command is answered once. Killed mid-deployment, the leader's
+//! deployment message is finished by the other instance, once.
+//! `cargo test --test failover kill_9 -- --nocapture` prints both instances' logs
+//! around the hand-over.
 //!
 //! Needs `DEPLOYBOT_TEST_POSTGRES` (as `tests/store_contract.rs`): unset, it says it is
 //! skipped; set and unreachable, it fails saying how to start a server.
 
+mod balancer;
 mod fake_discord;
 mod pg;
 mod support;
@@ -40,6 +44,7 @@ impl Instance {
         sandbox: &Sandbox,
         db: &str,
         dir: &Path,
+        storage: &str,
     ) -> Instance {
         // A free port, for the ops endpoints to be found at.
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -49,9 +54,9 @@ impl Instance {
         let config = support::discord_config(
             &fake.url(),
             GUILD,
-            &format!("url = \"{db}\"\npool_size = 4"),
+            &format!("url = \"{db}\"\npool_size = 4\n{storage}"),
             &format!("127.0.0.1:{port}"),
-            "",
+            "[log]\nformat = \"human\"\n",
         );
         let path = dir.join(format!("{name}.toml"));
         std::fs::write(&path, config).expect("write config");
@@ -191,8 +196,9 @@ async fn failover(db: String) {
     deploybot::store::postgres::PostgresStore::open(&db, 1)
         .await
         .unwrap_or_else(|e| panic!("{e}; {}", pg::HOW_TO_START));
-    let a = Instance::spawn("a", &fake, &sandbox, &db, dir.path()).await;
-    let b = Instance::spawn("b", &fake, &sandbox, &db, dir.path()).await;
+    // The default lease (10 s): the README's "within 15 s" is about it.
+    let a = Instance::spawn("a", &fake, &sandbox, &db, dir.path(), "").await;
+    let b = Instance::spawn("b", &fake, &sandbox, &db, dir.path(), "").await;
     let all = [&a, &b];
 
     // Exactly one identifies; both are ready, one the leader, the other standing by.
@@ -353,4 +359,189 @@ async fn failover(db: String) {
             .expect("lease row");
     assert!(expired, "released on SIGTERM");
     let _ = c.close().await;
+}
+
+/// The channel message that tracks deployment `id` (from its payload).
+fn message_of(sandbox: &Sandbox, id: u64) -> u64 {
+    sandbox
+        .deployments("acme/api")
+        .into_iter()
+        .find(|d| d["id"] == id)
+        .and_then(|d| {
+            d["payload"]["deploybot"]["chat"]["message"]
+                .as_str()?
+                .parse()
+                .ok()
+        })
+        .expect("the deployment's payload names its message")
+}
+
+fn title(m: &Value) -> String {
+    m["embeds"][0]["title"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test]
+async fn kill_9_of_the_gateway_holder_mid_deployment_the_other_takes_over_and_finishes_its_message()
+{
+    let Some(admin) = pg::server("kill_9_mid_deployment") else {
+        return;
+    };
+    pg::with_fresh(&admin, mid_deployment).await;
+}
+
+async fn mid_deployment(db: String) {
+    use fake_discord::{DEPLOYS, RELEASE};
+    let fake = FakeDiscord::start().await;
+    let sandbox = Sandbox::start().await.expect("sandbox");
+    seed(&sandbox);
+    let dir = tempfile::tempdir().expect("tempdir");
+    deploybot::store::postgres::PostgresStore::open(&db, 1)
+        .await
+        .unwrap_or_else(|e| panic!("{e}; {}", pg::HOW_TO_START));
+    // A short lease (take-over within about 4 s) keeps the test fast.
+    let short = "lease_ttl = \"3s\"";
+    let a = Instance::spawn("a", &fake, &sandbox, &db, dir.path(), short).await;
+    let b = Instance::spawn("b", &fake, &sandbox, &db, dir.path(), short).await;
+    let all = [&a, &b];
+    until(
+        BOUND,
+        "one leader and one standby, both ready",
+        &all,
+        || async { roles(&all).await.is_some() && fake.identifies() == 1 },
+    )
+    .await;
+    let (l, s) = roles(&all).await.expect("roles");
+    let (leader, standby) = (all[l], all[s]);
+    until(BOUND, "the leader's slash commands", &all, || async {
+        !fake.calls_to("PUT", "/commands").is_empty()
+    })
+    .await;
+    // GitHub's deliveries go through a balancer to both (skipping a dead one).
+    let balancer = balancer::Balancer::start(vec![
+        format!("{}/webhook", a.ops),
+        format!("{}/webhook", b.ops),
+    ])
+    .await;
+    sandbox.add_webhook(&balancer.url(), support::SECRET);
+
+    // alice deploys; the deployment is created and starts.
+    fake.say(DEPLOYS, ALICE, &[RELEASE], "!deploy api/topic to staging");
+    let id = {
+        let mut found = None;
+        until(BOUND, "the deployment", &all, || {
+            found = sandbox
+                .deployments("acme/api")
+                .first()
+                .and_then(|d| d["id"].as_u64());
+            std::future::ready(found.is_some())
+        })
+        .await;
+        found.expect("deployment")
+    };
+    let message = message_of(&sandbox, id);
+    sandbox.create_deployment_status("acme/api", id, sandbox::NewStatus::new("in_progress"));
+    until(BOUND, "the message to show it in progress", &all, || {
+        std::future::ready(
+            fake.message(message)
+                .is_some_and(|m| title(&m).ends_with(": in progress")),
+        )
+    })
+    .await;
+
+    // kill -9 the gateway holder while the deployment runs; GitHub goes on reporting.
+    leader.signal("-KILL");
+    let killed = Instant::now();
+    let killed_at = chrono::Utc::now();
+    for step in 0..5 {
+        sandbox.create_deployment_status(
+            "acme/api",
+            id,
+            sandbox::NewStatus {
+                description: Some(format!("step {step}")),
+                ..sandbox::NewStatus::new("in_progress")
+            },
+        );
+    }
+    sandbox.create_deployment_status("acme/api", id, sandbox::NewStatus::new("success"));
+    until(
+        TAKE_OVER + Duration::from_secs(5),
+        "the standby to identify",
+        &all,
+        || async { fake.identifies() == 2 },
+    )
+    .await;
+    let took = killed.elapsed();
+    assert!(took <= TAKE_OVER, "took over after {took:?}");
+    // The message reaches its final state, shown once; alice is told once.
+    until(BOUND, "the message to show success", &[standby], || {
+        std::future::ready(
+            fake.message(message)
+                .is_some_and(|m| title(&m).ends_with(": success")),
+        )
+    })
+    .await;
+    let notice = format!("#{id} ");
+    until(BOUND, "alice's notice", &[standby], || {
+        std::future::ready(fake.mentions_titled(DEPLOYS, ALICE.0, &[&notice, " succeeded "]) > 0)
+    })
+    .await;
+    // A command after the take-over is answered, once.
+    fake.say(RANDOM, ALICE, &[], "!locks");
+    until(BOUND, "the new leader's answer", &[standby], || async {
+        answers(&fake) == 1
+    })
+    .await;
+    let m = standby.metrics().await;
+    assert_eq!(
+        metric(
+            &m,
+            "deploybot_commands_total{command=\"locks\",decision=\"allowed\"}"
+        ),
+        Some(1.0),
+        "{m}"
+    );
+    let deployment = format!("Deployment #{id} of api/topic ");
+    assert_eq!(
+        fake.edits_titled(DEPLOYS, message, &[&deployment, ": success"]),
+        1,
+        "the final state shown once"
+    );
+    assert_eq!(
+        fake.mentions_titled(DEPLOYS, ALICE.0, &[&notice]),
+        1,
+        "alice told once"
+    );
+    let creates = sandbox
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/deployments"))
+        .count();
+    assert_eq!(creates, 1, "one deployment");
+    let replies = fake
+        .calls_to("POST", &format!("/channels/{DEPLOYS}/messages"))
+        .iter()
+        .filter(|c| title(&c.body).contains("Creating a deployment of api/topic"))
+        .count();
+    assert_eq!(replies, 1, "the deploy was answered once");
+    let log = balancer.log();
+    assert!(
+        log.iter().all(|(_, status)| (200..300).contains(status)),
+        "every delivery taken in: {log:?}"
+    );
+    assert!(
+        standby.logs().contains("became leader (token 2)"),
+        "{}",
+        standby.logs()
+    );
+    // What the two instances logged around the hand-over (`--nocapture` shows it).
+    println!(
+        "kill -9 of {} at {killed_at:?}; {} identified after {took:?}\n{}\n{}",
+        leader.name,
+        standby.name,
+        leader.logs(),
+        standby.logs()
+    );
 }

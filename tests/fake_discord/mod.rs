@@ -172,6 +172,32 @@ impl FakeDiscord {
             .collect()
     }
 
+    /// Edits (PATCH) of channel message `id` in `channel` whose embed title contains
+    /// every one of `parts`: how many times a state was rendered on it.
+    pub fn edits_titled(&self, channel: u64, id: u64, parts: &[&str]) -> usize {
+        self.calls_to("PATCH", &format!("/channels/{channel}/messages/{id}"))
+            .iter()
+            .filter(|c| c.path == format!("/channels/{channel}/messages/{id}"))
+            .filter(|c| {
+                let title = c.body["embeds"][0]["title"].as_str().unwrap_or_default();
+                parts.iter().all(|p| title.contains(p))
+            })
+            .count()
+    }
+
+    /// Messages posted in `channel` that mention `user` (the content is the mention)
+    /// and whose embed title contains every one of `parts`.
+    pub fn mentions_titled(&self, channel: u64, user: u64, parts: &[&str]) -> usize {
+        self.calls_to("POST", &format!("/channels/{channel}/messages"))
+            .iter()
+            .filter(|c| c.body["content"] == json!(format!("<@{user}>")))
+            .filter(|c| {
+                let title = c.body["embeds"][0]["title"].as_str().unwrap_or_default();
+                parts.iter().all(|p| title.contains(p))
+            })
+            .count()
+    }
+
     pub fn clear_calls(&self) {
         lock(&self.state.calls).clear();
     }
