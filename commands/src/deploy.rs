@@ -12,7 +12,7 @@ use crate::{lock, rollback, unlock, version, Command};
 /// Deploy an app, a branch of an app, or a ref of the channel's app.
 ///
 /// ```text
-/// deploy[:TASK][!] APP|APP/REF|REF [to|in|on ENV[/HOST,...]] [force] [-- REASON]
+/// deploy[:TASK][!] APP|APP/REF|REF [to|in|on ENV[/HOST,...]] [force] [queue] [-- REASON]
 /// ```
 ///
 /// The parser cannot know which apps exist, so `target` is kept whole as typed and
@@ -43,6 +43,9 @@ pub struct Deploy {
     pub hosts: Vec<String>,
     /// Everything after `--`, with whitespace runs made single spaces.
     pub reason: Option<String>,
+    /// `queue`: when the environment is locked, busy or reserved, join its queue
+    /// instead of being refused.
+    pub queue: bool,
 }
 
 const PARAMS: &[Param] = &[
@@ -76,6 +79,11 @@ const PARAMS: &[Param] = &[
         "reason",
         Kind::Text,
         "Why; needed to force a production deploy",
+    ),
+    Param::optional(
+        "queue",
+        Kind::Flag,
+        "If the environment is locked or busy, wait in line instead",
     ),
 ];
 
@@ -114,6 +122,7 @@ fn from_options(form: &Form<'_>) -> Result<Command, String> {
         environment,
         hosts,
         reason: form.line("reason"),
+        queue: form.flag("queue"),
     }))
 }
 
@@ -121,7 +130,7 @@ pub const HELP: CommandHelp = CommandHelp {
     name: "deploy",
     params: PARAMS,
     from_options,
-    grammar: "deploy[:TASK][!] APP|APP/REF|REF [to|in|on ENV[/HOST,...]] [force] [-- REASON]",
+    grammar: "deploy[:TASK][!] APP|APP/REF|REF [to|in|on ENV[/HOST,...]] [force] [queue] [-- REASON]",
     summary:
         "Deploy an app (its default branch), a branch of an app, or a ref of this channel's app.",
     details:
@@ -130,6 +139,7 @@ pub const HELP: CommandHelp = CommandHelp {
 `!` or a trailing `force` skips the required status checks, if your role may. \
 `:TASK` asks the deployer for another task, e.g. `deploy:migrate`. \
 Everything after `--` is the reason, kept with the deployment; forcing a production environment needs one. \
+A trailing `queue` waits in line if it is locked or busy (`help queue`). \
 A bare word close to an app's name (`apj`) gets a question before anything is sent: `did you mean api?`. \
 The answer says how the ref relates to what is live there (commits ahead, behind, diverged). \
 `deploy:lock APP to ENV`, `deploy:unlock APP to ENV`, `deploy:rollback APP to ENV` and `deploy:version` (hubot-deploy's forms) are `lock`, `unlock`, `rollback` and `version`.",
@@ -177,6 +187,10 @@ The answer says how the ref relates to what is live there (commits ahead, behind
         Example {
             input: "deploy api force to production — release 2.0",
             canonical: "deploy! api to production -- release 2.0",
+        },
+        Example {
+            input: "deploy api to prod queue",
+            canonical: "deploy api to prod queue",
         },
         Example {
             input: "deploy:lock api to production -- release freeze",
@@ -233,6 +247,7 @@ pub(crate) fn parse(head: &Head<'_>, args: &[&str]) -> Result<Command, ParseErro
         environment: None,
         hosts: Vec::new(),
         reason: None,
+        queue: false,
     };
 
     match words.first() {
@@ -264,6 +279,12 @@ pub(crate) fn parse(head: &Head<'_>, args: &[&str]) -> Result<Command, ParseErro
         let word = words[i];
         if is(word, "force") {
             deploy.force = true;
+            extras_trail = extras.is_empty();
+            i += 1;
+            continue;
+        }
+        if is(word, "queue") {
+            deploy.queue = true;
             extras_trail = extras.is_empty();
             i += 1;
             continue;
@@ -460,6 +481,9 @@ impl fmt::Display for Deploy {
             if !self.hosts.is_empty() {
                 write!(f, "/{}", self.hosts.join(","))?;
             }
+        }
+        if self.queue {
+            f.write_str(" queue")?;
         }
         if let Some(reason) = &self.reason {
             write!(f, " -- {reason}")?;

@@ -6,7 +6,7 @@
 //! names against its configuration.
 //!
 //! ```text
-//! deploy[:TASK][!] APP|APP/REF|REF [to|in|on ENV[/HOST,...]] [force] [-- REASON]
+//! deploy[:TASK][!] APP|APP/REF|REF [to|in|on ENV[/HOST,...]] [force] [queue] [-- REASON]
 //! rollback[!] APP [in|to|on ENV] [force] [-- REASON]
 //! deploys APP[/REF] [in ENV] [last N]
 //! environments [APP] | where can i deploy APP | where is APP
@@ -15,6 +15,8 @@
 //! lock[!] ENV [on APP] [for DURATION] [REASON]
 //! unlock[!] ENV [on APP]
 //! locks
+//! queue [ENV] [on APP]
+//! dequeue [ENV] [on APP]
 //! audit [APP] [in ENV]
 //! confirm [ID] | yes [ID] | y [ID]
 //! cancel [ID] | no [ID]
@@ -41,12 +43,14 @@ mod cancel;
 mod confirm;
 mod deploy;
 mod deploys;
+mod dequeue;
 mod duration;
 mod environments;
 mod help;
 mod lock;
 mod locks;
 mod options;
+mod queue;
 mod refname;
 mod rollback;
 mod suggest;
@@ -62,12 +66,14 @@ pub use cancel::Cancel;
 pub use confirm::Confirm;
 pub use deploy::Deploy;
 pub use deploys::{Deploys, MAX_LAST};
+pub use dequeue::Dequeue;
 pub use duration::{format_duration, parse_duration, parse_duration_phrase};
 pub use environments::Environments;
 pub use help::{all_help, help_for, help_text, reference_table, CommandHelp, Example, Help};
 pub use lock::{Lock, LOCK_RULE, MAX_LOCK, MIN_LOCK};
 pub use locks::Locks;
 pub use options::{from_options, Form, Kind, Options, Param, Value};
+pub use queue::Queue;
 pub use refname::{RefError, RefErrorKind, RefName};
 pub use rollback::Rollback;
 pub use suggest::closest_name;
@@ -101,6 +107,10 @@ pub enum Command {
     Unlock(Unlock),
     /// `locks`: list the locks held.
     Locks(Locks),
+    /// `queue [ENV]`: who is in line for an environment.
+    Queue(Queue),
+    /// `dequeue [ENV]`: leave a queue.
+    Dequeue(Dequeue),
     /// `why ENV`: what would stop a deploy there now.
     Why(Why),
     /// `audit`: who did what.
@@ -135,6 +145,8 @@ impl Command {
             Command::Lock(_) => &lock::HELP,
             Command::Unlock(_) => &unlock::HELP,
             Command::Locks(_) => &locks::HELP,
+            Command::Queue(_) => &queue::HELP,
+            Command::Dequeue(_) => &dequeue::HELP,
             Command::Why(_) => &why::HELP,
             Command::Audit(_) => &audit::HELP,
             Command::Confirm(_) => &confirm::HELP,
@@ -158,6 +170,8 @@ impl fmt::Display for Command {
             Command::Lock(c) => c.fmt(f),
             Command::Unlock(c) => c.fmt(f),
             Command::Locks(c) => c.fmt(f),
+            Command::Queue(c) => c.fmt(f),
+            Command::Dequeue(c) => c.fmt(f),
             Command::Why(c) => c.fmt(f),
             Command::Audit(c) => c.fmt(f),
             Command::Confirm(c) => c.fmt(f),
@@ -254,6 +268,8 @@ enum Word {
     Lock,
     Unlock,
     Locks,
+    Queue,
+    Dequeue,
     Why,
     Audit,
     Confirm,
@@ -281,6 +297,8 @@ impl Word {
             "lock" => Word::Lock,
             "unlock" => Word::Unlock,
             "locks" => Word::Locks,
+            "queue" => Word::Queue,
+            "dequeue" => Word::Dequeue,
             "why" => Word::Why,
             "audit" => Word::Audit,
             "confirm" | "yes" | "y" => Word::Confirm,
@@ -301,6 +319,8 @@ impl Word {
             Word::Lock => &lock::HELP,
             Word::Unlock => &unlock::HELP,
             Word::Locks => &locks::HELP,
+            Word::Queue => &queue::HELP,
+            Word::Dequeue => &dequeue::HELP,
             Word::Why => &why::HELP,
             Word::Audit => &audit::HELP,
             Word::Confirm => &confirm::HELP,
@@ -342,6 +362,8 @@ pub(crate) fn parse_at(line: &str, depth: u8) -> Result<Command, ParseError> {
         Word::Lock => lock::parse(&head, &args),
         Word::Unlock => unlock::parse(&head, &args),
         Word::Locks => locks::parse(&head, &args),
+        Word::Queue => queue::parse(&head, &args),
+        Word::Dequeue => dequeue::parse(&head, &args),
         Word::Why => why::parse(&head, &args),
         Word::Audit => audit::parse(&head, &args),
         Word::Confirm => confirm::parse(&head, &args),

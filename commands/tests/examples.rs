@@ -207,6 +207,8 @@ fn command_names_are_slash_command_friendly() {
             "lock",
             "unlock",
             "locks",
+            "queue",
+            "dequeue",
             "audit",
             "confirm",
             "cancel",

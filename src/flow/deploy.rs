@@ -324,6 +324,9 @@ pub async fn local_checks(
             ));
         }
     }
+    // Someone else's turn, lock or running deployment: refused with a Queue button,
+    // or queued for `deploy … queue` (src/flow/queue.rs).
+    flow::queue::check(bot, request, app, env, cmd).await?;
     flow::lock::check(bot, app, env, &request.user).await?;
     Ok(may_force)
 }
@@ -919,6 +922,8 @@ impl Create {
             }
             g.answered
         };
+        // The requester's queue turn is used; `auto_lock` locks for them.
+        flow::queue::created(bot, &request, &plan.app, &plan.env, &tracked).await;
         // Closed once tracked: a crash in between is reconciled by finding it again.
         close(
             bot,

@@ -293,9 +293,13 @@ impl Handler {
                 }
                 return;
             }
-            Ok(Press::Force(command) | Press::Retry(command) | Press::Unlock(command)) => {
-                (command, None)
-            }
+            Ok(
+                Press::Force(command)
+                | Press::Retry(command)
+                | Press::Unlock(command)
+                | Press::Queue(command)
+                | Press::Keep(command),
+            ) => (command, None),
             Ok(Press::Rollback { command, replacing }) => (command, Some(replacing)),
             Ok(Press::Confirm(id)) => (format!("confirm {id}"), None),
             Ok(Press::Cancel(id)) => (format!("cancel {id}"), None),

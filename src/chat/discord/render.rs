@@ -189,6 +189,8 @@ pub fn render(message: &Message, buttons: &Buttons) -> Rendered {
             Action::Unlock { .. } => ("Unlock", Style::Secondary),
             Action::Confirm { .. } => ("Confirm", Style::Success),
             Action::Cancel { .. } => ("Cancel", Style::Secondary),
+            Action::Queue { .. } => ("Queue", Style::Primary),
+            Action::Keep { .. } => ("Keep", Style::Secondary),
         };
         // Custom ids must be unique within a message.
         if all
