@@ -6,7 +6,6 @@ use commands::Dequeue;
 use crate::bot::Bot;
 use crate::chat::{Message, Request, Tone};
 use crate::flow::{answer_stop, Outcome, Stop};
-use crate::store::queue::QueueState;
 
 pub async fn run(bot: &Bot, request: &Request, cmd: Dequeue) -> Outcome {
     match dequeue(bot, request, &cmd).await {
@@ -100,8 +99,9 @@ async fn dequeue(bot: &Bot, request: &Request, cmd: &Dequeue) -> Result<Outcome,
         ),
     )
     .await;
-    // A turn given up goes to the next in line now.
-    for q in left.iter().filter(|q| q.state == QueueState::Turn) {
+    // A turn given up goes to the next in line now (nothing happens where the
+    // environment is still busy, or someone else has the turn).
+    for q in &left {
         super::queue::hand_over(bot, &q.app, &q.environment).await;
     }
     Ok(outcome.detail(format!("left {}", places.join(", "))))

@@ -110,7 +110,7 @@ pub trait QueueStore: Send + Sync {
         app: Option<&str>,
         environment: Option<&str>,
     ) -> Result<Vec<QueueEntry>, StoreError>;
-    /// Closes `user_id`'s open entry as left; returns it if there was one.
+    /// Closes `user_id`'s open entry as left; returns it (now left) if there was one.
     async fn leave_queue(
         &self,
         app: &str,
