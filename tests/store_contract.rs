@@ -1511,7 +1511,7 @@ async fn migrate_store_copies_sqlite_into_postgres_and_can_run_again() {
 
 mod queue_contract {
     use super::*;
-    use deploybot::store::queue::{Joined, QueueEntry, QueueState, QueueStore};
+    use deploybot::store::queue::{Joined, QueueEntry, QueueState};
 
     fn entry(env: &str, user: &str, at: DateTime<Utc>) -> QueueEntry {
         QueueEntry {
