@@ -15,10 +15,17 @@ use support::{wait_for, Options, TestBot, CONFIG};
 
 const RELEASE: &[&str] = &["release"];
 
-/// [`CONFIG`] with `production_extra` added to api's production environment and
+/// [`CONFIG`] as production environments are by default: one deployment at a time.
+fn base() -> String {
+    let config = CONFIG.replace("concurrency = 0\n", "");
+    assert_ne!(config, CONFIG);
+    config
+}
+
+/// [`base`] with `production_extra` added to api's production environment and
 /// `staging_extra` to its staging one.
 fn config(production_extra: &str, staging_extra: &str) -> String {
-    CONFIG
+    base()
         .replace(
             "[apps.api.environments.production]\nproduction = true\n",
             &format!("[apps.api.environments.production]\nproduction = true\n{production_extra}\n"),
@@ -99,7 +106,7 @@ fn offered(t: &TestBot, pick: fn(&Action) -> bool) -> String {
 
 #[tokio::test]
 async fn a_locked_environment_offers_the_queue_and_deploy_queue_says_the_position() {
-    let (t, _) = bot(CONFIG.to_string()).await;
+    let (t, _) = bot(base()).await;
     as_(&t, "bob", "lock production on api for 1h db migration").await;
     let refused = as_(&t, "alice", "deploy api to production").await;
     assert!(
@@ -172,7 +179,7 @@ async fn a_locked_environment_offers_the_queue_and_deploy_queue_says_the_positio
 
 #[tokio::test]
 async fn the_queue_hands_over_in_order_across_a_restart() {
-    let (mut t, _) = bot(CONFIG.to_string()).await;
+    let (mut t, _) = bot(base()).await;
     as_(&t, "bob", "lock production on api for 1h").await;
     as_(&t, "alice", "deploy api/topic to production queue").await;
     as_(&t, "carol", "deploy api/topic to production queue").await;
@@ -298,7 +305,7 @@ async fn deploy_mode_runs_each_original_command_in_order_with_every_rule_checked
 
 #[tokio::test]
 async fn concurrency_refuses_naming_the_deployment_in_progress_and_queues() {
-    let (t, _) = bot(CONFIG.to_string()).await;
+    let (t, _) = bot(base()).await;
     as_(&t, "alice", "deploy api/topic to production").await;
     let first = t.last_deployment();
     let refused = as_(&t, "carol", "deploy api to production").await;
@@ -380,7 +387,7 @@ async fn an_automatic_lock_names_the_deployment_and_ends_its_grace_after_the_fin
 
 #[tokio::test]
 async fn a_long_lock_reminds_its_holder_once_per_interval_and_keep_or_unlock_answer_it() {
-    let (t, clock) = bot(CONFIG.to_string()).await;
+    let (t, clock) = bot(base()).await;
     as_(&t, "alice", "lock production on api for 1d db migration").await;
     clock.advance(Duration::from_secs(2 * 3600 - 60));
     t.bot().tick().await;
@@ -428,7 +435,7 @@ async fn a_long_lock_reminds_its_holder_once_per_interval_and_keep_or_unlock_ans
 
 #[tokio::test]
 async fn the_queue_and_keep_buttons_do_what_their_typed_commands_do() {
-    let (t, clock) = bot(CONFIG.to_string()).await;
+    let (t, clock) = bot(base()).await;
     as_(&t, "bob", "lock production on api for 1d").await;
     as_(&t, "alice", "deploy api to production").await;
     let queue = offered(&t, |a| matches!(a, Action::Queue { .. }));

@@ -121,11 +121,14 @@ fn store_failed(what: &str, e: StoreError) -> Stop {
 }
 
 /// The deployments of `app` in `env` that have not reached a final state, oldest first.
+/// One unfinished past `stuck_timeout` (its message says it looks stuck) no longer
+/// holds the environment: a deployer that never reports must not block it for good.
 async fn in_progress(
     bot: &Bot,
     app: &AppConfig,
     env: &EnvConfig,
 ) -> Result<Vec<Tracked>, StoreError> {
+    let stuck = crate::clock::earlier(bot.now(), bot.config().defaults.stuck_timeout);
     let mut list: Vec<Tracked> = bot
         .store()
         .unfinished()
@@ -136,6 +139,8 @@ async fn in_progress(
                 && t.environment.eq_ignore_ascii_case(env.name.as_str())
                 && !t.state.is_final()
                 && !t.given_up
+                && !t.warned_stuck
+                && t.created_at > stuck
         })
         .collect();
     list.sort_by_key(|t| t.created_at);
