@@ -142,6 +142,12 @@ async fn a_locked_environment_offers_the_queue_and_deploy_queue_says_the_positio
     );
     // Nothing reached GitHub.
     assert!(t.deployment_posts().is_empty());
+    // The lock's holder deploys as they please while others wait for the lock.
+    as_(&t, "bob", "lock staging on api").await;
+    as_(&t, "carol", "deploy api/topic to staging queue").await;
+    let bob = as_(&t, "bob", "deploy api/topic to staging").await;
+    assert!(bob.contains("Creating a deployment"), "{bob}");
+    as_(&t, "carol", "dequeue staging").await;
 
     let listed = as_(&t, "dave", "queue production on api").await;
     assert!(listed.contains("2 people in line"), "{listed}");

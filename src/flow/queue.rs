@@ -162,12 +162,12 @@ async fn busy_for(
     {
         return Ok(Some(Busy::Reserved(turn.clone())));
     }
-    if let Some(lock) = bot
+    let lock = bot
         .store()
         .lock(app.name.as_str(), env.name.as_str(), now)
-        .await?
-        .filter(|l| l.holder_id != user_id)
-    {
+        .await?;
+    let holds_lock = lock.as_ref().is_some_and(|l| l.holder_id == user_id);
+    if let Some(lock) = lock.filter(|_| !holds_lock) {
         return Ok(Some(Busy::Locked(lock)));
     }
     if let Some(limit) = env.queue.concurrency {
@@ -176,10 +176,11 @@ async fn busy_for(
             return Ok(Some(Busy::Running(Box::new(running[0].clone()))));
         }
     }
-    // Nobody has the turn: someone waiting ahead goes first.
+    // Nobody has the turn: someone waiting ahead goes first (they wait for the lock's
+    // holder, who deploys as they please).
     let mine = queue.iter().find(|e| e.user_id == user_id);
     let has_turn = mine.is_some_and(|e| e.state == QueueState::Turn);
-    if !has_turn {
+    if !has_turn && !holds_lock {
         if let Some(first) = queue
             .iter()
             .find(|e| e.user_id != user_id && mine.is_none_or(|m| e.position < m.position))
