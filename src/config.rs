@@ -2827,3 +2827,82 @@ stg = "staging"
         }
     }
 }
+
+/// The queue, concurrency, auto-lock and reminder keys (`QueueSettings`).
+#[cfg(test)]
+mod queue_settings_tests {
+    use super::*;
+
+    const BASE: &str = r#"
+[github]
+token = "t"
+
+[apps.api]
+repository = "acme/api"
+
+[apps.api.environments.staging]
+
+[apps.api.environments.production]
+production = true
+"#;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("bot.toml"), &|_| None)
+    }
+
+    fn env<'a>(config: &'a Config, name: &str) -> &'a EnvConfig {
+        config
+            .app("api")
+            .unwrap()
+            .environment(config, name)
+            .unwrap()
+    }
+
+    #[test]
+    fn production_deploys_one_at_a_time_by_default_and_the_rest_have_no_limit() {
+        let config = parse(BASE).unwrap();
+        let production = &env(&config, "production").queue;
+        assert_eq!(production.concurrency, Some(1));
+        assert_eq!(production.mode, QueueMode::Reserve);
+        assert!(!production.auto_lock);
+        assert_eq!(production.auto_lock_grace, DEFAULT_AUTO_LOCK_GRACE);
+        assert_eq!(env(&config, "staging").queue.concurrency, None);
+        assert_eq!(config.defaults.queue_grace, Duration::from_secs(300));
+        assert_eq!(config.defaults.lock_remind_after, Duration::from_secs(7200));
+
+        let text = BASE.replace(
+            "production = true\n",
+            "production = true\nconcurrency = 0\nqueue = \"deploy\"\nqueue_grace = \"10m\"\nauto_lock = true\nauto_lock_grace = \"1m\"\nlock_remind_after = \"1h\"\n",
+        ) + "\n[defaults]\nqueue_grace = \"2m\"\nlock_remind_after = \"3h\"\n";
+        let config = parse(&text).unwrap();
+        let q = &env(&config, "production").queue;
+        assert_eq!(q.concurrency, None);
+        assert_eq!(q.mode, QueueMode::Deploy);
+        assert_eq!(q.queue_grace, Some(Duration::from_secs(600)));
+        assert!(q.auto_lock);
+        assert_eq!(q.auto_lock_grace, Duration::from_secs(60));
+        assert_eq!(q.lock_remind_after, Some(Duration::from_secs(3600)));
+        assert_eq!(config.defaults.queue_grace, Duration::from_secs(120));
+        assert_eq!(
+            config.defaults.lock_remind_after,
+            Duration::from_secs(3 * 3600)
+        );
+    }
+
+    #[test]
+    fn bad_queue_settings_name_the_file_position_key_and_the_fix() {
+        for (setting, location, wanted) in [
+            ("concurrency = \"one\"", (12, 15), "apps.api.environments.production.concurrency: `\"one\"` is not a number of deployments; write e.g. concurrency = 1"),
+            ("concurrency = -1", (12, 15), "0 for no limit"),
+            ("queue = \"later\"", (12, 9), "apps.api.environments.production.queue: `later` is not a queue mode; write \"reserve\""),
+            ("queue_grace = \"5s\"", (12, 15), "apps.api.environments.production.queue_grace: `5s` is too short; at least 30s"),
+            ("lock_remind_after = \"soon\"", (12, 21), "apps.api.environments.production.lock_remind_after: `soon` is not a duration"),
+        ] {
+            let text = BASE.replace("production = true\n", &format!("production = true\n{setting}\n"));
+            let err = parse(&text).unwrap_err();
+            assert_eq!(err.location, Some(location), "{setting}: {err}");
+            assert!(err.to_string().starts_with("bot.toml:"), "{err}");
+            assert!(err.message.contains(wanted), "{setting}: {err}");
+        }
+    }
+}
