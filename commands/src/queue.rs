@@ -47,6 +47,7 @@ pub const HELP: CommandHelp = CommandHelp {
     summary: "Who is in line for an environment, and whose turn it is.",
     details: "Join a queue with `deploy … queue` (e.g. `deploy api to production queue`), or the Queue button when a deploy is refused because the environment is locked, busy or reserved; leave it with `dequeue ENV`. \
 When the environment frees up (unlocked, lock expired, the deployment there finished) the first in line is told, and, as the environment's `queue` setting says, either gets it reserved for `queue_grace` (5m unless configured: deploy within it or lose the turn) or has their command run for them, every rule checked again. \
+Busy means: someone else's lock (with `auto_lock`, environments lock themselves for a deployment's requester until it finishes, plus `auto_lock_grace`), someone else's turn, or as many unfinished deployments as `concurrency` allows (1 for production environments unless configured). \
 Without `ENV`, every queue is listed.",
     examples: &[
         Example {
