@@ -330,6 +330,17 @@ async fn concurrency_refuses_naming_the_deployment_in_progress_and_queues() {
         refused.contains("to wait in line, type `deploy api to production queue`"),
         "{refused}"
     );
+    let why = as_(&t, "carol", "why production").await;
+    assert!(
+        why.contains("carol can't deploy api to production now: concurrency"),
+        "{why}"
+    );
+    assert!(
+        why.contains(&format!(
+            "🚫 concurrency: production on api is busy: #{first} api/topic"
+        )),
+        "{why}"
+    );
     let queued = as_(&t, "carol", "deploy api to production queue").await;
     assert!(
         queued.contains(&format!(

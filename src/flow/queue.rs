@@ -675,6 +675,55 @@ async fn remind(bot: &Bot, auto: &[(Lock, String)], now: DateTime<Utc>) -> Resul
     Ok(())
 }
 
+/// For `why ENV`: what the queue and `concurrency` say for `user_id` now (a line, and
+/// the blocker's rule when they stop a deploy). A lock is `why`'s own line.
+pub async fn why(
+    bot: &Bot,
+    app: &AppConfig,
+    env: &EnvConfig,
+    user_id: &str,
+) -> (Option<String>, Option<&'static str>) {
+    let now = bot.now();
+    let here = place(app.name.as_str(), env.name.as_str());
+    let queue = match bot
+        .store()
+        .queue(Some(app.name.as_str()), Some(env.name.as_str()))
+        .await
+    {
+        Ok(queue) => queue,
+        Err(e) => return (Some(format!("❔ queue: unknown ({e})")), None),
+    };
+    match busy_for(bot, app, env, user_id, &queue).await {
+        Err(e) => (Some(format!("❔ queue: unknown ({e})")), None),
+        Ok(Some(Busy::Locked(_))) => (None, None),
+        Ok(Some(busy @ Busy::Running(_))) => (
+            Some(format!(
+                "🚫 concurrency: {} (`deploy … queue` waits in line)",
+                busy.title(&here, now)
+            )),
+            Some("concurrency"),
+        ),
+        Ok(Some(busy)) => (
+            Some(format!(
+                "🚫 queue: {} (`deploy … queue` waits in line)",
+                busy.title(&here, now)
+            )),
+            Some("queue"),
+        ),
+        Ok(None) => (
+            Some(match (queue.len(), env.queue.concurrency) {
+                (0, None) => "✅ queue: nobody in line".to_string(),
+                (0, Some(n)) => format!(
+                    "✅ queue: nobody in line; {n} unfinished deployment{} at a time (`concurrency`)",
+                    if n == 1 { "" } else { "s" }
+                ),
+                _ => "✅ queue: it is your turn".to_string(),
+            }),
+            None,
+        ),
+    }
+}
+
 /// `queue [ENV] [on APP]`: the queues, in order, and what keeps each environment busy.
 pub async fn run(bot: &Bot, request: &Request, cmd: Queue) -> Outcome {
     match list(bot, request, &cmd).await {
