@@ -1598,6 +1598,18 @@ mod queue_contract {
                     .unwrap(),
             );
             assert!(again.position > carol.position);
+            // Closed entries age out; open ones stay, and new ones still line up behind.
+            assert_eq!(store.prune_queue(t0).await.unwrap(), 0);
+            assert_eq!(store.prune_queue(t0 + secs(1)).await.unwrap(), 1);
+            let line = store.queue(Some("api"), Some("production")).await.unwrap();
+            assert_eq!(line.len(), 2);
+            let last = joined(
+                store
+                    .join_queue(&entry("production", "eve", t0))
+                    .await
+                    .unwrap(),
+            );
+            assert!(last.position > again.position);
         })
         .await;
     }

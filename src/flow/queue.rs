@@ -566,6 +566,8 @@ pub async fn sweep(bot: &Bot) -> Result<(), StoreError> {
         m.mention = Some(lost.user_id.clone());
         bot.say(&lost.conversation, &m).await;
     }
+    // Closed entries are kept a week, for anyone reading the database.
+    store.prune_queue(now - chrono::Duration::days(7)).await?;
     let auto = store.auto_locks(now).await?;
     for (lock, deployment) in &auto {
         release_auto_lock(bot, lock, deployment, now).await?;

@@ -138,6 +138,9 @@ pub trait QueueStore: Send + Sync {
     ) -> Result<Option<QueueEntry>, StoreError>;
     /// Ends every turn reserved until `now` or before as lost, and returns them.
     async fn expire_turns(&self, now: DateTime<Utc>) -> Result<Vec<QueueEntry>, StoreError>;
+    /// Deletes entries closed before `before`; returns how many. (Positions stay
+    /// ordered: a new one is still above every entry left.)
+    async fn prune_queue(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 
     /// Marks an unexpired lock reminded at `now` if its holder was last reminded (or,
     /// never reminded, took it) at `due` or before; `true` for the one caller that
@@ -381,6 +384,16 @@ impl QueueStore for SqliteStore {
         .iter()
         .map(sqlite_entry)
         .collect()
+    }
+
+    async fn prune_queue(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        Ok(
+            sqlx::query("DELETE FROM queue WHERE closed_at IS NOT NULL AND closed_at < ?")
+                .bind(ts(before))
+                .execute(self.pool())
+                .await?
+                .rows_affected(),
+        )
     }
 
     async fn remind_lock(
@@ -659,6 +672,16 @@ impl QueueStore for PostgresStore {
         .iter()
         .map(pg_entry)
         .collect()
+    }
+
+    async fn prune_queue(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        Ok(
+            sqlx::query("DELETE FROM queue WHERE closed_at IS NOT NULL AND closed_at < $1")
+                .bind(before)
+                .execute(self.pool())
+                .await?
+                .rows_affected(),
+        )
     }
 
     async fn remind_lock(
