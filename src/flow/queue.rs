@@ -331,11 +331,15 @@ async fn join(
         QueueState::Turn => format!("{}'s turn", q.user_name),
         _ => q.user_name.clone(),
     }));
+    let behind = if behind.is_empty() {
+        String::new()
+    } else {
+        format!(" (behind {})", behind.join(", then "))
+    };
     let title = format!(
-        "{}{}, you are #{position} in line for {here} (behind {})",
+        "{}{}, you are #{position} in line for {here}{behind}",
         if already { "already in line: " } else { "" },
         request.user.name,
-        behind.join(", then ")
     );
     let mode = match env.queue.mode {
         QueueMode::Reserve => format!(
