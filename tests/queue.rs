@@ -278,6 +278,14 @@ async fn a_reserved_turn_passes_to_the_next_after_queue_grace() {
     let late = as_(&t, "alice", "deploy api/topic to production").await;
     assert!(late.contains("reserved for carol"), "{late}");
     assert!(t.deployment_posts().is_empty());
+    // A turn that passed ends at the next deploy even before housekeeping runs.
+    clock.advance(Duration::from_secs(120));
+    let dave = as_(&t, "dave", "deploy api/topic to production").await;
+    assert!(
+        dave.contains("carol, your turn for production on api passed"),
+        "{dave}"
+    );
+    assert!(dave.contains("Creating a deployment"), "{dave}");
 }
 
 #[tokio::test]

@@ -207,7 +207,21 @@ pub async fn check(
         .queue(Some(a), Some(e))
         .await
         .map_err(|e| store_failed("read the queue", e))?;
-    // A free environment with people waiting and nobody's turn: give it out first.
+    // A turn that passed ends now (housekeeping may not have run yet), and a free
+    // environment with people waiting and nobody's turn is given out first.
+    let now = bot.now();
+    let passed = |q: &QueueEntry| {
+        q.state == QueueState::Turn && q.reserved_until.is_some_and(|until| until <= now)
+    };
+    if queue.iter().any(passed) {
+        expire_turns(bot)
+            .await
+            .map_err(|e| store_failed("end a passed turn", e))?;
+        queue = store
+            .queue(Some(a), Some(e))
+            .await
+            .map_err(|e| store_failed("read the queue", e))?;
+    }
     if !queue.is_empty() && queue.iter().all(|e| e.state == QueueState::Waiting) {
         hand_over(bot, a, e).await;
         queue = store
@@ -224,7 +238,6 @@ pub async fn check(
     if cmd.queue {
         return Err(join(bot, request, app, env, cmd, &busy).await);
     }
-    let now = bot.now();
     let here = place(a, e);
     let mut stop = match &busy {
         // The lock's own refusal says who and what may be typed (`lock!` for some).
@@ -551,12 +564,10 @@ async fn run_for(bot: &Bot, entry: QueueEntry) {
     }
 }
 
-/// Housekeeping: turns that passed, automatic locks whose deployment finished, lock
-/// reminders, and hand-overs of every queue whose environment is free.
-pub async fn sweep(bot: &Bot) -> Result<(), StoreError> {
+/// Ends the turns that passed, telling their holders.
+async fn expire_turns(bot: &Bot) -> Result<(), StoreError> {
     let now = bot.now();
-    let store = bot.store();
-    for lost in store.expire_turns(now).await? {
+    for lost in bot.store().expire_turns(now).await? {
         let mut m = Message::info(format!(
             "⌛ {}, your turn for {} passed (it was yours until {})",
             lost.user_name,
@@ -570,6 +581,15 @@ pub async fn sweep(bot: &Bot) -> Result<(), StoreError> {
         m.mention = Some(lost.user_id.clone());
         bot.say(&lost.conversation, &m).await;
     }
+    Ok(())
+}
+
+/// Housekeeping: turns that passed, automatic locks whose deployment finished, lock
+/// reminders, and hand-overs of every queue whose environment is free.
+pub async fn sweep(bot: &Bot) -> Result<(), StoreError> {
+    let now = bot.now();
+    let store = bot.store();
+    expire_turns(bot).await?;
     // Closed entries are kept a week, for anyone reading the database.
     store.prune_queue(now - chrono::Duration::days(7)).await?;
     let auto = store.auto_locks(now).await?;
