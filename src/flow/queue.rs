@@ -279,12 +279,8 @@ pub async fn check(
             ..cmd.clone()
         })
         .to_string();
-        stop.message = stop
-            .message
-            .line(format!(
-                "to wait in line, type `{queued}` (`queue {e} on {a}` shows the line)"
-            ))
-            .action(Action::Queue { command: queued });
+        // The button's typed twin is its hint on platforms without buttons.
+        stop.message = stop.message.action(Action::Queue { command: queued });
     }
     Err(stop)
 }
@@ -818,10 +814,10 @@ async fn list(bot: &Bot, request: &Request, cmd: &Queue) -> Result<Outcome, Stop
         if current.as_ref() != Some(&key) {
             n = 0;
             let here = place(&q.app, &q.environment);
-            let mut head = format!("**{here}**");
+            let mut head = format!("{here}: free");
             if let Some((a, e)) = settings_of(bot, &q.app, &q.environment) {
                 if let Ok(Some(busy)) = busy_for(bot, a, e, "", &[]).await {
-                    head.push_str(&format!(" — {}", busy.title(&here, now)));
+                    head = busy.title(&here, now);
                 }
             }
             m = m.line(head);
