@@ -21,6 +21,7 @@ use crate::model::RepoName;
 use crate::store::group::GroupWriter;
 use crate::store::{AuditEntry, Press, Store};
 use crate::tracker::Tracker;
+use crate::waits::Waits;
 
 /// The longest line the bot reads as a command (Discord's own message limit).
 pub const MAX_LINE: usize = 2000;
@@ -60,6 +61,8 @@ struct Inner {
     tracker: Tracker,
     writer: GroupWriter,
     intents: Arc<Intents>,
+    /// `deploy … when green`: this process's side of the waits.
+    waits: Arc<Waits>,
     metrics: Arc<Metrics>,
     repositories: DashMap<RepoName, (Repository, DateTime<Utc>)>,
     branches: DashMap<RepoName, (Vec<String>, DateTime<Utc>)>,
@@ -94,6 +97,7 @@ impl Bot {
                 tracker,
                 writer,
                 intents,
+                waits: Arc::new(Waits::default()),
                 metrics,
                 repositories: DashMap::new(),
                 branches: DashMap::new(),
@@ -125,6 +129,11 @@ impl Bot {
     /// Deployments whose creation's outcome is not known yet: this process's side.
     pub fn intents(&self) -> &Arc<Intents> {
         &self.inner.intents
+    }
+
+    /// Deploys waiting for green checks: this process's side (the waits are stored).
+    pub fn waits(&self) -> &Arc<Waits> {
+        &self.inner.waits
     }
 
     /// The counters behind `/metrics` and the readiness behind `/readyz`.
@@ -244,6 +253,7 @@ impl Bot {
             }
         };
         let outcome = match command {
+            Command::Deploy(c) if c.when_green => flow::when_green::run(self, &request, c).await,
             Command::Deploy(c) => flow::deploy::run(self, &request, c).await,
             Command::Deploys(c) => flow::deploys::run(self, &request, c).await,
             Command::Environments(c) => flow::environments::run(self, &request, c).await,
@@ -257,7 +267,7 @@ impl Bot {
             Command::Why(c) => flow::why::run(self, &request, c).await,
             Command::Audit(c) => flow::audit::run(self, &request, c).await,
             Command::Confirm(c) => flow::confirm::confirm(self, &request, c).await,
-            Command::Cancel(c) => flow::confirm::cancel(self, &request, c).await,
+            Command::Cancel(c) => flow::when_green::cancel(self, &request, c).await,
             Command::Help(c) => flow::help::run(self, &request, c).await,
             Command::Version(_) => flow::version::run(self, &request).await,
         };
@@ -321,8 +331,8 @@ impl Bot {
         }
     }
 
-    /// Writes the audit entry of a command attempt.
-    async fn record(&self, request: &Request, command: &str, outcome: &Outcome) {
+    /// Writes the audit entry of a command attempt (also of a deploy a wait started).
+    pub(crate) async fn record(&self, request: &Request, command: &str, outcome: &Outcome) {
         let entry = AuditEntry {
             at: self.now(),
             adapter: request.conversation.adapter.clone(),
@@ -379,6 +389,11 @@ impl Bot {
         }
         if let Err(e) = flow::confirm::expire(self).await {
             failed("confirmation_expiry", &e);
+        }
+        // `deploy … when green`: timeouts, and the poll that ends a wait whose webhook
+        // was missed.
+        if let Err(e) = flow::when_green::sweep(self).await {
+            failed("when_green", &e);
         }
         let before = crate::clock::earlier(self.now(), self.config().defaults.audit_retention);
         if let Err(e) = self.inner.store.prune_audit(before).await {

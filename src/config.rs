@@ -193,6 +193,8 @@ pub struct Defaults {
     pub queue_grace: Duration,
     /// A lock held longer reminds its holder, once per this interval.
     pub lock_remind_after: Duration,
+    /// How long `deploy … when green` waits for the checks (an environment may differ).
+    pub when_green_timeout: Duration,
 }
 
 impl Default for Defaults {
@@ -207,6 +209,7 @@ impl Default for Defaults {
             audit_retention: Duration::from_secs(90 * 24 * 3600),
             queue_grace: Duration::from_secs(5 * 60),
             lock_remind_after: Duration::from_secs(2 * 3600),
+            when_green_timeout: Duration::from_secs(3600),
         }
     }
 }
@@ -238,6 +241,16 @@ pub struct EnvConfig {
     pub rules: Rules,
     /// Queue, concurrency, automatic lock and lock reminders.
     pub queue: QueueSettings,
+    /// `None`: `[defaults] when_green_timeout`.
+    pub when_green_timeout: Option<Duration>,
+}
+
+impl EnvConfig {
+    /// How long `deploy … when green` waits for the checks here.
+    pub fn when_green_timeout(&self, defaults: &Defaults) -> Duration {
+        self.when_green_timeout
+            .unwrap_or(defaults.when_green_timeout)
+    }
 }
 
 // --- queue, concurrency, auto-lock, lock reminders (src/flow/queue.rs) ---
@@ -678,6 +691,7 @@ struct RawDefaults {
     audit_retention: Option<S<String>>,
     queue_grace: Option<S<String>>,
     lock_remind_after: Option<S<String>>,
+    when_green_timeout: Option<S<String>>,
 }
 
 #[derive(Deserialize)]
@@ -715,6 +729,7 @@ struct RawEnv {
     auto_lock: Option<bool>,
     auto_lock_grace: Option<S<String>>,
     lock_remind_after: Option<S<String>>,
+    when_green_timeout: Option<S<String>>,
 }
 
 /// The validation context: the text (for line/column), the path, `${VAR}` lookup, and
@@ -771,6 +786,7 @@ const LOCK_TTL: Bounds = Bounds {
 const STATUS_TIMEOUT: Bounds = bounds(SEC, DAY);
 const STUCK_TIMEOUT: Bounds = bounds(60 * SEC, 7 * DAY);
 const AUDIT_RETENTION: Bounds = bounds(DAY * SEC, 3650 * DAY);
+const WHEN_GREEN_TIMEOUT: Bounds = bounds(MIN * SEC, 7 * DAY);
 
 /// `500ms`, `1s`, `1m30s`, `2h`, `1d`.
 fn show_duration(d: Duration) -> String {
@@ -1498,6 +1514,12 @@ impl Cx<'_> {
             &LOCK_REMIND_AFTER,
             base.lock_remind_after,
         );
+        let when_green_timeout = duration(
+            &d.when_green_timeout,
+            "defaults.when_green_timeout",
+            &WHEN_GREEN_TIMEOUT,
+            base.when_green_timeout,
+        );
         let reported = || Fail::Reported;
         Ok(Defaults {
             queue_grace: queue_grace.ok_or_else(reported)?,
@@ -1509,6 +1531,7 @@ impl Cx<'_> {
             stuck_timeout: stuck_timeout.ok_or_else(reported)?,
             edit_interval: edit_interval.ok_or_else(reported)?,
             audit_retention: audit_retention.ok_or_else(reported)?,
+            when_green_timeout: when_green_timeout.ok_or_else(reported)?,
         })
     }
 
@@ -1608,6 +1631,11 @@ impl Cx<'_> {
             payload: self.payload(&e.payload, &format!("{ekey}.payload"))?,
             rules: self.rules(&e.deploy, &e.force, &e.lock, &format!("{ekey}."))?,
             queue: self.queue_settings(&ekey, e)?,
+            when_green_timeout: self.duration(
+                &e.when_green_timeout,
+                &format!("{ekey}.when_green_timeout"),
+                &WHEN_GREEN_TIMEOUT,
+            )?,
         })
     }
 
@@ -2374,6 +2402,7 @@ stg = "staging"
             ("confirm_timeout", "2m", 120),
             ("audit_retention", "1w", 7 * 86_400),
             ("poll_interval", "15s", 15),
+            ("when_green_timeout", "2h", 7200),
         ];
         for (key, value, secs) in ok {
             let config = with(key, value).unwrap_or_else(|e| panic!("{key} = {value}: {e}"));
@@ -2381,6 +2410,7 @@ stg = "staging"
                 "lock_ttl" => config.defaults.lock_ttl,
                 "confirm_timeout" => config.defaults.confirm_timeout,
                 "audit_retention" => config.defaults.audit_retention,
+                "when_green_timeout" => config.defaults.when_green_timeout,
                 _ => config.github.poll_interval.unwrap(),
             };
             assert_eq!(got, Duration::from_secs(secs), "{key} = {value}");
@@ -2413,6 +2443,8 @@ stg = "staging"
             ("audit_retention", "1h", "at least 1d"),
             ("audit_retention", "11000d", "at most 3650d"),
             ("lock_ttl", "4 hours ago", "is not a duration"),
+            ("when_green_timeout", "10s", "at least 1m"),
+            ("when_green_timeout", "8d", "at most 7d"),
         ];
         for (key, value, wanted) in refused {
             let err = with(key, value).unwrap_err().to_string();

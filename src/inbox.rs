@@ -73,7 +73,7 @@ impl Work {
                 repository: e.repository.full_name,
                 deployment: Box::new(e.deployment),
             }),
-            Event::Ping(_) | Event::Ignored(_) => None,
+            Event::Ping(_) | Event::Ignored(_) | Event::Checks(_) => None,
         }
     }
 

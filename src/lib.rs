@@ -26,4 +26,5 @@ pub mod server;
 pub mod service;
 pub mod store;
 pub mod tracker;
+pub mod waits;
 pub mod webhook;

@@ -100,6 +100,7 @@ impl Service {
             }
         });
         let background = spawn_background(bot.clone(), lease.clone(), stopped.clone());
+        spawn_waits(bot.clone(), lease.clone(), stopped.clone());
         let separate_ops = config.metrics.map(|m| m.listen);
         let ops = match separate_ops {
             Some(listen) => {
@@ -118,17 +119,19 @@ impl Service {
         let webhook = match &config.webhook {
             Some(w) => Some(
                 webhook::start(
-                    w.listen,
-                    &w.path,
-                    w.secret.clone(),
+                    w,
                     Inbox::start(
                         bot.tracker().clone(),
                         lease.clone(),
                         bot.writer().clone(),
-                        store,
+                        store.clone(),
                         clock,
                         bot.metrics().clone(),
                     ),
+                    crate::waits::Follow {
+                        store,
+                        waits: bot.waits().clone(),
+                    },
                     bot.metrics().clone(),
                     if separate_ops.is_some() {
                         axum::Router::new()
@@ -330,6 +333,35 @@ fn spawn_leading(bot: Bot, lease: Lease, mut stop: watch::Receiver<bool>) {
             tokio::select! {
                 _ = stop.wait_for(|s| *s) => break,
                 r = roles.wait_for(|r| !r.is_leader()) => if r.is_err() { break },
+            }
+        }
+    });
+}
+
+/// `deploy … when green`: a check webhook for a waited-for commit wakes this loop, which
+/// (on the leader) evaluates the waits at once; [`Bot::tick`] polls them too.
+fn spawn_waits(bot: Bot, lease: Lease, mut stop: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => break,
+                _ = bot.waits().notified() => {}
+            }
+            if !lease.is_leader() {
+                continue;
+            }
+            let sweeping = bot.clone();
+            match tokio::spawn(async move { crate::flow::when_green::sweep(&sweeping).await }).await
+            {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    bot.metrics().background_failure("when_green");
+                    tracing::warn!(error = %e, "cannot evaluate the waits for green checks");
+                }
+                Err(e) => {
+                    bot.metrics().background_failure("when_green");
+                    tracing::error!(error = %e, "evaluating the waits panicked");
+                }
             }
         }
     });

@@ -23,6 +23,7 @@ use crate::github::events::{verify_signature, Event};
 use crate::inbox::{Admission, Inbox, Work, REDRIVE_AFTER};
 use crate::metrics::{Delivery, Metrics};
 use crate::server;
+use crate::waits::Follow;
 
 /// GitHub caps payloads at 25 MB; deployment events are a few KB.
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -35,6 +36,8 @@ const SHARED_REDRIVE_EVERY: Duration = Duration::from_millis(250);
 struct AppState {
     secret: Arc<SecretString>,
     inbox: Inbox,
+    /// `status` / `check_run` / `check_suite` go to the waits of `deploy … when green`.
+    waits: Follow,
     metrics: Arc<Metrics>,
 }
 
@@ -117,6 +120,33 @@ async fn handle(state: &AppState, delivery: &Verified) -> ((StatusCode, String),
             tracing::debug!(event = %name, "ignoring an event deploybot does not use");
             ((StatusCode::NO_CONTENT, String::new()), Delivery::Ignored)
         }
+        // Counted on the waits for that commit (committed before the 2xx); the leader
+        // reads the checks. Nobody waiting for it: nothing kept, 204.
+        Event::Checks(checks) => {
+            let Some(repository) = checks.repository.name() else {
+                return ((StatusCode::NO_CONTENT, String::new()), Delivery::Ignored);
+            };
+            match state.waits.checks_changed(&repository, &checks.sha).await {
+                Ok(0) => (
+                    (StatusCode::NO_CONTENT, String::new()),
+                    Delivery::NotFollowed,
+                ),
+                Ok(_) => (
+                    (StatusCode::ACCEPTED, "accepted\n".into()),
+                    Delivery::Accepted,
+                ),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot record a check event; answering 503 so that GitHub's Redeliver works");
+                    (
+                        (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "storage unavailable; redeliver later\n".into(),
+                        ),
+                        Delivery::Unavailable,
+                    )
+                }
+            }
+        }
         event => {
             let Some(work) = Work::of(event) else {
                 return ((StatusCode::NO_CONTENT, String::new()), Delivery::Ignored);
@@ -152,10 +182,17 @@ async fn handle(state: &AppState, delivery: &Verified) -> ((StatusCode, String),
     }
 }
 
-pub fn router(path: &str, secret: SecretString, inbox: Inbox, metrics: Arc<Metrics>) -> Router {
+pub fn router(
+    path: &str,
+    secret: SecretString,
+    inbox: Inbox,
+    waits: Follow,
+    metrics: Arc<Metrics>,
+) -> Router {
     let state = AppState {
         secret: Arc::new(secret),
         inbox,
+        waits,
         metrics,
     };
     Router::new()
@@ -204,17 +241,23 @@ impl Running {
 /// listener), until `stop` becomes true. What a previous process left in the inbox
 /// is applied first, then every [`REDRIVE_EVERY`] what a storage error left behind.
 pub async fn start(
-    listen: SocketAddr,
-    path: &str,
-    secret: SecretString,
+    config: &crate::config::WebhookConfig,
     inbox: Inbox,
+    waits: Follow,
     metrics: Arc<Metrics>,
     extra: Router,
     stop: watch::Receiver<bool>,
 ) -> std::io::Result<Running> {
-    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
-    let app = router(path, secret, inbox.clone(), metrics.clone()).merge(extra);
+    let app = router(
+        &config.path,
+        config.secret.clone(),
+        inbox.clone(),
+        waits,
+        metrics.clone(),
+    )
+    .merge(extra);
     let server = server::serve(listener, app, stop);
     let redriving = inbox.clone();
     let redrive = tokio::spawn(async move {

@@ -1598,3 +1598,54 @@ async fn a_refused_deploy_offers_queue_which_joins_the_line_as_typing_it_would()
         .await;
     h.stop().await.ok();
 }
+
+#[tokio::test]
+async fn deploy_when_green_button_waits_and_deploys_once_the_checks_pass() {
+    let mut h = Harness::start().await;
+    h.sandbox.add_webhook(&h.webhook, SECRET);
+    h.sandbox.create_branch("acme/api", "wip", "main");
+    h.sandbox.commit("acme/api", "wip", "Work in progress");
+    h.sandbox
+        .set_status("acme/api", "wip", "ci/build", "pending");
+    h.fake
+        .say(DEPLOYS, ALICE, &[RELEASE], "!deploy api/wip to staging");
+    let refused = h
+        .posted(DEPLOYS, "Creating a deployment of api/wip to staging")
+        .await;
+    let message = wait_for(BOUND, "the pending checks", || {
+        h.fake
+            .message(refused)
+            .filter(|m| title(m).contains("checks on api/wip are not all green"))
+    })
+    .await;
+    let ids = custom_ids(&message);
+    assert_eq!(
+        ids,
+        vec![
+            "db1:g:deploy api/wip to staging when green",
+            "db1:f:deploy! api/wip to staging"
+        ],
+        "{message:#}"
+    );
+    // bob presses it: he waits, as if he had typed the command.
+    h.fake.press(DEPLOYS, member(BOB, &[DEV]), refused, &ids[0]);
+    let waiting = h.posted(DEPLOYS, "Waiting for the checks on api/wip").await;
+    assert_eq!(h.deployment_posts(), 1, "only the refused one");
+    h.sandbox
+        .set_status("acme/api", "wip", "ci/build", "success");
+    let deployed = wait_for(BOUND, "the deployment", || {
+        h.deployments().into_iter().find(|d| d["ref"] == "wip")
+    })
+    .await;
+    assert_eq!(
+        deployed["payload"]["deploybot"]["user"]["id"],
+        BOB.0.to_string()
+    );
+    assert_eq!(
+        deployed["payload"]["deploybot"]["chat"]["message"],
+        waiting.to_string(),
+        "the wait's message follows the deployment"
+    );
+    assert_eq!(h.deployment_posts(), 2);
+    h.stop().await.ok();
+}

@@ -24,6 +24,7 @@ use deploybot::store::{
     Arrival, AuditEntry, Confirmation, ConfirmationState, Gauges, Intent, IntentResolution, Lock,
     LockTaken, Press, Store, Tracked, Unconfirmable, Write, Written,
 };
+use deploybot::store::{Wait, WaitResolution};
 use futures_util::FutureExt;
 use pg::{admin_connection, with_database, FreshDatabase, POSTGRES_ENV};
 
@@ -1849,4 +1850,160 @@ mod queue_contract {
         })
         .await;
     }
+}
+// ----- waits (`deploy … when green`) -----
+
+fn wait(id: &str, sha: &str, created: DateTime<Utc>) -> Wait {
+    Wait {
+        id: id.into(),
+        command: "deploy api/topic to staging when green".into(),
+        requester_id: "alice".into(),
+        requester_name: "Alice".into(),
+        requester_roles: vec!["release".into()],
+        conversation: conversation("deploys"),
+        message_id: None,
+        app: "api".into(),
+        repository: RepoName::parse("Acme/API").unwrap(),
+        environment: "staging".into(),
+        git_ref: "topic".into(),
+        sha: sha.into(),
+        created_at: created,
+        deadline: created + secs(3600),
+        pokes: 0,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_survives_reopening_counts_its_webhooks_and_closes_exactly_once() {
+    contract(async |b: &Backend| {
+        let t0 = now();
+        let (a, b_sha) = ("a".repeat(40), "b".repeat(40));
+        let first = wait("w1", &a, t0 + secs(5));
+        let older = Wait {
+            environment: "production".into(),
+            ..wait("w0", &b_sha, t0)
+        };
+        {
+            let store = b.open().await;
+            assert_eq!(store.add_wait(&first).await.unwrap(), None);
+            assert_eq!(store.add_wait(&older).await.unwrap(), None);
+            // Another wait for staging: refused, naming the one that waits.
+            let again = wait("w2", &b_sha, t0 + secs(6));
+            assert_eq!(store.add_wait(&again).await.unwrap(), Some(first.clone()));
+            assert!(
+                store
+                    .add_wait(&Wait {
+                        environment: "qa".into(),
+                        ..first.clone()
+                    })
+                    .await
+                    .is_err(),
+                "one wait per id"
+            );
+            store.set_wait_message("w1", "m7").await.unwrap();
+        }
+        let store = b.open().await;
+        let open = store.open_waits().await.unwrap();
+        assert_eq!(
+            open,
+            [
+                older.clone(),
+                Wait {
+                    message_id: Some("m7".into()),
+                    ..first.clone()
+                }
+            ]
+        );
+        // Webhooks for a commit count on the waits for that commit only, whatever the
+        // repository's case.
+        let repo = RepoName::parse("acme/api").unwrap();
+        assert_eq!(store.poke_waits(&repo, &a).await.unwrap(), 1);
+        assert_eq!(store.poke_waits(&repo, &a).await.unwrap(), 1);
+        assert_eq!(store.poke_waits(&repo, &"c".repeat(40)).await.unwrap(), 0);
+        let other = RepoName::parse("acme/web").unwrap();
+        assert_eq!(store.poke_waits(&other, &a).await.unwrap(), 0);
+        let pokes: Vec<u64> = store
+            .open_waits()
+            .await
+            .unwrap()
+            .iter()
+            .map(|w| w.pokes)
+            .collect();
+        assert_eq!(pokes, [0, 2]);
+
+        let at = t0 + secs(10);
+        assert!(store
+            .close_wait("w1", WaitResolution::Green, at)
+            .await
+            .unwrap());
+        assert!(
+            !store
+                .close_wait("w1", WaitResolution::Cancelled, at)
+                .await
+                .unwrap(),
+            "a second closer loses"
+        );
+        assert!(!store
+            .close_wait("never", WaitResolution::Failed, at)
+            .await
+            .unwrap());
+        assert_eq!(store.poke_waits(&repo, &a).await.unwrap(), 0, "closed");
+        assert_eq!(store.open_waits().await.unwrap(), [older]);
+        // Closed ones age out; open ones stay.
+        assert_eq!(store.prune_settled(at).await.unwrap(), 0, "not before `at`");
+        assert_eq!(store.prune_settled(at + secs(1)).await.unwrap(), 1);
+        assert_eq!(store.open_waits().await.unwrap().len(), 1);
+        // Its environment is free again.
+        assert_eq!(store.add_wait(&wait("w3", &a, at)).await.unwrap(), None);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixteen_racing_waits_for_one_environment_one_is_recorded() {
+    contract(async |b: &Backend| {
+        let store = b.open().await;
+        let t0 = now();
+        let answers = race(|i| {
+            let store = store.clone();
+            async move {
+                store
+                    .add_wait(&wait(&format!("w{i}"), &"a".repeat(40), t0))
+                    .await
+                    .unwrap()
+            }
+        })
+        .await;
+        assert_eq!(answers.iter().filter(|a| a.is_none()).count(), 1);
+        assert_eq!(store.open_waits().await.unwrap().len(), 1);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixteen_racing_closers_of_one_wait_one_wins() {
+    contract(async |b: &Backend| {
+        let store = b.open().await;
+        let t0 = now();
+        store
+            .add_wait(&wait("w", &"a".repeat(40), t0))
+            .await
+            .unwrap();
+        let answers = race(|i| {
+            let store = store.clone();
+            async move {
+                // The webhook's evaluation, the poll's and a `cancel`, all at once.
+                let how = match i % 3 {
+                    0 => WaitResolution::Green,
+                    1 => WaitResolution::Cancelled,
+                    _ => WaitResolution::Failed,
+                };
+                store.close_wait("w", how, t0).await.unwrap()
+            }
+        })
+        .await;
+        assert_eq!(answers.iter().filter(|w| **w).count(), 1, "{answers:?}");
+        assert!(store.open_waits().await.unwrap().is_empty());
+    })
+    .await;
 }

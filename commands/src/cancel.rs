@@ -1,4 +1,5 @@
-//! `no`, `cancel [ID]`: drop a deploy that asked for confirmation.
+//! `no`, `cancel [ID]`: drop a deploy that asked for confirmation, or one waiting for
+//! green checks (`deploy … when green`).
 
 use std::fmt;
 
@@ -6,7 +7,7 @@ use crate::confirm::pending_id;
 use crate::options::{Form, Kind, Param};
 use crate::{Command, CommandHelp, Example, Head, ParseError};
 
-/// Cancel a pending deploy.
+/// Cancel a pending deploy: a question, or a wait for green checks.
 ///
 /// ```text
 /// cancel [ID]
@@ -16,14 +17,14 @@ use crate::{Command, CommandHelp, Example, Head, ParseError};
 /// Ids are read as for [`crate::Confirm`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cancel {
-    /// The pending request's id, as the bot showed it.
+    /// The question's or the wait's id, as the bot showed it.
     pub id: Option<String>,
 }
 
 const PARAMS: &[Param] = &[Param::optional(
     "id",
     Kind::Word,
-    "The question's id (e.g. 3478be); default: your latest question",
+    "The question's or wait's id (e.g. 3478be); default: your latest",
 )];
 
 fn from_options(form: &Form<'_>) -> Result<Command, String> {
@@ -37,9 +38,9 @@ pub const HELP: CommandHelp = CommandHelp {
     params: PARAMS,
     from_options,
     grammar: "cancel [ID] | no [ID]",
-    summary: "Drop a deploy that asked for confirmation.",
-    details: "Without an id, cancels your latest pending request. Deploys already started are not stopped; \
-use `rollback` for that.",
+    summary: "Drop a deploy that asked for confirmation, or one waiting for green checks.",
+    details: "Without an id, cancels your latest pending question here, else your wait for green checks (`deploy … when green`) here. \
+Only who asked can cancel. Deploys already started are not stopped; use `rollback` for that.",
     examples: &[
         Example {
             input: "no",

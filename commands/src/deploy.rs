@@ -12,7 +12,7 @@ use crate::{lock, rollback, unlock, version, Command};
 /// Deploy an app, a branch of an app, or a ref of the channel's app.
 ///
 /// ```text
-/// deploy[:TASK][!] APP|APP/REF|REF [to|in|on ENV[/HOST,...]] [force] [queue] [-- REASON]
+/// deploy[:TASK][!] APP|APP/REF|REF [to|in|on ENV[/HOST,...]] [force | when green] [queue] [-- REASON]
 /// ```
 ///
 /// The parser cannot know which apps exist, so `target` is kept whole as typed and
@@ -22,6 +22,8 @@ use crate::{lock, rollback, unlock, version, Command};
 /// [`RefName`] rules, so whatever the bot splits off is a valid ref.
 ///
 /// `!` and a trailing `force` mean the same thing: skip the required status checks.
+/// `when green` is their opposite: wait for the checks, and deploy the moment they pass
+/// (so the two together are refused).
 ///
 /// hubot-deploy's tasks that are commands here are read as those commands:
 /// `deploy:lock APP to ENV` and `deploy:unlock APP to ENV` as [`crate::Lock`] and
@@ -46,6 +48,8 @@ pub struct Deploy {
     /// `queue`: when the environment is locked, busy or reserved, join its queue
     /// instead of being refused.
     pub queue: bool,
+    /// `when green`: wait for the ref's checks, deploy once they pass.
+    pub when_green: bool,
 }
 
 const PARAMS: &[Param] = &[
@@ -85,6 +89,11 @@ const PARAMS: &[Param] = &[
         Kind::Flag,
         "If the environment is locked or busy, wait in line instead",
     ),
+    Param::optional(
+        "wait",
+        Kind::Flag,
+        "Wait for the checks, and deploy the moment they pass (when green)",
+    ),
 ];
 
 fn from_options(form: &Form<'_>) -> Result<Command, String> {
@@ -115,31 +124,40 @@ fn from_options(form: &Form<'_>) -> Result<Command, String> {
             }
         }
     };
+    let (force, when_green) = (form.flag("force"), form.flag("wait"));
+    if force && when_green {
+        return Err(FORCE_AND_WAIT.to_string());
+    }
     Ok(Command::Deploy(Deploy {
         task,
-        force: form.flag("force"),
+        force,
         target,
         environment,
         hosts,
         reason: form.line("reason"),
         queue: form.flag("queue"),
+        when_green,
     }))
 }
+
+/// Why `force` and `when green` do not go together.
+const FORCE_AND_WAIT: &str = "`force` skips the checks and `when green` waits for them: choose one";
 
 pub const HELP: CommandHelp = CommandHelp {
     name: "deploy",
     params: PARAMS,
     from_options,
-    grammar: "deploy[:TASK][!] APP|APP/REF|REF [to|in|on ENV[/HOST,...]] [force] [queue] [-- REASON]",
+    grammar: "deploy[:TASK][!] APP|APP/REF|REF [to|in|on ENV[/HOST,...]] [force | when green] [queue] [-- REASON]",
     summary:
         "Deploy an app (its default branch), a branch of an app, or a ref of this channel's app.",
     details:
         "Without `to ENV` the app's default environment is used; `in` and `on` work like `to`. \
 `ENV/web-1,web-2` deploys to some hosts only. \
 `!` or a trailing `force` skips the required status checks, if your role may. \
+`when green` deploys once checks pass; \
+a failed check, a push, `cancel` or a timeout ends it. \
 `:TASK` asks the deployer for another task, e.g. `deploy:migrate`. \
 Everything after `--` is the reason, kept with the deployment; forcing a production environment needs one. \
-A trailing `queue` waits in line if it is locked or busy (`help queue`). \
 A bare word close to an app's name (`apj`) gets a question before anything is sent: `did you mean api?`. \
 The answer says how the ref relates to what is live there (commits ahead, behind, diverged). \
 `deploy:lock APP to ENV`, `deploy:unlock APP to ENV`, `deploy:rollback APP to ENV` and `deploy:version` (hubot-deploy's forms) are `lock`, `unlock`, `rollback` and `version`.",
@@ -189,8 +207,8 @@ The answer says how the ref relates to what is live there (commits ahead, behind
             canonical: "deploy! api to production -- release 2.0",
         },
         Example {
-            input: "deploy api to prod queue",
-            canonical: "deploy api to prod queue",
+            input: "deploy api/topic to staging when green",
+            canonical: "deploy api/topic to staging when green",
         },
         Example {
             input: "deploy:lock api to production -- release freeze",
@@ -248,6 +266,7 @@ pub(crate) fn parse(head: &Head<'_>, args: &[&str]) -> Result<Command, ParseErro
         hosts: Vec::new(),
         reason: None,
         queue: false,
+        when_green: false,
     };
 
     match words.first() {
@@ -287,6 +306,12 @@ pub(crate) fn parse(head: &Head<'_>, args: &[&str]) -> Result<Command, ParseErro
             deploy.queue = true;
             extras_trail = extras.is_empty();
             i += 1;
+            continue;
+        }
+        if is(word, "when") && words.get(i + 1).is_some_and(|w| is(w, "green")) {
+            deploy.when_green = true;
+            extras_trail = extras.is_empty();
+            i += 2;
             continue;
         }
         if i + 1 == words.len() && is_yubikey(word) {
@@ -403,6 +428,12 @@ pub(crate) fn parse(head: &Head<'_>, args: &[&str]) -> Result<Command, ParseErro
         }
         return Err(invalid(&HELP, problem, Some(fixed.to_string())));
     }
+    if deploy.force && deploy.when_green {
+        let mut fixed = deploy.clone();
+        fixed.force = false;
+        return Err(invalid(&HELP, FORCE_AND_WAIT, Some(fixed.to_string())));
+    }
+
     Ok(Command::Deploy(deploy))
 }
 
@@ -481,6 +512,9 @@ impl fmt::Display for Deploy {
             if !self.hosts.is_empty() {
                 write!(f, "/{}", self.hosts.join(","))?;
             }
+        }
+        if self.when_green {
+            f.write_str(" when green")?;
         }
         if self.queue {
             f.write_str(" queue")?;

@@ -6,7 +6,7 @@
 //! names against its configuration.
 //!
 //! ```text
-//! deploy[:TASK][!] APP|APP/REF|REF [to|in|on ENV[/HOST,...]] [force] [queue] [-- REASON]
+//! deploy[:TASK][!] APP|APP/REF|REF [to|in|on ENV[/HOST,...]] [force | when green] [queue] [-- REASON]
 //! rollback[!] APP [in|to|on ENV] [force] [-- REASON]
 //! deploys APP[/REF] [in ENV] [last N]
 //! environments [APP] | where can i deploy APP | where is APP

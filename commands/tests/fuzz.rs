@@ -68,6 +68,7 @@ fn deploy() -> impl Strategy<Value = Deploy> {
                 hosts,
                 reason,
                 queue,
+                when_green: false,
             }
         })
 }

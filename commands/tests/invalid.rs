@@ -29,6 +29,10 @@ const INVALID: &[(&str, &str, &str, Option<&str>)] = &[
     ("rollback api --force", "rollback", "not `--force`", Some("rollback! api")),
     ("rollback api --oops", "rollback", "put a space after `--`", Some("rollback api -- oops")),
     ("deploy api to staging to production", "deploy", "two environments", Some("deploy api to staging")),
+    // deploy: force and when green
+    ("deploy! api/topic to staging when green", "deploy", "`force` skips the checks and `when green` waits for them", Some("deploy api/topic to staging when green")),
+    ("deploy api to staging when green force -- now", "deploy", "choose one", Some("deploy api to staging when green -- now")),
+    ("deploy api to staging when", "deploy", "unexpected word `when`", Some("deploy api to staging -- when")),
     // deploy: reason
     ("deploy api -- ", "deploy", "reason after `--` is empty", Some("deploy api")),
     ("deploy api to staging --", "deploy", "reason after `--` is empty", Some("deploy api to staging")),
@@ -258,7 +262,7 @@ fn error_messages_read_as_one_chat_message() {
     assert_eq!(
         err.to_string(),
         "deploy needs `to` before the environment — did you mean `deploy api to staging`?\n\
-         usage: deploy[:TASK][!] APP|APP/REF|REF [to|in|on ENV[/HOST,...]] [force] [queue] [-- REASON]"
+         usage: deploy[:TASK][!] APP|APP/REF|REF [to|in|on ENV[/HOST,...]] [force | when green] [queue] [-- REASON]"
     );
     let err = parse("deploy api/x;rm").unwrap_err();
     let text = err.to_string();

@@ -643,6 +643,94 @@ pub fn deployment_status_event(
     })
 }
 
+/// The `status` webhook payload: a commit status was created (GitHub sends no
+/// `action`; `branches` are those whose head is the commit).
+pub fn status_event(base: &str, r: &Repo, s: &CommitStatus) -> Value {
+    let branches: Vec<Value> = r
+        .branches
+        .iter()
+        .filter(|(_, sha)| **sha == s.sha)
+        .map(|(name, sha)| branch_short(base, r, name, sha))
+        .collect();
+    json!({
+        "id": s.id,
+        "sha": s.sha,
+        "name": r.full_name(),
+        "target_url": s.target_url,
+        "avatar_url": format!("{base}/avatars/u/{}", s.creator.id),
+        "context": s.context,
+        "description": s.description,
+        "state": s.state,
+        "commit": r.commit(&s.sha).map(|c| commit(base, r, c)),
+        "branches": branches,
+        "created_at": ts(&s.created_at),
+        "updated_at": ts(&s.created_at),
+        "repository": repository(base, r),
+        "sender": user(base, &s.creator),
+    })
+}
+
+/// The check suite of a sandbox check run (each run is a suite of its own).
+fn check_suite(base: &str, r: &Repo, c: &CheckRun) -> Value {
+    let api = repo_api_url(base, r);
+    let head_branch = r
+        .branches
+        .iter()
+        .find(|(_, sha)| **sha == c.sha)
+        .map(|(name, _)| name.clone());
+    let parent = r
+        .commit(&c.sha)
+        .and_then(|commit| commit.parents.first().cloned());
+    let updated = c.completed_at.as_ref().unwrap_or(&c.started_at);
+    json!({
+        "id": c.id,
+        "node_id": node_id("CheckSuite", c.id),
+        "head_branch": head_branch,
+        "head_sha": c.sha,
+        "status": c.status,
+        "conclusion": c.conclusion,
+        "url": format!("{api}/check-suites/{}", c.id),
+        "before": parent,
+        "after": c.sha,
+        "pull_requests": [],
+        "app": sandbox_app(base),
+        "created_at": ts(&c.started_at),
+        "updated_at": ts(updated),
+        "latest_check_runs_count": 1,
+        "check_runs_url": format!("{api}/check-suites/{}/check-runs", c.id),
+        "head_commit": r.commit(&c.sha).map(|commit| json!({
+            "id": commit.sha,
+            "tree_id": commit.sha,
+            "message": commit.message,
+            "timestamp": ts(&commit.date),
+            "author": { "name": commit.author_name, "email": commit.author_email },
+            "committer": { "name": commit.author_name, "email": commit.author_email },
+        })),
+    })
+}
+
+/// The `check_run` webhook payload (`created`, or `completed` once it has a conclusion).
+pub fn check_run_event(base: &str, r: &Repo, c: &CheckRun, sender: &User) -> Value {
+    let mut run = check_run(base, r, c);
+    run["check_suite"] = check_suite(base, r, c);
+    json!({
+        "action": if c.status == "completed" { "completed" } else { "created" },
+        "check_run": run,
+        "repository": repository(base, r),
+        "sender": user(base, sender),
+    })
+}
+
+/// The `check_suite` webhook payload (`completed`: sent when its run completes).
+pub fn check_suite_event(base: &str, r: &Repo, c: &CheckRun, sender: &User) -> Value {
+    json!({
+        "action": "completed",
+        "check_suite": check_suite(base, r, c),
+        "repository": repository(base, r),
+        "sender": user(base, sender),
+    })
+}
+
 /// The `ping` webhook payload sent when a hook is added.
 pub fn ping_event(
     base: &str,

@@ -777,14 +777,17 @@ impl Sandbox {
     ///
     /// # Panics
     /// If the repository or ref does not exist, or the state is not a commit status state.
+    /// Fires a `status` webhook, as GitHub does.
     pub fn set_status(&self, repo: &str, git_ref: &str, context: &str, state: &str) {
-        self.seed(|s| {
+        let id = self.seed(|s| {
             let sha = Self::resolve_in(s, repo, git_ref)?;
             s.add_commit_status(repo, &sha, NewCommitStatus::new(state, context), api_user())
         });
+        service::emit_commit_status(&self.inner, &lock(&self.inner.state), repo, id);
     }
 
     /// A check run on the sha `git_ref` points to now; the latest run per name counts.
+    /// Fires `check_run` (and `check_suite` once completed) webhooks, as GitHub does.
     ///
     /// # Panics
     /// If the repository or ref does not exist, or status/conclusion are not GitHub's values.
@@ -796,10 +799,11 @@ impl Sandbox {
         status: &str,
         conclusion: Option<&str>,
     ) {
-        self.seed(|s| {
+        let id = self.seed(|s| {
             let sha = Self::resolve_in(s, repo, git_ref)?;
             s.add_check_run(repo, &sha, name, status, conclusion)
         });
+        service::emit_check_run(&self.inner, &lock(&self.inner.state), repo, id);
     }
 
     /// Makes auto-merging the default branch into `branch` conflict (409) or not.
@@ -889,8 +893,9 @@ impl Sandbox {
 
     // ----- webhooks -----
 
-    /// Subscribes `url` to `deployment` and `deployment_status` events of every
-    /// repository, signed with `secret`; sends it a `ping` first.
+    /// Subscribes `url` to the events of every repository (`deployment`,
+    /// `deployment_status`, `status`, `check_run`, `check_suite`), signed with
+    /// `secret`; sends it a `ping` first.
     pub fn add_webhook(&self, url: &str, secret: &str) {
         let hook_id = self.inner.hub.add(&self.inner.runtime, url, secret);
         let ping = json::ping_event(

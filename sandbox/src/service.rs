@@ -389,7 +389,48 @@ pub(crate) fn create_commit_status(
         return Reply::not_found(doc);
     };
     match r.statuses.iter().find(|s| s.id == id) {
-        Some(s) => Reply::new(201, json::commit_status(&inner.base, r, s)),
+        Some(s) => {
+            emit_commit_status(inner, &st, repo, id);
+            Reply::new(201, json::commit_status(&inner.base, r, s))
+        }
         None => Reply::not_found(doc),
+    }
+}
+
+/// Fires `status` for commit status `id` of `repo`, as GitHub does for every new one.
+pub(crate) fn emit_commit_status(inner: &Inner, st: &crate::state::State, repo: &str, id: u64) {
+    let Some(r) = st.repo(repo) else { return };
+    let Some(s) = r.statuses.iter().find(|s| s.id == id) else {
+        return;
+    };
+    let event = json::status_event(&inner.base, r, s);
+    inner.hub.emit(
+        "status",
+        &serde_json::to_vec(&event).unwrap_or_default(),
+        None,
+    );
+}
+
+/// Fires `check_run` for check run `id` of `repo` (`created`, or `completed`), and
+/// `check_suite` `completed` when the run completed (each sandbox run is its own suite).
+pub(crate) fn emit_check_run(inner: &Inner, st: &crate::state::State, repo: &str, id: u64) {
+    let Some(r) = st.repo(repo) else { return };
+    let Some(c) = r.check_runs.iter().find(|c| c.id == id) else {
+        return;
+    };
+    let sender = crate::api_user();
+    let run = json::check_run_event(&inner.base, r, c, &sender);
+    inner.hub.emit(
+        "check_run",
+        &serde_json::to_vec(&run).unwrap_or_default(),
+        None,
+    );
+    if c.status == "completed" {
+        let suite = json::check_suite_event(&inner.base, r, c, &sender);
+        inner.hub.emit(
+            "check_suite",
+            &serde_json::to_vec(&suite).unwrap_or_default(),
+            None,
+        );
     }
 }

@@ -169,6 +169,10 @@ pub enum Action {
     Keep {
         command: String,
     },
+    /// Deploy once the pending checks pass (`deploy … when green`).
+    WhenGreen {
+        command: String,
+    },
 }
 
 impl Action {
@@ -184,6 +188,9 @@ impl Action {
             Action::Cancel { .. } => "type `no` to cancel".to_string(),
             Action::Queue { .. } => format!("to wait in line, type `{command}`"),
             Action::Keep { .. } => format!("to keep it, type `{command}`"),
+            Action::WhenGreen { .. } => {
+                format!("to deploy it the moment they pass, type `{command}`")
+            }
         }
     }
 
@@ -195,7 +202,8 @@ impl Action {
             | Action::Retry { command }
             | Action::Unlock { command }
             | Action::Queue { command }
-            | Action::Keep { command } => command.clone(),
+            | Action::Keep { command }
+            | Action::WhenGreen { command } => command.clone(),
             Action::Confirm { id } => format!("confirm {id}"),
             Action::Cancel { id } => format!("cancel {id}"),
         }

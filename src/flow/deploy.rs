@@ -73,6 +73,9 @@ pub struct Context {
     /// When the command started, if before the deploy path (a rollback's own lookups):
     /// the answer deadlines count from there.
     pub started: Option<tokio::time::Instant>,
+    /// The message that shows the outcome (a `when green` wait's live message), instead
+    /// of a new one.
+    pub message: Option<MessageId>,
 }
 
 async fn run_with(
@@ -97,6 +100,16 @@ pub async fn run_deploy(
     let started = context.started.unwrap_or_else(tokio::time::Instant::now);
     let mut plan = match plan(bot, request, &cmd, started).await {
         Ok(plan) => plan,
+        Err(stop) if context.message.is_some() => {
+            let outcome = stop.outcome();
+            bot.update(
+                &request.conversation,
+                context.message.as_ref(),
+                &stop.message,
+            )
+            .await;
+            return outcome;
+        }
         Err(stop) => {
             return answer_stop(bot, request, after_yes(bot, request, confirmed, stop).await).await
         }
@@ -589,7 +602,10 @@ async fn execute(
     let where_to = destination(plan.env.name.as_str(), &cmd.hosts);
     let creating = format!("Creating a deployment of {} to {where_to}…", plan.label);
     let working = Message::new(Tone::Working, creating.clone());
-    let message_id = bot.reply(request, working).await;
+    let message_id = match &context.message {
+        Some(id) => bot.update(&request.conversation, Some(id), &working).await,
+        None => bot.reply(request, working).await,
+    };
 
     let request_id = uuid::Uuid::new_v4().to_string();
     // Without the key (storage trouble) the deployment is still made, without a mac:
@@ -1180,6 +1196,17 @@ fn checks_failed(
     } else {
         "fix them and deploy again".to_string()
     });
+    // Checks still running: waiting for them is the way on (`deploy … when green`).
+    if pending_only && !shown.is_empty() {
+        let when_green = Deploy {
+            force: false,
+            when_green: true,
+            ..cmd.clone()
+        };
+        m = m.action(Action::WhenGreen {
+            command: commands::Command::Deploy(when_green).to_string(),
+        });
+    }
     if plan.may_force {
         m = m.action(Action::Force { command: forced });
     } else {

@@ -19,6 +19,7 @@ pub mod rollback;
 pub mod unlock;
 pub mod version;
 pub mod whats_on;
+pub mod when_green;
 pub mod why;
 
 use crate::chat::Message;

@@ -143,6 +143,7 @@ async fn prepare(
         hosts: Vec::new(),
         reason: cmd.reason.clone(),
         queue: false,
+        when_green: false,
     };
     // Every local rule first: nobody learns what is live, and GitHub is not asked,
     // unless this person may deploy here now.
@@ -280,6 +281,7 @@ async fn prepare(
         target_sha: Some(previous.sha.to_string()),
         rollback_of: Some(live.id),
         stale,
+        message: None,
     };
     Ok((deploy, context))
 }

@@ -20,10 +20,10 @@ use super::token::TokenSource;
 use super::{
     rest, Comparison, Conditional, ContextState, CreateOutcome, Deployment, DeploymentFilter,
     DeploymentStatus, Entry, ErrorBody, GitHub, GitHubError, NewDeployment, Preflight,
-    PreflightQuery, ReadPath, Repository, LIVE_SCAN,
+    PreflightQuery, ReadPath, RefChecks, Repository, LIVE_SCAN,
 };
 use crate::metrics::{Metrics, Status};
-use crate::model::{DeploymentId, DeploymentState, RepoName};
+use crate::model::{DeploymentId, DeploymentState, RepoName, Sha};
 
 pub const USER_AGENT: &str = concat!("deploybot/", env!("CARGO_PKG_VERSION"));
 pub const API_VERSION: &str = "2022-11-28";
@@ -72,6 +72,48 @@ struct Answer {
 }
 
 impl HttpGitHub {
+    /// The check runs on a commit by name, as `required_contexts` sees them:
+    /// completed with success, neutral or skipped is `success`, completed otherwise is
+    /// `failure`, anything else `pending`.
+    async fn check_runs(
+        &self,
+        repo: &RepoName,
+        git_ref: &str,
+    ) -> Result<Vec<ContextState>, GitHubError> {
+        #[derive(serde::Deserialize)]
+        struct Runs {
+            #[serde(default)]
+            check_runs: Vec<Run>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Run {
+            name: String,
+            status: String,
+            conclusion: Option<String>,
+        }
+        let path = format!(
+            "{}/commits/{}/check-runs",
+            Self::repo_path(repo),
+            segment(git_ref)
+        );
+        let runs: Runs = self.get_json(&path, &[("per_page", "100".into())]).await?;
+        Ok(runs
+            .check_runs
+            .into_iter()
+            .map(|run| {
+                let state = match (run.status.as_str(), run.conclusion.as_deref()) {
+                    ("completed", Some("success" | "neutral" | "skipped")) => "success",
+                    ("completed", _) => "failure",
+                    _ => "pending",
+                };
+                ContextState {
+                    context: run.name,
+                    state: state.to_string(),
+                }
+            })
+            .collect())
+    }
+
     pub fn new(api_url: &str, tokens: Arc<dyn TokenSource>) -> Result<Self, GitHubError> {
         Self::with_timeout(api_url, tokens, Duration::from_secs(20))
     }
@@ -736,37 +778,41 @@ impl GitHub for HttpGitHub {
             #[serde(default)]
             statuses: Vec<ContextState>,
         }
-        #[derive(serde::Deserialize)]
-        struct Runs {
-            #[serde(default)]
-            check_runs: Vec<Run>,
-        }
-        #[derive(serde::Deserialize)]
-        struct Run {
-            name: String,
-            status: String,
-            conclusion: Option<String>,
-        }
         let base = format!("{}/commits/{}", Self::repo_path(repo), segment(git_ref));
         let combined: Combined = self
             .get_json(&format!("{base}/status"), &[("per_page", "100".into())])
             .await?;
-        let runs: Runs = self
-            .get_json(&format!("{base}/check-runs"), &[("per_page", "100".into())])
-            .await?;
         let mut out = combined.statuses;
-        for run in runs.check_runs {
-            let state = match (run.status.as_str(), run.conclusion.as_deref()) {
-                ("completed", Some("success" | "neutral" | "skipped")) => "success",
-                ("completed", _) => "failure",
-                _ => "pending",
-            };
-            out.push(ContextState {
-                context: run.name,
-                state: state.to_string(),
-            });
-        }
+        out.extend(self.check_runs(repo, git_ref).await?);
         Ok(out)
+    }
+
+    async fn ref_checks(&self, repo: &RepoName, git_ref: &str) -> Result<RefChecks, GitHubError> {
+        // The combined status names the commit; the check runs are read for that
+        // commit, so a push in between cannot mix two commits' checks.
+        #[derive(serde::Deserialize)]
+        struct Combined {
+            sha: String,
+            #[serde(default)]
+            statuses: Vec<ContextState>,
+        }
+        let combined: Combined = self
+            .get_json(
+                &format!(
+                    "{}/commits/{}/status",
+                    Self::repo_path(repo),
+                    segment(git_ref)
+                ),
+                &[("per_page", "100".into())],
+            )
+            .await?;
+        let runs = self.check_runs(repo, &combined.sha).await?;
+        let mut contexts = combined.statuses;
+        contexts.extend(runs);
+        Ok(RefChecks {
+            sha: Sha::new(&combined.sha),
+            contexts,
+        })
     }
 
     async fn branches(&self, repo: &RepoName, per_page: u8) -> Result<Vec<String>, GitHubError> {

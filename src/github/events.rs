@@ -41,6 +41,30 @@ pub struct DeploymentEvent {
     pub repository: EventRepository,
 }
 
+/// `status` / `check_run` / `check_suite`: which commit's checks changed.
+#[derive(Debug, Clone)]
+pub struct ChecksEvent {
+    pub repository: EventRepository,
+    pub sha: String,
+}
+
+#[derive(Deserialize)]
+struct HeadSha {
+    head_sha: String,
+}
+
+#[derive(Deserialize)]
+struct RawChecks {
+    #[serde(default)]
+    sha: Option<String>,
+    #[serde(default)]
+    check_run: Option<HeadSha>,
+    #[serde(default)]
+    check_suite: Option<HeadSha>,
+    #[serde(default)]
+    repository: Option<EventRepository>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct PingEvent {
     #[serde(default)]
@@ -55,6 +79,9 @@ pub enum Event {
     Ping(PingEvent),
     Deployment(Box<DeploymentEvent>),
     DeploymentStatus(Box<DeploymentStatusEvent>),
+    /// `status`, `check_run` or `check_suite`: the checks of a commit changed (what
+    /// `deploy … when green` waits for).
+    Checks(ChecksEvent),
     /// An event the bot does not act on (the webhook may send more than it needs).
     Ignored(String),
 }
@@ -68,6 +95,19 @@ impl Event {
             "deployment" => Event::Deployment(Box::new(serde_json::from_slice(body).map_err(bad)?)),
             "deployment_status" => {
                 Event::DeploymentStatus(Box::new(serde_json::from_slice(body).map_err(bad)?))
+            }
+            "status" | "check_run" | "check_suite" => {
+                let raw: RawChecks = serde_json::from_slice(body).map_err(bad)?;
+                let sha = match event {
+                    "status" => raw.sha,
+                    "check_run" => raw.check_run.map(|c| c.head_sha),
+                    _ => raw.check_suite.map(|c| c.head_sha),
+                };
+                match (sha, raw.repository) {
+                    (Some(sha), Some(repository)) => Event::Checks(ChecksEvent { repository, sha }),
+                    // A shape without the commit (a legacy payload): nothing to follow.
+                    _ => Event::Ignored(event.to_string()),
+                }
             }
             other => {
                 // Still JSON, or it is not a GitHub delivery at all.
@@ -133,6 +173,9 @@ mod tests {
                     }
                     (Event::DeploymentStatus(s), "deployment_status") => {
                         s.deployment_status.state().is_some() && s.deployment.id.0 > 0
+                    }
+                    (Event::Checks(c), "status" | "check_run" | "check_suite") => {
+                        !c.sha.is_empty() && c.repository.name().is_some()
                     }
                     (Event::Ignored(name), _) => name == &event,
                     _ => false,

@@ -66,6 +66,11 @@ pub trait GitHub: Send + Sync {
         git_ref: &str,
     ) -> Result<Vec<ContextState>, GitHubError>;
 
+    /// The commit a ref points to now, and its checks as [`GitHub::commit_checks`]
+    /// reads them (both read for that commit, so they agree): what `deploy … when
+    /// green` follows.
+    async fn ref_checks(&self, repo: &RepoName, git_ref: &str) -> Result<RefChecks, GitHubError>;
+
     /// `GET /repos/{o}/{r}/branches`: branch names, first page (for autocompletion).
     async fn branches(&self, repo: &RepoName, per_page: u8) -> Result<Vec<String>, GitHubError>;
 
@@ -368,6 +373,13 @@ pub struct DeploymentFilter {
 pub struct ContextState {
     pub context: String,
     pub state: String,
+}
+
+/// A ref's commit and the checks on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefChecks {
+    pub sha: Sha,
+    pub contexts: Vec<ContextState>,
 }
 
 /// What `POST /deployments` answered, when GitHub answered.

@@ -72,6 +72,24 @@ const TABLES: &[Table] = &[
         order: "created_at",
     },
     Table {
+        name: "waits",
+        columns: &[
+            ("id", Text),
+            ("data", Text),
+            ("app", Text),
+            ("environment", Text),
+            ("repository", Text),
+            ("sha", Text),
+            ("created_at", Time),
+            ("message_id", Text),
+            ("pokes", Int),
+            ("closed_at", Time),
+            ("resolution", Text),
+        ],
+        key: "id",
+        order: "created_at",
+    },
+    Table {
         name: "locks",
         columns: &[
             ("app", Text),

@@ -254,6 +254,64 @@ impl IntentResolution {
     }
 }
 
+// ----- waits (`deploy … when green`) -----
+
+/// A deploy waiting for its ref's checks: everything needed to deploy it later as the
+/// person who asked, from any instance, after a restart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Wait {
+    /// Short id shown in chat (`cancel ID`).
+    pub id: String,
+    /// The canonical command, `deploy … when green`.
+    pub command: String,
+    /// Who asked: chat id, name and roles (the deploy runs as them, rules re-checked).
+    pub requester_id: String,
+    pub requester_name: String,
+    pub requester_roles: Vec<String>,
+    pub conversation: Conversation,
+    /// The one live message (`None` until posted; a column of its own).
+    pub message_id: Option<String>,
+    pub app: String,
+    pub repository: RepoName,
+    pub environment: String,
+    pub git_ref: String,
+    /// The commit the ref pointed to when asked: only that commit is deployed.
+    pub sha: String,
+    pub created_at: DateTime<Utc>,
+    pub deadline: DateTime<Utc>,
+    /// How many check webhooks were seen for its commit (a column of its own).
+    #[serde(default)]
+    pub pokes: u64,
+}
+
+/// How a wait ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitResolution {
+    /// The checks passed; the closer runs the deploy.
+    Green,
+    /// A check failed.
+    Failed,
+    /// The ref no longer points at the commit asked for.
+    Moved,
+    TimedOut,
+    Cancelled,
+    /// The checks could not be read for the whole wait, or its app is gone.
+    Abandoned,
+}
+
+impl WaitResolution {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Green => "green",
+            Self::Failed => "failed",
+            Self::Moved => "moved",
+            Self::TimedOut => "timed_out",
+            Self::Cancelled => "cancelled",
+            Self::Abandoned => "abandoned",
+        }
+    }
+}
+
 /// Counts for `/metrics`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Gauges {
@@ -501,6 +559,26 @@ pub trait Store: queue::QueueStore + Send + Sync {
     ) -> Result<bool, StoreError>;
     /// Intents not closed yet, oldest first.
     async fn open_intents(&self) -> Result<Vec<Intent>, StoreError>;
+
+    // ----- waits (`deploy … when green`) -----
+    /// Records an open wait, unless one is open for its app and environment already
+    /// (a unique key: of two racing, one is recorded): `None` when recorded, else that
+    /// other wait. An id already used is an error.
+    async fn add_wait(&self, wait: &Wait) -> Result<Option<Wait>, StoreError>;
+    async fn set_wait_message(&self, id: &str, message_id: &str) -> Result<(), StoreError>;
+    /// Open waits, oldest first.
+    async fn open_waits(&self) -> Result<Vec<Wait>, StoreError>;
+    /// Counts a check webhook for `sha` of `repository` on its open waits; returns how
+    /// many waits that concerns (0: nobody waits for this commit).
+    async fn poke_waits(&self, repository: &RepoName, sha: &str) -> Result<u64, StoreError>;
+    /// Closes an open wait, exactly once: `true` for the caller that closed it. Only
+    /// the caller that closes it as [`WaitResolution::Green`] deploys.
+    async fn close_wait(
+        &self,
+        id: &str,
+        resolution: WaitResolution,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
 
     async fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
     /// Newest first, optionally for one app and/or environment.

@@ -21,6 +21,7 @@ use super::{
     Arrival, AuditEntry, Confirmation, ConfirmationState, Gauges, Intent, IntentResolution, Lock,
     LockTaken, Press, Store, StoreError, Tracked, Unconfirmable, Write, Written, GENERATED_KEY,
 };
+use super::{Wait, WaitResolution};
 use crate::model::{DeploymentId, RepoName};
 
 /// How long a caller waits for a pooled connection (or for a new one to be made)
@@ -644,6 +645,93 @@ impl Store for PostgresStore {
             .collect()
     }
 
+    // ----- waits -----
+
+    async fn add_wait(&self, w: &Wait) -> Result<Option<Wait>, StoreError> {
+        // Nothing inserted: the one open wait of (app, environment) is there, or the id
+        // is taken.
+        let inserted = sqlx::query(
+            "INSERT INTO waits (id, data, app, environment, repository, sha, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&w.id)
+        .bind(serde_json::to_string(w)?)
+        .bind(&w.app)
+        .bind(&w.environment)
+        .bind(w.repository.to_string().to_ascii_lowercase())
+        .bind(&w.sha)
+        .bind(w.created_at)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if inserted == 1 {
+            return Ok(None);
+        }
+        let other = sqlx::query("SELECT data, message_id, pokes FROM waits WHERE app = $1 AND environment = $2 AND closed_at IS NULL")
+            .bind(&w.app)
+            .bind(&w.environment)
+            .fetch_optional(&self.pool)
+            .await?;
+        match other {
+            Some(r) => Ok(Some(wait_from(&r)?)),
+            None => Err(StoreError(format!(
+                "a wait with id {} exists already",
+                w.id
+            ))),
+        }
+    }
+
+    async fn set_wait_message(&self, id: &str, message_id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE waits SET message_id = $1 WHERE id = $2")
+            .bind(message_id)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn open_waits(&self) -> Result<Vec<Wait>, StoreError> {
+        sqlx::query(
+            "SELECT data, message_id, pokes FROM waits WHERE closed_at IS NULL ORDER BY created_at, id",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(wait_from)
+        .collect()
+    }
+
+    async fn poke_waits(&self, repository: &RepoName, sha: &str) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE waits SET pokes = pokes + 1
+             WHERE repository = $1 AND sha = $2 AND closed_at IS NULL",
+        )
+        .bind(repository.to_string().to_ascii_lowercase())
+        .bind(sha)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn close_wait(
+        &self,
+        id: &str,
+        resolution: WaitResolution,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        // `closed_at IS NULL` in the WHERE clause: of two closers, one wins (the second
+        // waits for the first's row lock, then re-checks and matches nothing).
+        let done = sqlx::query(
+            "UPDATE waits SET closed_at = $1, resolution = $2 WHERE id = $3 AND closed_at IS NULL",
+        )
+        .bind(at)
+        .bind(resolution.as_str())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn audit(&self, e: &AuditEntry) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO audit (at, adapter, channel, user_id, user_name, text, command, app, environment, decision, rule, deployment_id, detail)
@@ -761,7 +849,12 @@ impl Store for PostgresStore {
             .execute(&self.pool)
             .await?
             .rows_affected();
-        Ok(tracked + confirmations + intents + presses)
+        let waits = sqlx::query("DELETE FROM waits WHERE closed_at IS NOT NULL AND closed_at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(tracked + confirmations + intents + presses + waits)
     }
 
     async fn claim_press(&self, press: &Press) -> Result<Option<Press>, StoreError> {
@@ -929,6 +1022,14 @@ fn confirmation_from(row: &PgRow) -> Result<Confirmation, StoreError> {
             .map(|id| id as u64),
         expected_target: row.get("expected_target"),
     })
+}
+
+/// A wait as stored: its JSON, with the columns that change after it was recorded.
+fn wait_from(r: &sqlx::postgres::PgRow) -> Result<Wait, StoreError> {
+    let mut w: Wait = serde_json::from_str(r.get::<&str, _>("data"))?;
+    w.message_id = r.get("message_id");
+    w.pokes = r.get::<i64, _>("pokes") as u64;
+    Ok(w)
 }
 
 #[cfg(test)]

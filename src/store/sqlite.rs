@@ -12,6 +12,7 @@ use super::{
     Arrival, AuditEntry, Confirmation, ConfirmationState, Gauges, Intent, IntentResolution, Lock,
     LockTaken, Press, Store, StoreError, Tracked, Unconfirmable, Write, Written, GENERATED_KEY,
 };
+use super::{Wait, WaitResolution};
 use crate::model::{DeploymentId, RepoName};
 
 /// How long a statement waits for another writer before failing with "database is locked".
@@ -605,6 +606,92 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    // ----- waits -----
+
+    async fn add_wait(&self, w: &Wait) -> Result<Option<Wait>, StoreError> {
+        // Nothing inserted: the one open wait of (app, environment) is there, or the id
+        // is taken.
+        let inserted = sqlx::query(
+            "INSERT INTO waits (id, data, app, environment, repository, sha, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&w.id)
+        .bind(serde_json::to_string(w)?)
+        .bind(&w.app)
+        .bind(&w.environment)
+        .bind(w.repository.to_string().to_ascii_lowercase())
+        .bind(&w.sha)
+        .bind(ts(w.created_at))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if inserted == 1 {
+            return Ok(None);
+        }
+        let other = sqlx::query("SELECT data, message_id, pokes FROM waits WHERE app = ? AND environment = ? AND closed_at IS NULL")
+            .bind(&w.app)
+            .bind(&w.environment)
+            .fetch_optional(&self.pool)
+            .await?;
+        match other {
+            Some(r) => Ok(Some(wait_from(&r)?)),
+            None => Err(StoreError(format!(
+                "a wait with id {} exists already",
+                w.id
+            ))),
+        }
+    }
+
+    async fn set_wait_message(&self, id: &str, message_id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE waits SET message_id = ? WHERE id = ?")
+            .bind(message_id)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn open_waits(&self) -> Result<Vec<Wait>, StoreError> {
+        sqlx::query(
+            "SELECT data, message_id, pokes FROM waits WHERE closed_at IS NULL ORDER BY created_at, id",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(wait_from)
+        .collect()
+    }
+
+    async fn poke_waits(&self, repository: &RepoName, sha: &str) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE waits SET pokes = pokes + 1
+             WHERE repository = ? AND sha = ? AND closed_at IS NULL",
+        )
+        .bind(repository.to_string().to_ascii_lowercase())
+        .bind(sha)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn close_wait(
+        &self,
+        id: &str,
+        resolution: WaitResolution,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        // `closed_at IS NULL` in the WHERE clause: of two closers, one wins.
+        let done = sqlx::query(
+            "UPDATE waits SET closed_at = ?, resolution = ? WHERE id = ? AND closed_at IS NULL",
+        )
+        .bind(ts(at))
+        .bind(resolution.as_str())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn audit(&self, e: &AuditEntry) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO audit (at, adapter, channel, user_id, user_name, text, command, app, environment, decision, rule, deployment_id, detail)
@@ -731,7 +818,12 @@ impl Store for SqliteStore {
             .execute(&self.pool)
             .await?
             .rows_affected();
-        Ok(tracked + confirmations + intents + presses)
+        let waits = sqlx::query("DELETE FROM waits WHERE closed_at IS NOT NULL AND closed_at < ?")
+            .bind(ts(before))
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(tracked + confirmations + intents + presses + waits)
     }
 
     async fn claim_press(&self, press: &Press) -> Result<Option<Press>, StoreError> {
@@ -899,6 +991,14 @@ fn confirmation_from(row: &sqlx::sqlite::SqliteRow) -> Result<Confirmation, Stor
             .map(|id| id as u64),
         expected_target: row.get("expected_target"),
     })
+}
+
+/// A wait as stored: its JSON, with the columns that change after it was recorded.
+fn wait_from(r: &sqlx::sqlite::SqliteRow) -> Result<Wait, StoreError> {
+    let mut w: Wait = serde_json::from_str(r.get::<&str, _>("data"))?;
+    w.message_id = r.get("message_id");
+    w.pokes = r.get::<i64, _>("pokes") as u64;
+    Ok(w)
 }
 
 #[cfg(test)]

@@ -162,6 +162,7 @@ fn next_steps(t: &Tracked) -> Vec<Action> {
                     hosts: t.hosts.clone(),
                     reason: None,
                     queue: false,
+                    when_green: false,
                 })
                 .to_string(),
             },

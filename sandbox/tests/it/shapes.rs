@@ -192,3 +192,52 @@ async fn webhook_bodies_have_every_key_of_githubs() {
     assert!(missing_keys(&fixture_ping["hook"], &ping["hook"]).is_empty());
     assert!(ping["zen"].is_string() && ping["hook_id"].is_u64());
 }
+
+#[tokio::test]
+async fn check_webhooks_have_every_key_of_githubs() {
+    let (sb, api) = setup().await;
+    let rx = Receiver::start().await;
+    sb.add_webhook(&rx.url, "s3cret");
+    let sha = sb.resolve("acme/api", "main").unwrap();
+    // Over REST and through the seeding API alike.
+    api.post(
+        &format!("/repos/acme/api/statuses/{sha}"),
+        json!({"state": "pending", "context": "ci/build"}),
+    )
+    .await;
+    sb.set_check_run("acme/api", "main", "e2e", "in_progress", None);
+    sb.set_check_run("acme/api", "main", "e2e", "completed", Some("success"));
+    assert!(
+        poll(WAIT, || rx.events().len() == 5).await,
+        "got {:?}",
+        rx.events()
+    );
+    assert_eq!(
+        rx.events(),
+        ["ping", "status", "check_run", "check_run", "check_suite"]
+    );
+
+    let status = rx.of("status")[0].json();
+    assert_has_keys_of("webhooks/status/success.octokit-webhooks.json", &status);
+    assert_eq!(status["sha"], sha.as_str());
+    assert_eq!(status["state"], "pending");
+    assert_eq!(status["branches"][0]["name"], "main");
+
+    let runs = rx.of("check_run");
+    let created = runs[0].json();
+    assert_eq!(created["action"], "created");
+    let completed = runs[1].json();
+    assert_has_keys_of(
+        "webhooks/check_run/completed.success.octokit-webhooks.json",
+        &completed,
+    );
+    assert_eq!(completed["check_run"]["head_sha"], sha.as_str());
+    assert_eq!(completed["check_run"]["conclusion"], "success");
+
+    let suite = rx.of("check_suite")[0].json();
+    assert_has_keys_of(
+        "webhooks/check_suite/completed.success.octokit-webhooks.json",
+        &suite,
+    );
+    assert_eq!(suite["check_suite"]["head_sha"], sha.as_str());
+}

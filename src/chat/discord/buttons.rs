@@ -4,9 +4,10 @@
 //! `db1:f:deploy! api/broken to staging` (force), `db1:b:42:rollback api in staging`
 //! (roll back, while deployment 42 is the one it replaces), `db1:t:deploy api/topic to
 //! staging` (retry), `db1:u:unlock staging on api` (unlock), `db1:c:ID` (confirm),
-//! `db1:x:ID` (cancel), `db1:r:COMMAND` (the reason modal of a forced production
-//! deploy), `db1:q:deploy api to production queue` (wait in line), `db1:k:lock
-//! production on api` (keep a lock its holder was reminded of). A
+//! `db1:x:ID` (cancel), `db1:g:deploy api/topic to staging when green` (deploy when
+//! green), `db1:q:deploy api to production queue` (wait in line), `db1:k:lock
+//! production on api` (keep a lock its holder was reminded of), `db1:r:COMMAND` (the
+//! reason modal of a forced production deploy). A
 //! longer one is kept in memory and the id carries a digest instead (`db1:f#3a9c…`),
 //! so after a restart such a button is *stale* and its presser is told what to type.
 //!
@@ -52,6 +53,8 @@ pub enum Press {
     Queue(String),
     /// Run this `lock` (the holder keeping their lock).
     Keep(String),
+    /// Run this `deploy … when green`.
+    WhenGreen(String),
 }
 
 /// Why a press cannot be acted on.
@@ -103,6 +106,7 @@ impl Buttons {
             Action::Cancel { id } => self.encode('x', id),
             Action::Queue { command } => self.encode('q', command),
             Action::Keep { command } => self.encode('k', command),
+            Action::WhenGreen { command } => self.encode('g', command),
         })
     }
 
@@ -168,6 +172,10 @@ impl Buttons {
             },
             'k' => match commands::parse(&payload) {
                 Ok(commands::Command::Lock(_)) => Ok(Press::Keep(payload)),
+                _ => Err(Unusable::Foreign),
+            },
+            'g' => match commands::parse(&payload) {
+                Ok(commands::Command::Deploy(d)) if d.when_green => Ok(Press::WhenGreen(payload)),
                 _ => Err(Unusable::Foreign),
             },
             'c' => Ok(Press::Confirm(payload)),
@@ -274,6 +282,18 @@ mod tests {
             b.decode(&keep),
             Ok(Press::Keep("lock production on api".into()))
         );
+        let when_green = b
+            .custom_id(&Action::WhenGreen {
+                command: "deploy api/topic to staging when green".into(),
+            })
+            .unwrap();
+        assert_eq!(when_green, "db1:g:deploy api/topic to staging when green");
+        assert_eq!(
+            Buttons::default().decode(&when_green),
+            Ok(Press::WhenGreen(
+                "deploy api/topic to staging when green".into()
+            ))
+        );
         // A forged id runs nothing but its own kind of command.
         for forged in [
             "db1:q:deploy api to production",
@@ -284,6 +304,9 @@ mod tests {
             "db1:b:rollback api",
             "db1:t:lock production",
             "db1:u:deploy api",
+            "db1:g:deploy api/topic to staging",
+            "db1:g:deploy! api/topic to staging",
+            "db1:g:unlock staging",
         ] {
             assert_eq!(b.decode(forged), Err(Unusable::Foreign), "{forged}");
         }

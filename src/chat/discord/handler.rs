@@ -298,7 +298,8 @@ impl Handler {
                 | Press::Retry(command)
                 | Press::Unlock(command)
                 | Press::Queue(command)
-                | Press::Keep(command),
+                | Press::Keep(command)
+                | Press::WhenGreen(command),
             ) => (command, None),
             Ok(Press::Rollback { command, replacing }) => (command, Some(replacing)),
             Ok(Press::Confirm(id)) => (format!("confirm {id}"), None),

@@ -191,6 +191,7 @@ pub fn render(message: &Message, buttons: &Buttons) -> Rendered {
             Action::Cancel { .. } => ("Cancel", Style::Secondary),
             Action::Queue { .. } => ("Queue", Style::Primary),
             Action::Keep { .. } => ("Keep", Style::Secondary),
+            Action::WhenGreen { .. } => ("Deploy when green", Style::Primary),
         };
         // Custom ids must be unique within a message.
         if all
