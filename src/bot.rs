@@ -264,6 +264,8 @@ impl Bot {
             Command::Locks(_) => flow::locks::run(self, &request).await,
             Command::Queue(c) => flow::queue::run(self, &request, c).await,
             Command::Dequeue(c) => flow::dequeue::run(self, &request, c).await,
+            Command::Freeze(c) => flow::freeze::run(self, &request, c).await,
+            Command::Unfreeze(c) => flow::unfreeze::run(self, &request, c).await,
             Command::Why(c) => flow::why::run(self, &request, c).await,
             Command::Audit(c) => flow::audit::run(self, &request, c).await,
             Command::Confirm(c) => flow::confirm::confirm(self, &request, c).await,

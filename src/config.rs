@@ -44,6 +44,30 @@ pub struct Config {
     pub defaults: Defaults,
     /// In file order.
     pub apps: Vec<AppConfig>,
+    /// `[[freeze]]` windows, in file order.
+    pub freezes: Vec<FreezeConfig>,
+}
+
+/// A `[[freeze]]` window from the config: when, why, and for which apps and
+/// environments (empty: every one).
+#[derive(Debug, Clone)]
+pub struct FreezeConfig {
+    pub window: crate::freeze::Window,
+    pub reason: String,
+    /// Apps it applies to; empty = every app.
+    pub apps: Vec<AppName>,
+    /// Environments (real names, aliases resolved); empty = every environment.
+    pub environments: Vec<Environment>,
+    /// Where it is written: `bot.toml:42`.
+    pub origin: String,
+}
+
+impl FreezeConfig {
+    /// Whether it covers deploying `app` to `env`.
+    pub fn covers(&self, app: &str, env: &str) -> bool {
+        (self.apps.is_empty() || self.apps.iter().any(|a| a.as_str() == app))
+            && (self.environments.is_empty() || self.environments.iter().any(|e| e.as_str() == env))
+    }
 }
 
 #[derive(Debug)]
@@ -167,6 +191,8 @@ pub struct Rules {
     pub deploy: Option<Vec<String>>,
     pub force: Option<Vec<String>>,
     pub lock: Option<Vec<String>>,
+    /// Who may `freeze` and `unfreeze`; unset at every level: whoever may lock.
+    pub freeze: Option<Vec<String>>,
 }
 
 impl Rules {
@@ -176,6 +202,7 @@ impl Rules {
             deploy: specific.deploy.clone().or_else(|| self.deploy.clone()),
             force: specific.force.clone().or_else(|| self.force.clone()),
             lock: specific.lock.clone().or_else(|| self.lock.clone()),
+            freeze: specific.freeze.clone().or_else(|| self.freeze.clone()),
         }
     }
 }
@@ -483,6 +510,7 @@ impl Config {
                     ("deploy", &rules.deploy),
                     ("force", &rules.force),
                     ("lock", &rules.lock),
+                    ("freeze", &rules.freeze),
                 ] {
                     if let Some(who) = who {
                         let who = if who.is_empty() {
@@ -494,6 +522,27 @@ impl Config {
                     }
                 }
                 let _ = writeln!(s, "      {}: {}", env.name, notes.join("; "));
+            }
+        }
+        if !self.freezes.is_empty() {
+            let _ = writeln!(s, "  freezes:");
+            for f in &self.freezes {
+                let names = |v: Vec<&str>| {
+                    if v.is_empty() {
+                        "every".to_string()
+                    } else {
+                        v.join(", ")
+                    }
+                };
+                let _ = writeln!(
+                    s,
+                    "    {} ({}): {}; apps: {}; environments: {}",
+                    f.window,
+                    f.origin,
+                    f.reason,
+                    names(f.apps.iter().map(|a| a.as_str()).collect()),
+                    names(f.environments.iter().map(|e| e.as_str()).collect()),
+                );
             }
         }
         s
@@ -619,6 +668,21 @@ struct RawConfig {
     defaults: Option<RawDefaults>,
     #[serde(default)]
     apps: IndexMap<String, S<RawApp>>,
+    #[serde(default)]
+    freeze: Vec<S<RawFreeze>>,
+}
+
+/// One `[[freeze]]` table: weekly (`from = "Fri 16:00"`) or dated
+/// (`from = "2026-12-23"`), told apart by `from`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFreeze {
+    from: S<String>,
+    until: S<String>,
+    timezone: Option<S<String>>,
+    reason: S<String>,
+    apps: Option<S<Vec<S<String>>>>,
+    environments: Option<S<Vec<S<String>>>>,
 }
 
 #[derive(Deserialize)]
@@ -683,6 +747,7 @@ struct RawDefaults {
     deploy: Option<S<Vec<S<String>>>>,
     force: Option<S<Vec<S<String>>>>,
     lock: Option<S<Vec<S<String>>>>,
+    freeze: Option<S<Vec<S<String>>>>,
     lock_ttl: Option<S<String>>,
     confirm_timeout: Option<S<String>>,
     status_timeout: Option<S<String>>,
@@ -706,6 +771,7 @@ struct RawApp {
     deploy: Option<S<Vec<S<String>>>>,
     force: Option<S<Vec<S<String>>>>,
     lock: Option<S<Vec<S<String>>>>,
+    freeze: Option<S<Vec<S<String>>>>,
     #[serde(default)]
     environments: IndexMap<String, S<RawEnv>>,
 }
@@ -730,6 +796,7 @@ struct RawEnv {
     auto_lock_grace: Option<S<String>>,
     lock_remind_after: Option<S<String>>,
     when_green_timeout: Option<S<String>>,
+    freeze: Option<S<Vec<S<String>>>>,
 }
 
 /// The validation context: the text (for line/column), the path, `${VAR}` lookup, and
@@ -996,12 +1063,14 @@ impl Cx<'_> {
         deploy: &Option<S<Vec<S<String>>>>,
         force: &Option<S<Vec<S<String>>>>,
         lock: &Option<S<Vec<S<String>>>>,
+        freeze: &Option<S<Vec<S<String>>>>,
         prefix: &str,
     ) -> R<Rules> {
         Ok(Rules {
             deploy: self.role_list(deploy, &format!("{prefix}deploy"))?,
             force: self.role_list(force, &format!("{prefix}force"))?,
             lock: self.role_list(lock, &format!("{prefix}lock"))?,
+            freeze: self.role_list(freeze, &format!("{prefix}freeze"))?,
         })
     }
 
@@ -1136,6 +1205,8 @@ impl Cx<'_> {
             }
         }
 
+        let freezes = self.freezes(&raw, &apps, &aliases);
+
         if !all_built {
             return None;
         }
@@ -1150,6 +1221,167 @@ impl Cx<'_> {
             aliases,
             defaults: defaults?,
             apps,
+            freezes: freezes?,
+        })
+    }
+
+    // --- freeze windows -------------------------------------------------------------
+
+    /// Every `[[freeze]]` table, each on its own so every bad one is reported. Apps and
+    /// environments are checked against those that were built.
+    fn freezes(
+        &self,
+        raw: &RawConfig,
+        apps: &[AppConfig],
+        aliases: &BTreeMap<String, Environment>,
+    ) -> Option<Vec<FreezeConfig>> {
+        let mut out = Vec::new();
+        let mut ok = true;
+        for f in &raw.freeze {
+            match self.keep(self.freeze(f, raw, apps, aliases)) {
+                Some(f) => out.push(f),
+                None => ok = false,
+            }
+        }
+        ok.then_some(out)
+    }
+
+    fn freeze(
+        &self,
+        raw: &S<RawFreeze>,
+        file: &RawConfig,
+        apps: &[AppConfig],
+        aliases: &BTreeMap<String, Environment>,
+    ) -> R<FreezeConfig> {
+        use crate::freeze::{parse_timezone, DateOrTime, WeekTime, Window};
+        let f = raw.get_ref();
+        let tz = match &f.timezone {
+            Some(v) => {
+                let s = self.non_empty(v, "freeze.timezone")?;
+                parse_timezone(s.trim()).map_err(|m| self.at(v, format!("freeze.timezone: {m}")))?
+            }
+            None => chrono_tz::UTC,
+        };
+        let from = self.non_empty(&f.from, "freeze.from")?;
+        let until = self.non_empty(&f.until, "freeze.until")?;
+        let dated = from.trim().starts_with(|c: char| c.is_ascii_digit());
+        let window = if dated {
+            let start = DateOrTime::parse(&from)
+                .map_err(|m| self.at(&f.from, format!("freeze.from: {m}")))?;
+            let end = DateOrTime::parse(&until).map_err(|m| {
+                self.at(
+                    &f.until,
+                    format!("freeze.until: {m} (`from` is a date, so `until` is one too)"),
+                )
+            })?;
+            let (from_at, until_at) = (start.instant(tz, false), end.instant(tz, true));
+            if until_at <= from_at {
+                return Err(self.at(
+                    &f.until,
+                    format!("freeze.until: `{until}` is not after `from` (`{from}`); the window would be empty — swap them, or fix the date"),
+                ));
+            }
+            Window::Dated {
+                from: from_at,
+                until: until_at,
+                tz,
+            }
+        } else {
+            let start = WeekTime::parse(&from)
+                .map_err(|m| self.at(&f.from, format!("freeze.from: {m}")))?;
+            let end = WeekTime::parse(&until).map_err(|m| {
+                self.at(
+                    &f.until,
+                    format!("freeze.until: {m} (`from` is a weekday, so `until` is one too)"),
+                )
+            })?;
+            if start == end {
+                return Err(self.at(
+                    &f.until,
+                    format!("freeze.until: `{until}` is the same as `from`; a weekly window needs two different times"),
+                ));
+            }
+            Window::Weekly {
+                from: start,
+                until: end,
+                tz,
+            }
+        };
+        let reason = self.non_empty(&f.reason, "freeze.reason")?;
+        let mut scope_apps = Vec::new();
+        for a in f.apps.iter().flat_map(|l| l.get_ref()) {
+            let name = self.non_empty(a, "freeze.apps")?;
+            let Some(app) = apps
+                .iter()
+                .find(|x| x.name.as_str().eq_ignore_ascii_case(&name))
+            else {
+                if file.apps.keys().any(|k| k.eq_ignore_ascii_case(&name)) {
+                    return Err(Fail::Reported); // the app's own error says what is wrong
+                }
+                let known: Vec<&str> = apps.iter().map(|x| x.name.as_str()).collect();
+                return Err(self.at(
+                    a,
+                    format!(
+                        "freeze.apps: no app `{name}`; the apps are {}",
+                        known.join(", ")
+                    ),
+                ));
+            };
+            scope_apps.push(app.name.clone());
+        }
+        let mut scope_envs = Vec::new();
+        for e in f.environments.iter().flat_map(|l| l.get_ref()) {
+            let name = self.non_empty(e, "freeze.environments")?;
+            let real = aliases
+                .get(&name.to_ascii_lowercase())
+                .map_or(name.clone(), |e| e.to_string());
+            let candidates: Vec<&AppConfig> = apps
+                .iter()
+                .filter(|a| scope_apps.is_empty() || scope_apps.contains(&a.name))
+                .collect();
+            let found = candidates.iter().find_map(|a| {
+                a.environments
+                    .iter()
+                    .find(|x| x.name.as_str().eq_ignore_ascii_case(&real))
+            });
+            let Some(env) = found else {
+                if apps.len() < file.apps.len() {
+                    return Err(Fail::Reported); // maybe in an app with an error of its own
+                }
+                let mut known: Vec<&str> = candidates
+                    .iter()
+                    .flat_map(|a| a.environments.iter().map(|x| x.name.as_str()))
+                    .collect();
+                known.sort_unstable();
+                known.dedup();
+                return Err(self.at(
+                    e,
+                    format!(
+                        "freeze.environments: no environment `{name}`{}; the environments are {}",
+                        if scope_apps.is_empty() {
+                            ""
+                        } else {
+                            " in those apps"
+                        },
+                        known.join(", ")
+                    ),
+                ));
+            };
+            scope_envs.push(env.name.clone());
+        }
+        let (line, _) = line_col(self.text, raw.span().start);
+        Ok(FreezeConfig {
+            window,
+            reason,
+            apps: scope_apps,
+            environments: scope_envs,
+            origin: format!(
+                "{}:{line}",
+                self.path.file_name().map_or_else(
+                    || self.path.display().to_string(),
+                    |n| n.to_string_lossy().into_owned()
+                )
+            ),
         })
     }
 
@@ -1466,7 +1698,7 @@ impl Cx<'_> {
     /// Each key on its own, so every bad one is reported.
     fn defaults(&self, d: &RawDefaults) -> R<Defaults> {
         let base = Defaults::default();
-        let rules = self.keep(self.rules(&d.deploy, &d.force, &d.lock, "defaults."));
+        let rules = self.keep(self.rules(&d.deploy, &d.force, &d.lock, &d.freeze, "defaults."));
         let duration = |v: &Option<S<String>>, key: &str, b: &Bounds, default: Duration| {
             self.keep(self.duration(v, key, b))
                 .map(|d| d.unwrap_or(default))
@@ -1563,7 +1795,7 @@ impl Cx<'_> {
             })
             .transpose()?;
         let payload = self.payload(&a.payload, &format!("{key}.payload"))?;
-        let rules = self.rules(&a.deploy, &a.force, &a.lock, &format!("{key}."))?;
+        let rules = self.rules(&a.deploy, &a.force, &a.lock, &a.freeze, &format!("{key}."))?;
 
         let mut environments: Vec<EnvConfig> = Vec::new();
         let mut all_built = true;
@@ -1629,7 +1861,7 @@ impl Cx<'_> {
             transient: e.transient.unwrap_or(false),
             confirm: e.confirm.unwrap_or(false),
             payload: self.payload(&e.payload, &format!("{ekey}.payload"))?,
-            rules: self.rules(&e.deploy, &e.force, &e.lock, &format!("{ekey}."))?,
+            rules: self.rules(&e.deploy, &e.force, &e.lock, &e.freeze, &format!("{ekey}."))?,
             queue: self.queue_settings(&ekey, e)?,
             when_green_timeout: self.duration(
                 &e.when_green_timeout,
@@ -1983,6 +2215,108 @@ stg = "staging"
         let err = parse(&text).unwrap_err();
         assert_eq!(err.location.unwrap().0, 13, "{err}");
         assert!(err.message.contains("prodution"), "{err}");
+    }
+
+    /// MINIMAL and one `[[freeze]]` table from line 18 on.
+    fn with_freeze(lines: &str) -> String {
+        format!("{MINIMAL}\n[[freeze]]\n{lines}\n")
+    }
+
+    #[test]
+    fn freeze_windows_are_read_with_their_scope_and_origin() {
+        let text = format!(
+            "{}[[freeze]]\nfrom = \"2026-12-23\"\nuntil = \"2027-01-02\"\nreason = \"holidays\"\n",
+            with_freeze(
+                "from = \"fri 16:00\"\nuntil = \"Monday 08:00\"\ntimezone = \"Europe/Berlin\"\nreason = \"weekend\"\napps = [\"API\"]\nenvironments = [\"stg\"]"
+            )
+        );
+        let config = parse(&text).unwrap_or_else(|e| panic!("{e}"));
+        let [weekend, holidays] = config.freezes.as_slice() else {
+            panic!("{:?}", config.freezes);
+        };
+        assert_eq!(weekend.origin, "bot.toml:18");
+        assert_eq!(weekend.reason, "weekend");
+        // Names as configured, the alias resolved.
+        assert!(weekend.covers("api", "staging"));
+        assert!(!weekend.covers("api", "production"));
+        assert_eq!(
+            weekend.window.to_string(),
+            "every week from Fri 16:00 to Mon 08:00 Europe/Berlin"
+        );
+        assert_eq!(holidays.origin, "bot.toml:25");
+        assert!(holidays.covers("api", "production"));
+        assert!(holidays.covers("web", "anything"));
+        assert_eq!(
+            holidays.window.to_string(),
+            "from Wed 2026-12-23 00:00 UTC to Sun 2027-01-03 00:00 UTC"
+        );
+    }
+
+    #[test]
+    fn bad_freeze_windows_name_file_line_and_key() {
+        let weekly = |from: &str, until: &str, tz: &str| {
+            with_freeze(&format!(
+                "from = \"{from}\"\nuntil = \"{until}\"\ntimezone = \"{tz}\"\nreason = \"weekend\""
+            ))
+        };
+        let cases = [
+            (
+                weekly("Fri 16:00", "Mon 08:00", "Europe/Berlinn"),
+                (21, 12),
+                "freeze.timezone: `Europe/Berlinn` is not a time zone; use an IANA name such as \"Europe/Berlin\"",
+            ),
+            (
+                weekly("Fry 16:00", "Mon 08:00", "UTC"),
+                (19, 8),
+                "freeze.from: `Fry` is not a day of the week; write Mon, Tue",
+            ),
+            (
+                weekly("Fri 16:00", "Mon 8h", "UTC"),
+                (20, 9),
+                "freeze.until: `8h` is not a time of day; write it as HH:MM",
+            ),
+            (
+                weekly("Fri 16:00", "2026-12-23", "UTC"),
+                (20, 9),
+                "(`from` is a weekday, so `until` is one too)",
+            ),
+            (
+                weekly("Fri 16:00", "Fri 16:00", "UTC"),
+                (20, 9),
+                "freeze.until: `Fri 16:00` is the same as `from`",
+            ),
+            (
+                weekly("2027-01-02", "2026-12-23", "UTC"),
+                (20, 9),
+                "freeze.until: `2026-12-23` is not after `from` (`2027-01-02`)",
+            ),
+            (
+                weekly("2026-13-01", "2026-12-23", "UTC"),
+                (19, 8),
+                "freeze.from: `2026-13-01` is not a date; write YYYY-MM-DD",
+            ),
+            (
+                with_freeze("from = \"Fri 16:00\"\nuntil = \"Mon 08:00\"\nreason = \"x\"\nenvironments = [\"qa\"]"),
+                (22, 17),
+                "freeze.environments: no environment `qa`; the environments are production, staging",
+            ),
+            (
+                with_freeze("from = \"Fri 16:00\"\nuntil = \"Mon 08:00\"\nreason = \"x\"\napps = [\"apj\"]"),
+                (22, 9),
+                "freeze.apps: no app `apj`; the apps are api",
+            ),
+            (
+                with_freeze("from = \"Fri 16:00\"\nuntil = \"Mon 08:00\"\nreason = \" \""),
+                (21, 10),
+                "freeze.reason is empty",
+            ),
+        ];
+        for (text, location, message) in cases {
+            let err = parse(&text).unwrap_err();
+            assert!(err.message.contains(message), "{err} (wanted {message})");
+            assert_eq!(err.location, Some(location), "{err}");
+            assert!(err.to_string().starts_with("bot.toml:"), "{err}");
+        }
     }
 
     #[test]
@@ -2791,9 +3125,17 @@ stg = "staging"
                     None => sections.push((table, vec![line])),
                 }
             }
+            // `freeze` is an array of tables: `[[freeze]]`.
+            let header = |t: &str| {
+                if t == "freeze" {
+                    format!("[[{t}]]")
+                } else {
+                    format!("[{t}]")
+                }
+            };
             sections
                 .iter()
-                .map(|(t, lines)| format!("[{t}]\n{}\n", lines.join("\n")))
+                .map(|(t, lines)| format!("{}\n{}\n", header(t), lines.join("\n")))
                 .collect::<Vec<_>>()
                 .join("\n")
         }
@@ -2829,7 +3171,8 @@ stg = "staging"
             let mut table = String::new();
             for line in include_str!("../bot.toml.example").lines() {
                 let line = line.trim_start_matches(['#', ' ']);
-                if let Some(t) = line.strip_prefix('[') {
+                // `[[freeze]]`: an array of tables, read as the table it repeats.
+                if let Some(t) = line.strip_prefix('[').map(|t| t.trim_start_matches('[')) {
                     let Some((t, _)) = t.split_once(']') else {
                         continue;
                     };

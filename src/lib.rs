@@ -11,6 +11,7 @@ pub mod config;
 pub mod demo;
 pub mod doctor;
 pub mod flow;
+pub mod freeze;
 pub mod github;
 pub mod history;
 pub mod inbox;

@@ -56,6 +56,8 @@ pub enum Need {
     TakeOver,
     /// `unlock!` of a lock someone else holds: the force permission.
     Release,
+    /// `freeze` and `unfreeze`: the `freeze` rule, else the `lock` rule.
+    Freeze,
 }
 
 /// A refusal: the rule that refused and what would work.
@@ -132,6 +134,15 @@ pub fn check(
             ),
             "force role",
         ),
+        Need::Freeze => (
+            if rules.freeze.is_some() {
+                &rules.freeze
+            } else {
+                &rules.lock
+            },
+            format!("freeze or unfreeze {} on {}", env.name, app.name),
+            "freeze role",
+        ),
     };
     if allows(list, user) {
         return Ok(());
@@ -196,5 +207,50 @@ mod tests {
             who(&Some(vec!["oncall".into(), "user:7".into()])),
             "the oncall role or user 7"
         );
+    }
+}
+
+#[cfg(test)]
+mod freeze_rule {
+    use super::*;
+
+    fn user(roles: &[&str]) -> ChatUser {
+        ChatUser {
+            id: "42".into(),
+            name: "alice".into(),
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+        }
+    }
+
+    fn config(extra: &str) -> Config {
+        let text = format!(
+            "[github]\ntoken = \"t\"\npoll_interval = \"15s\"\n[apps.api]\nrepository = \"acme/api\"\n[apps.api.environments.production]\nlock = [\"oncall\"]\n{extra}"
+        );
+        Config::parse(&text, std::path::Path::new("bot.toml"), &|_| None)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn may_freeze(c: &Config, roles: &[&str]) -> Result<(), Refusal> {
+        let app = &c.apps[0];
+        check(c, app, &app.environments[0], &user(roles), Need::Freeze)
+    }
+
+    #[test]
+    fn freezing_takes_the_freeze_list_else_the_lock_list() {
+        // No `freeze` anywhere: whoever may lock.
+        let c = config("");
+        assert!(may_freeze(&c, &["oncall"]).is_ok());
+        let refused = may_freeze(&c, &["dev"]).unwrap_err();
+        assert_eq!(refused.rule, "freeze role");
+        assert!(
+            refused
+                .reason
+                .contains("freeze or unfreeze production on api: that takes the oncall role"),
+            "{refused:?}"
+        );
+        // With a `freeze` list, that is the rule, not the lock list.
+        let c = config("freeze = [\"release\"]\n");
+        assert!(may_freeze(&c, &["release"]).is_ok());
+        assert!(may_freeze(&c, &["oncall"]).is_err());
     }
 }

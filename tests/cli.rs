@@ -45,6 +45,14 @@ fn check_config_accepts_the_example_and_never_prints_secrets() {
     assert!(ok, "{stderr}");
     assert!(stdout.contains("bot.toml.example: OK"), "{stdout}");
     assert!(stdout.contains("api → acme/api"), "{stdout}");
+    assert!(
+        stdout.contains("every week from Fri 16:00 to Mon 08:00 Europe/Berlin (bot.toml.example:"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("weekend: nobody on call; apps: every; environments: production"),
+        "{stdout}"
+    );
     for secret in [
         "ghp_do_not_print_me",
         "discord_do_not_print_me",

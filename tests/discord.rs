@@ -1649,3 +1649,77 @@ async fn deploy_when_green_button_waits_and_deploys_once_the_checks_pass() {
     assert_eq!(h.deployment_posts(), 2);
     h.stop().await.ok();
 }
+
+/// A freeze refusal offers break-glass to whoever may force, as a Force button that
+/// asks for the reason: pressing it does what typing `deploy! … -- REASON` does —
+/// deployed through the freeze, forced, announced with the freeze it broke.
+#[tokio::test]
+async fn a_freeze_refusal_offers_break_glass_as_a_button_that_asks_for_the_reason() {
+    let mut h = Harness::start().await;
+    h.fake.say(
+        DEPLOYS,
+        OLGA,
+        &[ONCALL],
+        "!freeze staging on api -- incident 4711",
+    );
+    h.posted(DEPLOYS, "olga froze staging on api").await;
+    h.fake
+        .say(DEPLOYS, ALICE, &[RELEASE], "!deploy api/topic to staging");
+    let refused = h
+        .posted(DEPLOYS, "api to staging is frozen: incident 4711")
+        .await;
+    let message = h.fake.message(refused).expect("the refusal");
+    let ids = custom_ids(&message);
+    assert_eq!(
+        ids,
+        vec!["db1:f:deploy! api/topic to staging -- REASON"],
+        "{message:#}"
+    );
+    assert_eq!(h.deployment_posts(), 0);
+
+    let (iid, token) = h.fake.press(DEPLOYS, member(BOB, &[DEV]), refused, &ids[0]);
+    let modal = wait_for(BOUND, "the reason dialog", || {
+        h.fake
+            .calls_to("POST", &format!("/interactions/{iid}/{token}/callback"))
+            .into_iter()
+            .next()
+    })
+    .await;
+    assert_eq!(modal.body["type"], 9, "{:?}", modal.body);
+    let modal_id = modal.body["data"]["custom_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let input = modal.body["data"]["components"][0]["components"][0]["custom_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    h.fake.submit_modal(
+        DEPLOYS,
+        member(BOB, &[DEV]),
+        refused,
+        &modal_id,
+        &input,
+        "the fix for 4711",
+    );
+    let forced = wait_for(BOUND, "the break-glass deployment", || {
+        h.deployments().into_iter().find(|d| d["ref"] == "topic")
+    })
+    .await;
+    assert_eq!(forced["payload"]["deploybot"]["reason"], "the fix for 4711");
+    assert_eq!(
+        forced["payload"]["deploybot"]["user"]["id"],
+        BOB.0.to_string(),
+        "run as the presser"
+    );
+    // Announced here and in the notify channel, naming the freeze it broke.
+    for channel in [DEPLOYS, OPS] {
+        let id = h.posted(channel, "bob forced deployment").await;
+        let text = description(&h.fake.message(id).unwrap());
+        assert!(
+            text.contains("break-glass: it went through the freeze incident 4711"),
+            "{text}"
+        );
+    }
+    h.stop().await.ok();
+}

@@ -21,8 +21,8 @@ use deploybot::model::{DeploymentId, DeploymentState, RepoName};
 use deploybot::store::postgres::PostgresStore;
 use deploybot::store::sqlite::SqliteStore;
 use deploybot::store::{
-    Arrival, AuditEntry, Confirmation, ConfirmationState, Gauges, Intent, IntentResolution, Lock,
-    LockTaken, Press, Store, Tracked, Unconfirmable, Write, Written,
+    Arrival, AuditEntry, Confirmation, ConfirmationState, Freeze, Gauges, Intent, IntentResolution,
+    Lock, LockTaken, Press, Store, Tracked, Unconfirmable, Write, Written,
 };
 use deploybot::store::{Wait, WaitResolution};
 use futures_util::FutureExt;
@@ -171,6 +171,27 @@ fn lock(env: &str, holder: &str, created: DateTime<Utc>, ttl: i64) -> Lock {
         created_at: created,
         expires_at: created + secs(ttl),
         warned: false,
+        conversation: conversation("deploys"),
+    }
+}
+
+/// A chat freeze of `app` in `env` (`None`: every one), lasting `ttl` seconds or, with
+/// `None`, until unfrozen.
+fn freeze(
+    app: Option<&str>,
+    env: Option<&str>,
+    holder: &str,
+    created: DateTime<Utc>,
+    ttl: Option<i64>,
+) -> Freeze {
+    Freeze {
+        app: app.map(str::to_string),
+        environment: env.map(str::to_string),
+        holder_id: holder.into(),
+        holder_name: holder.to_uppercase(),
+        reason: format!("{holder}'s reason"),
+        created_at: created,
+        expires_at: ttl.map(|t| created + secs(t)),
         conversation: conversation("deploys"),
     }
 }
@@ -515,6 +536,102 @@ async fn racing_take_overs_each_replace_the_one_before() {
         everyone.push("first".into());
         everyone.sort();
         assert_eq!(replaced, everyone);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_freeze_is_one_per_scope_replaced_whole_and_lifted_exactly() {
+    contract(async |b: &Backend| {
+        let store = b.open().await;
+        let t0 = now();
+        let global = freeze(None, None, "alice", t0, None);
+        assert_eq!(store.freeze(&global, t0).await.unwrap(), None);
+        let prod = freeze(
+            Some("api"),
+            Some("production"),
+            "bob",
+            t0 + secs(1),
+            Some(600),
+        );
+        assert_eq!(store.freeze(&prod, t0).await.unwrap(), None);
+        let env_only = freeze(None, Some("production"), "dana", t0 + secs(2), Some(60));
+        assert_eq!(store.freeze(&env_only, t0).await.unwrap(), None);
+        // Oldest first, every field kept (an empty scope reads back as `None`).
+        assert_eq!(
+            store.freezes(t0).await.unwrap(),
+            vec![global.clone(), prod.clone(), env_only.clone()]
+        );
+        assert!(prod.covers("api", "production") && !prod.covers("web", "production"));
+        assert!(env_only.covers("web", "production") && !env_only.covers("web", "staging"));
+        // Freezing a frozen scope replaces that one only, and says whose it was.
+        let again = freeze(None, None, "carol", t0 + secs(3), Some(3600));
+        assert_eq!(store.freeze(&again, t0).await.unwrap(), Some(global));
+        let holders: Vec<String> = store
+            .freezes(t0)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|f| f.holder_id)
+            .collect();
+        assert_eq!(holders, ["bob", "dana", "carol"]);
+        // Lifted by its exact scope, once.
+        let lifted = store.unfreeze(Some("api"), Some("production"), t0).await;
+        assert_eq!(lifted.unwrap(), Some(prod));
+        let again = store.unfreeze(Some("api"), Some("production"), t0).await;
+        assert_eq!(again.unwrap(), None);
+        assert_eq!(store.unfreeze(Some("api"), None, t0).await.unwrap(), None);
+        // Expired: no longer listed, and nothing in force to lift.
+        let later = t0 + secs(120);
+        let listed: Vec<String> = store
+            .freezes(later)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|f| f.holder_id)
+            .collect();
+        assert_eq!(listed, ["carol"]);
+        let expired = store.unfreeze(None, Some("production"), later).await;
+        assert_eq!(expired.unwrap(), None);
+        // Kept across reopening.
+        drop(store);
+        let reopened = b.open().await;
+        assert_eq!(reopened.freezes(later).await.unwrap()[0].holder_id, "carol");
+        let last = reopened.unfreeze(None, None, later).await.unwrap();
+        assert_eq!(last.map(|f| f.holder_id), Some("carol".to_string()));
+        assert!(reopened.freezes(later).await.unwrap().is_empty());
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixteen_racing_freezers_of_one_scope_leave_one_freeze_and_one_unfreezer_lifts_it() {
+    contract(async |b: &Backend| {
+        let store = b.open().await;
+        let t0 = now();
+        let answers = race(|i| {
+            let store = store.clone();
+            async move {
+                let f = freeze(None, Some("production"), &format!("r{i}"), t0, None);
+                store.freeze(&f, t0).await.map(|_| ())
+            }
+        })
+        .await;
+        // Nobody fails: each freeze replaces the one before it.
+        for a in &answers {
+            assert!(a.is_ok(), "{a:?}");
+        }
+        let left = store.freezes(t0).await.unwrap();
+        assert_eq!(left.len(), 1, "{left:?}");
+        let lifted = race(|_| {
+            let store = store.clone();
+            async move { store.unfreeze(None, Some("production"), t0).await.unwrap() }
+        })
+        .await;
+        let winners: Vec<&Freeze> = lifted.iter().flatten().collect();
+        assert_eq!(winners.len(), 1, "{lifted:?}");
+        assert_eq!(winners[0], &left[0]);
+        assert!(store.freezes(t0).await.unwrap().is_empty());
     })
     .await;
 }
@@ -1425,6 +1542,9 @@ async fn migrate_store_copies_sqlite_into_postgres_and_can_run_again() {
         old.claim_press(&press("discord:1", "carol", t0))
             .await
             .unwrap();
+        old.freeze(&freeze(None, Some("production"), "erin", t0, None), t0)
+            .await
+            .unwrap();
         old.setting_or_insert("routing_key", "the-old-key")
             .await
             .unwrap();
@@ -1442,6 +1562,7 @@ async fn migrate_store_copies_sqlite_into_postgres_and_can_run_again() {
             "inbox: 1 rows, 1 copied",
             "audit: 2 rows, 2 copied",
             "presses: 1 rows, 1 copied",
+            "freezes: 1 rows, 1 copied",
         ] {
             assert!(text.contains(line), "{line} in:\n{text}");
         }

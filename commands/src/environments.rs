@@ -8,7 +8,7 @@ use crate::{
 };
 
 /// List the environments an app can be deployed to, with what is live in each and
-/// whether it is locked; without an app, every app's.
+/// whether it is locked or frozen; without an app, every app's.
 ///
 /// ```text
 /// environments [APP]
@@ -43,7 +43,7 @@ pub const HELP: CommandHelp = CommandHelp {
     grammar: "environments [APP] | where can i deploy APP | where is APP",
     summary: "Show where an app can be deployed, what is live there and what is locked.",
     details: "Without an app, shows every app that may be deployed from this channel. \
-Each environment: what is live there (sha, who, when), whether it is locked, whether you may deploy. \
+Each environment: what is live there (sha, who, when), whether it is locked or frozen, whether you may deploy. \
 `envs` is short for `environments`.",
     examples: &[
         Example {

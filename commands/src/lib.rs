@@ -17,6 +17,8 @@
 //! locks
 //! queue [ENV] [on APP]
 //! dequeue [ENV] [on APP]
+//! freeze [ENV] [on APP] [for DURATION] -- REASON
+//! unfreeze [ENV] [on APP]
 //! audit [APP] [in ENV]
 //! confirm [ID] | yes [ID] | y [ID]
 //! cancel [ID] | no [ID]
@@ -46,6 +48,7 @@ mod deploys;
 mod dequeue;
 mod duration;
 mod environments;
+mod freeze;
 mod help;
 mod lock;
 mod locks;
@@ -54,6 +57,7 @@ mod queue;
 mod refname;
 mod rollback;
 mod suggest;
+mod unfreeze;
 mod unlock;
 mod version;
 mod whats_on;
@@ -69,6 +73,7 @@ pub use deploys::{Deploys, MAX_LAST};
 pub use dequeue::Dequeue;
 pub use duration::{format_duration, parse_duration, parse_duration_phrase};
 pub use environments::Environments;
+pub use freeze::{Freeze, FREEZE_RULE, MAX_FREEZE, MIN_FREEZE};
 pub use help::{all_help, help_for, help_text, reference_table, CommandHelp, Example, Help};
 pub use lock::{Lock, LOCK_RULE, MAX_LOCK, MIN_LOCK};
 pub use locks::Locks;
@@ -77,6 +82,7 @@ pub use queue::Queue;
 pub use refname::{RefError, RefErrorKind, RefName};
 pub use rollback::Rollback;
 pub use suggest::closest_name;
+pub use unfreeze::Unfreeze;
 pub use unlock::Unlock;
 pub use version::Version;
 pub use whats_on::WhatsOn;
@@ -111,6 +117,10 @@ pub enum Command {
     Queue(Queue),
     /// `dequeue [ENV]`: leave a queue.
     Dequeue(Dequeue),
+    /// `freeze [ENV]`: stop deploys (everywhere, or to one environment or app).
+    Freeze(Freeze),
+    /// `unfreeze [ENV]`: lift a chat freeze.
+    Unfreeze(Unfreeze),
     /// `why ENV`: what would stop a deploy there now.
     Why(Why),
     /// `audit`: who did what.
@@ -147,6 +157,8 @@ impl Command {
             Command::Locks(_) => &locks::HELP,
             Command::Queue(_) => &queue::HELP,
             Command::Dequeue(_) => &dequeue::HELP,
+            Command::Freeze(_) => &freeze::HELP,
+            Command::Unfreeze(_) => &unfreeze::HELP,
             Command::Why(_) => &why::HELP,
             Command::Audit(_) => &audit::HELP,
             Command::Confirm(_) => &confirm::HELP,
@@ -172,6 +184,8 @@ impl fmt::Display for Command {
             Command::Locks(c) => c.fmt(f),
             Command::Queue(c) => c.fmt(f),
             Command::Dequeue(c) => c.fmt(f),
+            Command::Freeze(c) => c.fmt(f),
+            Command::Unfreeze(c) => c.fmt(f),
             Command::Why(c) => c.fmt(f),
             Command::Audit(c) => c.fmt(f),
             Command::Confirm(c) => c.fmt(f),
@@ -270,6 +284,8 @@ enum Word {
     Locks,
     Queue,
     Dequeue,
+    Freeze,
+    Unfreeze,
     Why,
     Audit,
     Confirm,
@@ -299,6 +315,8 @@ impl Word {
             "locks" => Word::Locks,
             "queue" => Word::Queue,
             "dequeue" => Word::Dequeue,
+            "freeze" => Word::Freeze,
+            "unfreeze" => Word::Unfreeze,
             "why" => Word::Why,
             "audit" => Word::Audit,
             "confirm" | "yes" | "y" => Word::Confirm,
@@ -321,6 +339,8 @@ impl Word {
             Word::Locks => &locks::HELP,
             Word::Queue => &queue::HELP,
             Word::Dequeue => &dequeue::HELP,
+            Word::Freeze => &freeze::HELP,
+            Word::Unfreeze => &unfreeze::HELP,
             Word::Why => &why::HELP,
             Word::Audit => &audit::HELP,
             Word::Confirm => &confirm::HELP,
@@ -364,6 +384,8 @@ pub(crate) fn parse_at(line: &str, depth: u8) -> Result<Command, ParseError> {
         Word::Locks => locks::parse(&head, &args),
         Word::Queue => queue::parse(&head, &args),
         Word::Dequeue => dequeue::parse(&head, &args),
+        Word::Freeze => freeze::parse(&head, &args),
+        Word::Unfreeze => unfreeze::parse(&head, &args),
         Word::Why => why::parse(&head, &args),
         Word::Audit => audit::parse(&head, &args),
         Word::Confirm => confirm::parse(&head, &args),

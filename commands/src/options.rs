@@ -311,6 +311,27 @@ mod tests {
                 "deploy api to production queue",
             ),
             (
+                "freeze",
+                form(&[
+                    ("environment", t("production")),
+                    ("app", t("api")),
+                    ("for", t("2h")),
+                    ("reason", t("incident\n4711")),
+                ]),
+                "freeze production on api for 2h -- incident 4711",
+            ),
+            (
+                "freeze",
+                form(&[("reason", t("release day"))]),
+                "freeze -- release day",
+            ),
+            (
+                "unfreeze",
+                form(&[("environment", t("production"))]),
+                "unfreeze production",
+            ),
+            ("unfreeze", form(&[]), "unfreeze"),
+            (
                 "audit",
                 form(&[("app", t("api")), ("environment", t("production"))]),
                 "audit api in production",

@@ -193,6 +193,35 @@ fn other_commands_fill_their_fields() {
 }
 
 #[test]
+fn freeze_fields_are_filled_as_typed() {
+    assert_eq!(
+        parse("freeze production on api for 2h -- db migration"),
+        Ok(Command::Freeze(commands::Freeze {
+            environment: Some("production".into()),
+            app: Some("api".into()),
+            duration: Some(std::time::Duration::from_secs(7200)),
+            reason: "db migration".into(),
+        }))
+    );
+    assert_eq!(
+        parse("freeze -- release"),
+        Ok(Command::Freeze(commands::Freeze {
+            environment: None,
+            app: None,
+            duration: None,
+            reason: "release".into(),
+        }))
+    );
+    assert_eq!(
+        parse("unfreeze on api"),
+        Ok(Command::Unfreeze(commands::Unfreeze {
+            environment: None,
+            app: Some("api".into()),
+        }))
+    );
+}
+
+#[test]
 fn command_names_are_slash_command_friendly() {
     let names: Vec<&str> = all_help().iter().map(|h| h.name).collect();
     assert_eq!(
@@ -209,6 +238,8 @@ fn command_names_are_slash_command_friendly() {
             "locks",
             "queue",
             "dequeue",
+            "freeze",
+            "unfreeze",
             "audit",
             "confirm",
             "cancel",

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use commands::{
-    parse, Audit, Cancel, Command, Confirm, Deploy, Deploys, Dequeue, Environments, Help, Lock,
-    Locks, ParseError, Queue, RefName, Rollback, Unlock, Version, WhatsOn, Why,
+    parse, Audit, Cancel, Command, Confirm, Deploy, Deploys, Dequeue, Environments, Freeze, Help,
+    Lock, Locks, ParseError, Queue, RefName, Rollback, Unfreeze, Unlock, Version, WhatsOn, Why,
 };
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -15,7 +15,7 @@ use proptest::sample::select;
 const RESERVED: &[&str] = &[
     "to", "in", "on", "for", "of", "force", "last", "is", "can", "cant", "cannot", "i", "we",
     "you", "deploy", "deployed", "running", "live", "please", "pls", "plz", "thanks", "thx",
-    "lock", "unlock",
+    "lock", "unlock", "freeze", "unfreeze",
 ];
 
 fn name() -> impl Strategy<Value = String> {
@@ -135,6 +135,22 @@ fn command() -> impl Strategy<Value = Command> {
             .prop_map(|(environment, app)| Command::Queue(Queue { environment, app })),
         (prop::option::of(name()), prop::option::of(name()))
             .prop_map(|(environment, app)| Command::Dequeue(Dequeue { environment, app })),
+        (
+            prop::option::of(name()),
+            prop::option::of(name()),
+            prop::option::of(duration()),
+            reason()
+        )
+            .prop_map(
+                |(environment, app, duration, reason)| Command::Freeze(Freeze {
+                    environment,
+                    app,
+                    duration,
+                    reason
+                })
+            ),
+        (prop::option::of(name()), prop::option::of(name()))
+            .prop_map(|(environment, app)| Command::Unfreeze(Unfreeze { environment, app })),
         (name(), prop::option::of(name()))
             .prop_map(|(environment, app)| Command::Why(Why { environment, app })),
         (prop::option::of(name()), prop::option::of(name()))
@@ -311,6 +327,13 @@ fn names_of(command: &Command) -> Vec<String> {
         Command::Unlock(u) => {
             names.push(u.environment.clone());
             names.extend(u.app.clone());
+        }
+        Command::Freeze(Freeze {
+            environment, app, ..
+        })
+        | Command::Unfreeze(Unfreeze { environment, app }) => {
+            names.extend(environment.clone());
+            names.extend(app.clone());
         }
         Command::Why(w) => {
             names.push(w.environment.clone());

@@ -10,7 +10,7 @@
 
 use std::borrow::Cow;
 
-use commands::{parse, Cancel, Command, Confirm, Dequeue, ParseError, Queue};
+use commands::{parse, Cancel, Command, Confirm, Dequeue, Freeze, ParseError, Queue, Unfreeze};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -109,6 +109,13 @@ fn names_of(command: &Command) -> Vec<String> {
         Command::Unlock(u) => {
             names.push(u.environment.clone());
             names.extend(u.app.clone());
+        }
+        Command::Freeze(Freeze {
+            environment, app, ..
+        })
+        | Command::Unfreeze(Unfreeze { environment, app }) => {
+            names.extend(environment.clone());
+            names.extend(app.clone());
         }
         Command::Why(w) => {
             names.push(w.environment.clone());

@@ -337,6 +337,8 @@ pub async fn local_checks(
             ));
         }
     }
+    // Freezes (config windows, chat freezes): only break-glass, `deploy!` with a reason.
+    flow::freeze::check(bot, request, app, env, cmd).await?;
     // Someone else's turn, lock or running deployment: refused with a Queue button,
     // or queued for `deploy … queue` (src/flow/queue.rs).
     flow::queue::check(bot, request, app, env, cmd).await?;
@@ -645,9 +647,13 @@ async fn execute(
     } else {
         None
     };
-    // A lock may have been taken while the pre-flight talked to GitHub: the last word
-    // before creating is the lock's.
-    if let Err(stop) = flow::lock::check(bot, &plan.app, &plan.env, &request.user).await {
+    // A freeze or a lock may have come while the pre-flight talked to GitHub: the last
+    // word before creating is theirs.
+    let last_word = match flow::freeze::check(bot, request, &plan.app, &plan.env, cmd).await {
+        Ok(()) => flow::lock::check(bot, &plan.app, &plan.env, &request.user).await,
+        frozen => frozen,
+    };
+    if let Err(stop) = last_word {
         let stop = stop.on(&plan.app, Some(&plan.env));
         let outcome = stop.outcome();
         bot.update(&request.conversation, message_id.as_ref(), &stop.message)
@@ -948,7 +954,19 @@ impl Create {
             Some(deployment.id),
         )
         .await;
+        let mut outcome = outcome;
         if cmd.force {
+            // Break-glass: which freezes it went through, for the announcement and audit.
+            let broken = flow::freeze::active(bot, &plan.app, &plan.env)
+                .await
+                .unwrap_or_default();
+            if !broken.is_empty() {
+                let reasons: Vec<&str> = broken.iter().map(|f| f.reason.as_str()).collect();
+                outcome = outcome.detail(format!(
+                    "break-glass through the freeze: {}",
+                    reasons.join("; ")
+                ));
+            }
             announce_forced(
                 bot,
                 &request,
@@ -956,6 +974,7 @@ impl Create {
                 &plan,
                 deployment.id,
                 deployment.sha.short(),
+                &broken,
             )
             .await;
         }
@@ -1004,6 +1023,7 @@ async fn announce_forced(
     plan: &Plan,
     id: DeploymentId,
     sha7: &str,
+    broken: &[flow::freeze::Active],
 ) {
     let mut m = Message::new(
         Tone::Warning,
@@ -1019,10 +1039,17 @@ async fn announce_forced(
         cmd.reason.clone().unwrap_or_else(|| "none given".into()),
     );
     m = m.line(bypassed_line(plan));
+    let now = bot.now();
+    for f in broken {
+        m = m.line(format!(
+            "🧊 break-glass: it went through the freeze {}",
+            f.describe(now)
+        ));
+    }
     bot.reply(request, m.clone()).await;
     // The notify channel hears of forced deploys to production only (README,
-    // "Permissions"): a forced staging deploy is everyday work.
-    if !plan.env.production {
+    // "Permissions"): a forced staging deploy is everyday work. Breaking a freeze is not.
+    if !plan.env.production && broken.is_empty() {
         return;
     }
     if let Some(channel) = &plan.app.notify_channel {

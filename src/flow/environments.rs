@@ -1,7 +1,8 @@
 //! `where can i deploy APP` / `environments [APP]` / `where is APP`: one row per
-//! configured environment — what is live there (from GitHub's history) and whether
-//! the caller may deploy to it. API calls: per environment, 1 list + 1 status read per
-//! deployment inspected until the live one (usually 1).
+//! configured environment — what is live there (from GitHub's history), whether the
+//! caller may deploy to it, and whether it is locked or frozen. API calls: per
+//! environment, 1 list + 1 status read per deployment inspected until the live one
+//! (usually 1).
 
 use commands::Environments;
 
@@ -113,7 +114,14 @@ async fn describe(bot: &Bot, request: &Request, app: &AppConfig) -> Message {
             ),
             _ => String::new(),
         };
-        message = message.line(format!("{}{notes} — {live} · {may}{locked}", env.name));
+        let frozen = match super::freeze::active(bot, app, env).await {
+            Ok(f) if !f.is_empty() => format!(" · 🧊 frozen: {}", f[0].reason),
+            _ => String::new(),
+        };
+        message = message.line(format!(
+            "{}{notes} — {live} · {may}{locked}{frozen}",
+            env.name
+        ));
     }
     if !app.channels.is_empty() {
         message = message.line(format!("deploys from #{}", app.channels.join(", #")));

@@ -69,6 +69,11 @@ pub async fn run(bot: &Bot, request: &Request, cmd: Why) -> Outcome {
     let (line, blocker) = super::queue::why(bot, app, env, &user.id).await;
     lines.extend(line);
     blockers.extend(blocker);
+    let (freeze, frozen) = super::freeze::why_line(bot, app, env).await;
+    lines.push(freeze);
+    if frozen {
+        blockers.push("freeze");
+    }
     if env.confirm {
         lines.push(format!(
             "ℹ️ confirmation: you will be asked to confirm, and have {} to answer",

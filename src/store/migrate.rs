@@ -108,6 +108,21 @@ const TABLES: &[Table] = &[
         order: "app, environment",
     },
     Table {
+        name: "freezes",
+        columns: &[
+            ("app", Text),
+            ("environment", Text),
+            ("holder_id", Text),
+            ("holder_name", Text),
+            ("reason", Text),
+            ("created_at", Time),
+            ("expires_at", Time),
+            ("conversation", Text),
+        ],
+        key: "app, environment",
+        order: "app, environment",
+    },
+    Table {
         name: "confirmations",
         columns: &[
             ("id", Text),

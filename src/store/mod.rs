@@ -345,6 +345,36 @@ pub enum LockTaken {
     HeldBy(Box<Lock>),
 }
 
+/// A freeze made in chat: nobody deploys in its scope (but by break-glass).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Freeze {
+    /// The app frozen; `None` for every app.
+    pub app: Option<String>,
+    /// The environment frozen; `None` for every environment.
+    pub environment: Option<String>,
+    pub holder_id: String,
+    pub holder_name: String,
+    pub reason: String,
+    pub created_at: DateTime<Utc>,
+    /// `None`: until `unfreeze`.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Where it was made: who froze it is told there when it is lifted.
+    pub conversation: Conversation,
+}
+
+impl Freeze {
+    /// Whether it is in force at `now`.
+    pub fn active(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at.is_none_or(|t| t > now)
+    }
+
+    /// Whether it stops deploying `app` to `environment`.
+    pub fn covers(&self, app: &str, environment: &str) -> bool {
+        self.app.as_deref().is_none_or(|a| a == app)
+            && self.environment.as_deref().is_none_or(|e| e == environment)
+    }
+}
+
 /// A deploy waiting for its requester to confirm it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Confirmation {
@@ -512,6 +542,24 @@ pub trait Store: queue::QueueStore + Send + Sync {
     ) -> Result<Vec<Lock>, StoreError>;
     /// Deletes expired locks and returns them.
     async fn expire_locks(&self, now: DateTime<Utc>) -> Result<Vec<Lock>, StoreError>;
+
+    /// Freezes `freeze`'s scope (app and environment, `None` for every one), replacing
+    /// the freeze already there (one row per scope: the key decides); returns the one
+    /// replaced, if it was still in force.
+    async fn freeze(
+        &self,
+        freeze: &Freeze,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Freeze>, StoreError>;
+    /// Lifts the freeze on exactly this scope; returns it if it was still in force.
+    async fn unfreeze(
+        &self,
+        app: Option<&str>,
+        environment: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Freeze>, StoreError>;
+    /// Every freeze in force, oldest first.
+    async fn freezes(&self, now: DateTime<Utc>) -> Result<Vec<Freeze>, StoreError>;
 
     async fn add_confirmation(&self, c: &Confirmation) -> Result<(), StoreError>;
     async fn set_confirmation_message(&self, id: &str, message_id: &str) -> Result<(), StoreError>;

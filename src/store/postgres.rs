@@ -18,8 +18,9 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{ConnectOptions, Connection, PgPool, Row};
 
 use super::{
-    Arrival, AuditEntry, Confirmation, ConfirmationState, Gauges, Intent, IntentResolution, Lock,
-    LockTaken, Press, Store, StoreError, Tracked, Unconfirmable, Write, Written, GENERATED_KEY,
+    Arrival, AuditEntry, Confirmation, ConfirmationState, Freeze, Gauges, Intent, IntentResolution,
+    Lock, LockTaken, Press, Store, StoreError, Tracked, Unconfirmable, Write, Written,
+    GENERATED_KEY,
 };
 use super::{Wait, WaitResolution};
 use crate::model::{DeploymentId, RepoName};
@@ -468,6 +469,65 @@ impl Store for PostgresStore {
             .iter()
             .map(lock_from)
             .collect()
+    }
+
+    async fn freeze(
+        &self,
+        freeze: &Freeze,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Freeze>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let previous =
+            sqlx::query("DELETE FROM freezes WHERE app = $1 AND environment = $2 RETURNING *")
+                .bind(scope(&freeze.app))
+                .bind(scope(&freeze.environment))
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|row| freeze_from(&row))
+                .transpose()?
+                .filter(|f| f.active(now));
+        // A freezer racing this one inserts its row after our delete: the conflict
+        // makes the later statement replace it, never fail.
+        sqlx::query(INSERT_FREEZE)
+            .bind(scope(&freeze.app))
+            .bind(scope(&freeze.environment))
+            .bind(&freeze.holder_id)
+            .bind(&freeze.holder_name)
+            .bind(&freeze.reason)
+            .bind(freeze.created_at)
+            .bind(freeze.expires_at)
+            .bind(serde_json::to_string(&freeze.conversation)?)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(previous)
+    }
+
+    async fn unfreeze(
+        &self,
+        app: Option<&str>,
+        environment: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Freeze>, StoreError> {
+        let removed =
+            sqlx::query("DELETE FROM freezes WHERE app = $1 AND environment = $2 RETURNING *")
+                .bind(app.unwrap_or(""))
+                .bind(environment.unwrap_or(""))
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|row| freeze_from(&row))
+                .transpose()?;
+        Ok(removed.filter(|f| f.active(now)))
+    }
+
+    async fn freezes(&self, now: DateTime<Utc>) -> Result<Vec<Freeze>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM freezes WHERE expires_at IS NULL OR expires_at > $1 ORDER BY created_at",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(freeze_from).collect()
     }
 
     async fn add_confirmation(&self, c: &Confirmation) -> Result<(), StoreError> {
@@ -989,6 +1049,34 @@ fn insert_lock<'q>(sql: &'static str, lock: &'q Lock) -> Result<PgQuery<'q>, Sto
         .bind(lock.created_at)
         .bind(lock.expires_at)
         .bind(serde_json::to_string(&lock.conversation)?))
+}
+
+/// A freeze's app or environment as stored: `''` for every one.
+fn scope(v: &Option<String>) -> &str {
+    v.as_deref().unwrap_or("")
+}
+
+/// A freeze, or a replacement of the one on its scope (racing freezers: the last wins).
+const INSERT_FREEZE: &str =
+    "INSERT INTO freezes (app, environment, holder_id, holder_name, reason, created_at, expires_at, conversation)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+     ON CONFLICT (app, environment) DO UPDATE SET
+       holder_id = excluded.holder_id, holder_name = excluded.holder_name,
+       reason = excluded.reason, created_at = excluded.created_at,
+       expires_at = excluded.expires_at, conversation = excluded.conversation";
+
+fn freeze_from(row: &PgRow) -> Result<Freeze, StoreError> {
+    let some = |s: String| (!s.is_empty()).then_some(s);
+    Ok(Freeze {
+        app: some(row.get("app")),
+        environment: some(row.get("environment")),
+        holder_id: row.get("holder_id"),
+        holder_name: row.get("holder_name"),
+        reason: row.get("reason"),
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        conversation: serde_json::from_str(row.get::<&str, _>("conversation"))?,
+    })
 }
 
 fn lock_from(row: &PgRow) -> Result<Lock, StoreError> {

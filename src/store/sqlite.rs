@@ -9,8 +9,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use super::{
-    Arrival, AuditEntry, Confirmation, ConfirmationState, Gauges, Intent, IntentResolution, Lock,
-    LockTaken, Press, Store, StoreError, Tracked, Unconfirmable, Write, Written, GENERATED_KEY,
+    Arrival, AuditEntry, Confirmation, ConfirmationState, Freeze, Gauges, Intent, IntentResolution,
+    Lock, LockTaken, Press, Store, StoreError, Tracked, Unconfirmable, Write, Written,
+    GENERATED_KEY,
 };
 use super::{Wait, WaitResolution};
 use crate::model::{DeploymentId, RepoName};
@@ -433,6 +434,63 @@ impl Store for SqliteStore {
             .iter()
             .map(lock_from)
             .collect()
+    }
+
+    async fn freeze(
+        &self,
+        freeze: &Freeze,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Freeze>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let previous =
+            sqlx::query("DELETE FROM freezes WHERE app = ? AND environment = ? RETURNING *")
+                .bind(scope(&freeze.app))
+                .bind(scope(&freeze.environment))
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|row| freeze_from(&row))
+                .transpose()?
+                .filter(|f| f.active(now));
+        sqlx::query(INSERT_FREEZE)
+            .bind(scope(&freeze.app))
+            .bind(scope(&freeze.environment))
+            .bind(&freeze.holder_id)
+            .bind(&freeze.holder_name)
+            .bind(&freeze.reason)
+            .bind(ts(freeze.created_at))
+            .bind(freeze.expires_at.map(ts))
+            .bind(serde_json::to_string(&freeze.conversation)?)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(previous)
+    }
+
+    async fn unfreeze(
+        &self,
+        app: Option<&str>,
+        environment: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Freeze>, StoreError> {
+        let removed =
+            sqlx::query("DELETE FROM freezes WHERE app = ? AND environment = ? RETURNING *")
+                .bind(app.unwrap_or(""))
+                .bind(environment.unwrap_or(""))
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|row| freeze_from(&row))
+                .transpose()?;
+        Ok(removed.filter(|f| f.active(now)))
+    }
+
+    async fn freezes(&self, now: DateTime<Utc>) -> Result<Vec<Freeze>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM freezes WHERE expires_at IS NULL OR expires_at > ? ORDER BY created_at",
+        )
+        .bind(ts(now))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(freeze_from).collect()
     }
 
     async fn add_confirmation(&self, c: &Confirmation) -> Result<(), StoreError> {
@@ -952,6 +1010,37 @@ fn insert_lock<'q>(
         .bind(ts(lock.created_at))
         .bind(ts(lock.expires_at))
         .bind(serde_json::to_string(&lock.conversation)?))
+}
+
+/// A freeze's app or environment as stored: `''` for every one.
+fn scope(v: &Option<String>) -> &str {
+    v.as_deref().unwrap_or("")
+}
+
+/// A freeze, or a replacement of the one on its scope (racing freezers: the last wins).
+const INSERT_FREEZE: &str =
+    "INSERT INTO freezes (app, environment, holder_id, holder_name, reason, created_at, expires_at, conversation)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT (app, environment) DO UPDATE SET
+       holder_id = excluded.holder_id, holder_name = excluded.holder_name,
+       reason = excluded.reason, created_at = excluded.created_at,
+       expires_at = excluded.expires_at, conversation = excluded.conversation";
+
+fn freeze_from(row: &sqlx::sqlite::SqliteRow) -> Result<Freeze, StoreError> {
+    let some = |s: String| (!s.is_empty()).then_some(s);
+    Ok(Freeze {
+        app: some(row.get("app")),
+        environment: some(row.get("environment")),
+        holder_id: row.get("holder_id"),
+        holder_name: row.get("holder_name"),
+        reason: row.get("reason"),
+        created_at: parse_ts(row.get::<&str, _>("created_at"))?,
+        expires_at: row
+            .get::<Option<&str>, _>("expires_at")
+            .map(parse_ts)
+            .transpose()?,
+        conversation: serde_json::from_str(row.get::<&str, _>("conversation"))?,
+    })
 }
 
 fn parse_ts(s: &str) -> Result<DateTime<Utc>, StoreError> {
