@@ -262,6 +262,8 @@ impl Bot {
             Command::Lock(c) => flow::lock::run(self, &request, c).await,
             Command::Unlock(c) => flow::unlock::run(self, &request, c).await,
             Command::Locks(_) => flow::locks::run(self, &request).await,
+            Command::Queue(c) => flow::queue::run(self, &request, c).await,
+            Command::Dequeue(c) => flow::dequeue::run(self, &request, c).await,
             Command::Freeze(c) => flow::freeze::run(self, &request, c).await,
             Command::Unfreeze(c) => flow::unfreeze::run(self, &request, c).await,
             Command::Why(c) => flow::why::run(self, &request, c).await,
@@ -382,6 +384,10 @@ impl Bot {
         }
         if let Err(e) = flow::lock::sweep(self).await {
             failed("lock_expiry", &e);
+        }
+        // Queue turns, automatic locks, lock reminders, hand-overs (src/flow/queue.rs).
+        if let Err(e) = flow::queue::sweep(self).await {
+            failed("queue", &e);
         }
         if let Err(e) = flow::confirm::expire(self).await {
             failed("confirmation_expiry", &e);

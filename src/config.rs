@@ -222,6 +222,10 @@ pub struct Defaults {
     pub stuck_timeout: Duration,
     pub edit_interval: Duration,
     pub audit_retention: Duration,
+    /// How long the first in line keeps a freed environment (`queue_grace`).
+    pub queue_grace: Duration,
+    /// A lock held longer reminds its holder, once per this interval.
+    pub lock_remind_after: Duration,
     /// How long `deploy … when green` waits for the checks (an environment may differ).
     pub when_green_timeout: Duration,
 }
@@ -236,6 +240,8 @@ impl Default for Defaults {
             stuck_timeout: Duration::from_secs(30 * 60),
             edit_interval: Duration::from_secs(1),
             audit_retention: Duration::from_secs(90 * 24 * 3600),
+            queue_grace: Duration::from_secs(5 * 60),
+            lock_remind_after: Duration::from_secs(2 * 3600),
             when_green_timeout: Duration::from_secs(3600),
         }
     }
@@ -266,6 +272,8 @@ pub struct EnvConfig {
     pub confirm: bool,
     pub payload: serde_json::Map<String, serde_json::Value>,
     pub rules: Rules,
+    /// Queue, concurrency, automatic lock and lock reminders.
+    pub queue: QueueSettings,
     /// `None`: `[defaults] when_green_timeout`.
     pub when_green_timeout: Option<Duration>,
 }
@@ -277,6 +285,43 @@ impl EnvConfig {
             .unwrap_or(defaults.when_green_timeout)
     }
 }
+
+// --- queue, concurrency, auto-lock, lock reminders (src/flow/queue.rs) ---
+
+/// What the first in line gets when the environment frees up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QueueMode {
+    /// The environment is reserved for them for `queue_grace`: they deploy or lose the turn.
+    #[default]
+    Reserve,
+    /// Their original command is run for them, every rule checked again.
+    Deploy,
+}
+
+/// An environment's queue settings.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct QueueSettings {
+    /// At most this many deployments not in a final state at once; `None`: no limit
+    /// (`concurrency = 0`). Default 1 for `production = true`, else no limit.
+    pub concurrency: Option<u32>,
+    pub mode: QueueMode,
+    /// `None`: `[defaults] queue_grace`.
+    pub queue_grace: Option<Duration>,
+    /// Lock the environment for the requester while their deployment runs.
+    pub auto_lock: bool,
+    /// How long an automatic lock outlives its deployment's final state.
+    pub auto_lock_grace: Duration,
+    /// `None`: `[defaults] lock_remind_after`.
+    pub lock_remind_after: Option<Duration>,
+}
+
+/// `auto_lock_grace` when absent.
+pub const DEFAULT_AUTO_LOCK_GRACE: Duration = Duration::from_secs(5 * 60);
+const QUEUE_GRACE: Bounds = bounds(30 * SEC, DAY);
+const AUTO_LOCK_GRACE: Bounds = bounds(0, DAY);
+const LOCK_REMIND_AFTER: Bounds = bounds(60 * SEC, 7 * DAY);
+
+// --- end of queue settings ---
 
 /// A valid configuration and what is worth saying about it.
 #[derive(Debug)]
@@ -716,6 +761,8 @@ struct RawDefaults {
     stuck_timeout: Option<S<String>>,
     edit_interval: Option<S<String>>,
     audit_retention: Option<S<String>>,
+    queue_grace: Option<S<String>>,
+    lock_remind_after: Option<S<String>>,
     when_green_timeout: Option<S<String>>,
 }
 
@@ -748,6 +795,13 @@ struct RawEnv {
     deploy: Option<S<Vec<S<String>>>>,
     force: Option<S<Vec<S<String>>>>,
     lock: Option<S<Vec<S<String>>>>,
+    // Queue settings (QueueSettings).
+    concurrency: Option<S<toml::Value>>,
+    queue: Option<S<String>>,
+    queue_grace: Option<S<String>>,
+    auto_lock: Option<bool>,
+    auto_lock_grace: Option<S<String>>,
+    lock_remind_after: Option<S<String>>,
     when_green_timeout: Option<S<String>>,
     freeze: Option<S<Vec<S<String>>>>,
 }
@@ -1698,6 +1752,18 @@ impl Cx<'_> {
             &AUDIT_RETENTION,
             base.audit_retention,
         );
+        let queue_grace = duration(
+            &d.queue_grace,
+            "defaults.queue_grace",
+            &QUEUE_GRACE,
+            base.queue_grace,
+        );
+        let lock_remind_after = duration(
+            &d.lock_remind_after,
+            "defaults.lock_remind_after",
+            &LOCK_REMIND_AFTER,
+            base.lock_remind_after,
+        );
         let when_green_timeout = duration(
             &d.when_green_timeout,
             "defaults.when_green_timeout",
@@ -1706,6 +1772,8 @@ impl Cx<'_> {
         );
         let reported = || Fail::Reported;
         Ok(Defaults {
+            queue_grace: queue_grace.ok_or_else(reported)?,
+            lock_remind_after: lock_remind_after.ok_or_else(reported)?,
             rules: rules.ok_or_else(reported)?,
             lock_ttl: lock_ttl.ok_or_else(reported)?,
             confirm_timeout: confirm_timeout.ok_or_else(reported)?,
@@ -1812,10 +1880,64 @@ impl Cx<'_> {
             confirm: e.confirm.unwrap_or(false),
             payload: self.payload(&e.payload, &format!("{ekey}.payload"))?,
             rules: self.rules(&e.deploy, &e.force, &e.lock, &e.freeze, &format!("{ekey}."))?,
+            queue: self.queue_settings(&ekey, e)?,
             when_green_timeout: self.duration(
                 &e.when_green_timeout,
                 &format!("{ekey}.when_green_timeout"),
                 &WHEN_GREEN_TIMEOUT,
+            )?,
+        })
+    }
+
+    /// An environment's queue, concurrency, auto-lock and reminder keys.
+    fn queue_settings(&self, ekey: &str, e: &RawEnv) -> R<QueueSettings> {
+        let production = e.production.unwrap_or(false);
+        let concurrency = match &e.concurrency {
+            None => production.then_some(1),
+            Some(v) => match v.get_ref() {
+                toml::Value::Integer(0) => None,
+                toml::Value::Integer(n) if (1..=1000).contains(n) => Some(*n as u32),
+                other => {
+                    return Err(self.at(
+                        v,
+                        format!("{ekey}.concurrency: `{other}` is not a number of deployments; write e.g. concurrency = 1 (one at a time), or 0 for no limit"),
+                    ))
+                }
+            },
+        };
+        let mode = match &e.queue {
+            None => QueueMode::Reserve,
+            Some(v) => match self.string(v, &format!("{ekey}.queue"))?.trim() {
+                "reserve" => QueueMode::Reserve,
+                "deploy" => QueueMode::Deploy,
+                other => {
+                    return Err(self.at(
+                        v,
+                        format!("{ekey}.queue: `{other}` is not a queue mode; write \"reserve\" (the first in line gets queue_grace to deploy) or \"deploy\" (their command is run for them)"),
+                    ))
+                }
+            },
+        };
+        Ok(QueueSettings {
+            concurrency,
+            mode,
+            queue_grace: self.duration(
+                &e.queue_grace,
+                &format!("{ekey}.queue_grace"),
+                &QUEUE_GRACE,
+            )?,
+            auto_lock: e.auto_lock.unwrap_or(false),
+            auto_lock_grace: self
+                .duration(
+                    &e.auto_lock_grace,
+                    &format!("{ekey}.auto_lock_grace"),
+                    &AUTO_LOCK_GRACE,
+                )?
+                .unwrap_or(DEFAULT_AUTO_LOCK_GRACE),
+            lock_remind_after: self.duration(
+                &e.lock_remind_after,
+                &format!("{ekey}.lock_remind_after"),
+                &LOCK_REMIND_AFTER,
             )?,
         })
     }
@@ -3124,6 +3246,85 @@ stg = "staging"
                 missing.is_empty(),
                 "bot.toml.example lacks (commented or not): {missing:?}"
             );
+        }
+    }
+}
+
+/// The queue, concurrency, auto-lock and reminder keys (`QueueSettings`).
+#[cfg(test)]
+mod queue_settings_tests {
+    use super::*;
+
+    const BASE: &str = r#"
+[github]
+token = "t"
+
+[apps.api]
+repository = "acme/api"
+
+[apps.api.environments.staging]
+
+[apps.api.environments.production]
+production = true
+"#;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("bot.toml"), &|_| None)
+    }
+
+    fn env<'a>(config: &'a Config, name: &str) -> &'a EnvConfig {
+        config
+            .app("api")
+            .unwrap()
+            .environment(config, name)
+            .unwrap()
+    }
+
+    #[test]
+    fn production_deploys_one_at_a_time_by_default_and_the_rest_have_no_limit() {
+        let config = parse(BASE).unwrap();
+        let production = &env(&config, "production").queue;
+        assert_eq!(production.concurrency, Some(1));
+        assert_eq!(production.mode, QueueMode::Reserve);
+        assert!(!production.auto_lock);
+        assert_eq!(production.auto_lock_grace, DEFAULT_AUTO_LOCK_GRACE);
+        assert_eq!(env(&config, "staging").queue.concurrency, None);
+        assert_eq!(config.defaults.queue_grace, Duration::from_secs(300));
+        assert_eq!(config.defaults.lock_remind_after, Duration::from_secs(7200));
+
+        let text = BASE.replace(
+            "production = true\n",
+            "production = true\nconcurrency = 0\nqueue = \"deploy\"\nqueue_grace = \"10m\"\nauto_lock = true\nauto_lock_grace = \"1m\"\nlock_remind_after = \"1h\"\n",
+        ) + "\n[defaults]\nqueue_grace = \"2m\"\nlock_remind_after = \"3h\"\n";
+        let config = parse(&text).unwrap();
+        let q = &env(&config, "production").queue;
+        assert_eq!(q.concurrency, None);
+        assert_eq!(q.mode, QueueMode::Deploy);
+        assert_eq!(q.queue_grace, Some(Duration::from_secs(600)));
+        assert!(q.auto_lock);
+        assert_eq!(q.auto_lock_grace, Duration::from_secs(60));
+        assert_eq!(q.lock_remind_after, Some(Duration::from_secs(3600)));
+        assert_eq!(config.defaults.queue_grace, Duration::from_secs(120));
+        assert_eq!(
+            config.defaults.lock_remind_after,
+            Duration::from_secs(3 * 3600)
+        );
+    }
+
+    #[test]
+    fn bad_queue_settings_name_the_file_position_key_and_the_fix() {
+        for (setting, location, wanted) in [
+            ("concurrency = \"one\"", (12, 15), "apps.api.environments.production.concurrency: `\"one\"` is not a number of deployments; write e.g. concurrency = 1"),
+            ("concurrency = -1", (12, 15), "0 for no limit"),
+            ("queue = \"later\"", (12, 9), "apps.api.environments.production.queue: `later` is not a queue mode; write \"reserve\""),
+            ("queue_grace = \"5s\"", (12, 15), "apps.api.environments.production.queue_grace: `5s` is too short; at least 30s"),
+            ("lock_remind_after = \"soon\"", (12, 21), "apps.api.environments.production.lock_remind_after: `soon` is not a duration"),
+        ] {
+            let text = BASE.replace("production = true\n", &format!("production = true\n{setting}\n"));
+            let err = parse(&text).unwrap_err();
+            assert_eq!(err.location, Some(location), "{setting}: {err}");
+            assert!(err.to_string().starts_with("bot.toml:"), "{err}");
+            assert!(err.message.contains(wanted), "{setting}: {err}");
         }
     }
 }

@@ -34,6 +34,9 @@ const EXPECTED: &[(&str, &str, bool)] = &[
     ("where is api", "Environments of api", false),
     ("rollback api in staging", "rollback: puts back", false),
     ("lock staging on api -- testing", "you locked staging on api", false),
+    ("deploy web queue", "you are #1 in line for staging on web (behind sam's lock)", false),
+    ("unlock! staging on web", "you, your turn: staging on web is free and reserved for you", false),
+    ("deploy web", "Created deployment", false),
     ("why production on api", "you can deploy api to production now", false),
     ("audit", "in #deploys", false),
     ("help", "deploybot commands", false),
@@ -83,6 +86,7 @@ async fn the_demos_suggested_list_works_in_order() {
     })
     .await
     .expect("service");
+    demo::seed_lock(&service.bot).await.expect("lock");
     sb.add_webhook(
         &format!("http://{}/webhook", service.webhook_addr().unwrap()),
         secret,

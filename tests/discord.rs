@@ -1565,6 +1565,41 @@ async fn a_deployment_made_elsewhere_cannot_edit_a_message_ping_its_requester_or
 }
 
 #[tokio::test]
+async fn a_refused_deploy_offers_queue_which_joins_the_line_as_typing_it_would() {
+    let mut h = Harness::start().await;
+    h.fake
+        .say(DEPLOYS, BOB, &[RELEASE], "!lock staging on api -- testing");
+    h.posted(DEPLOYS, "locked staging on api").await;
+    h.fake
+        .say(DEPLOYS, ALICE, &[RELEASE], "!deploy api/topic to staging");
+    let refused = h.posted(DEPLOYS, "staging on api is locked by bob").await;
+    let message = wait_for(BOUND, "the Queue button", || {
+        h.fake
+            .message(refused)
+            .filter(|m| !custom_ids(m).is_empty())
+    })
+    .await;
+    let queue = custom_ids(&message).remove(0);
+    assert_eq!(queue, "db1:q:deploy api/topic to staging queue");
+    h.fake
+        .press(DEPLOYS, member(ALICE, &[RELEASE]), refused, &queue);
+    wait_for(BOUND, "alice's place in line", || {
+        h.posts(DEPLOYS).into_iter().find(|c| {
+            title(&c.body)
+                .contains("alice, you are #1 in line for staging on api (behind bob's lock)")
+        })
+    })
+    .await;
+    assert_eq!(h.deployment_posts(), 0);
+    // bob's unlock gives alice her turn, where she joined.
+    h.fake
+        .say(DEPLOYS, BOB, &[RELEASE], "!unlock staging on api");
+    h.posted(DEPLOYS, "alice, your turn: staging on api is free")
+        .await;
+    h.stop().await.ok();
+}
+
+#[tokio::test]
 async fn deploy_when_green_button_waits_and_deploys_once_the_checks_pass() {
     let mut h = Harness::start().await;
     h.sandbox.add_webhook(&h.webhook, SECRET);

@@ -17,7 +17,7 @@ fn config() -> String {
     support::CONFIG
         .replace(
             "force = [\"oncall\"]\npayload = { region = \"us\", replicas = 6 }",
-            "force = [\"oncall\"]\nlock = [\"oncall\"]\npayload = { region = \"us\", replicas = 6 }\n\n[apps.api.environments.canary]\nproduction = true\nconfirm = true\ndeploy = [\"release\", \"oncall\"]",
+            "force = [\"oncall\"]\nlock = [\"oncall\"]\npayload = { region = \"us\", replicas = 6 }\n\n[apps.api.environments.canary]\nproduction = true\nconcurrency = 0\nconfirm = true\ndeploy = [\"release\", \"oncall\"]",
         )
         + "\n[defaults]\nlock = [\"dev\", \"release\", \"oncall\"]\nlock_ttl = \"4h\"\nconfirm_timeout = \"60s\"\nedit_interval = \"10ms\"\n"
 }

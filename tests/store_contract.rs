@@ -1629,6 +1629,349 @@ async fn migrate_store_copies_sqlite_into_postgres_and_can_run_again() {
     }
 }
 
+// ---- the queue, lock reminders and automatic locks (store::queue::QueueStore) ----
+
+mod queue_contract {
+    use super::*;
+    use deploybot::store::queue::{Joined, QueueEntry, QueueState};
+
+    fn entry(env: &str, user: &str, at: DateTime<Utc>) -> QueueEntry {
+        QueueEntry {
+            app: "api".into(),
+            environment: env.into(),
+            position: 0,
+            user_id: user.into(),
+            user_name: format!("{user} name"),
+            roles: vec!["release".into()],
+            command: format!("deploy api to {env}"),
+            conversation: conversation("deploys"),
+            joined_at: at,
+            state: QueueState::Waiting,
+            told_at: None,
+            reserved_until: None,
+        }
+    }
+
+    fn joined(j: Joined) -> QueueEntry {
+        match j {
+            Joined::Joined(e) => e,
+            Joined::Already(e) => panic!("already queued: {e:?}"),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_queue_keeps_its_order_one_entry_per_person_and_survives_reopening() {
+        contract(async |b: &Backend| {
+            let store = b.open().await;
+            let t0 = now();
+            let bob = joined(
+                store
+                    .join_queue(&entry("production", "bob", t0))
+                    .await
+                    .unwrap(),
+            );
+            let carol = joined(
+                store
+                    .join_queue(&entry("production", "carol", t0))
+                    .await
+                    .unwrap(),
+            );
+            assert!(bob.position < carol.position, "{bob:?} {carol:?}");
+            assert_eq!(bob.roles, vec!["release".to_string()]);
+            assert_eq!(bob.joined_at, t0);
+            // Joining again changes nothing.
+            match store
+                .join_queue(&entry("production", "bob", t0))
+                .await
+                .unwrap()
+            {
+                Joined::Already(e) => assert_eq!(e.position, bob.position),
+                other => panic!("{other:?}"),
+            }
+            // Another environment is another queue.
+            joined(
+                store
+                    .join_queue(&entry("staging", "bob", t0))
+                    .await
+                    .unwrap(),
+            );
+            drop(store);
+            let store = b.open().await;
+            let line = store.queue(Some("api"), Some("production")).await.unwrap();
+            let names: Vec<&str> = line.iter().map(|e| e.user_id.as_str()).collect();
+            assert_eq!(names, ["bob", "carol"]);
+            assert_eq!(store.queue(None, None).await.unwrap().len(), 3);
+            // Leaving closes the entry once; the person may join again, at the end.
+            let left = store
+                .leave_queue("api", "production", "bob", t0)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(left.state, QueueState::Left);
+            assert!(store
+                .leave_queue("api", "production", "bob", t0)
+                .await
+                .unwrap()
+                .is_none());
+            let again = joined(
+                store
+                    .join_queue(&entry("production", "bob", t0))
+                    .await
+                    .unwrap(),
+            );
+            assert!(again.position > carol.position);
+            // Closed entries age out; open ones stay, and new ones still line up behind.
+            assert_eq!(store.prune_queue(t0).await.unwrap(), 0);
+            assert_eq!(store.prune_queue(t0 + secs(1)).await.unwrap(), 1);
+            let line = store.queue(Some("api"), Some("production")).await.unwrap();
+            assert_eq!(line.len(), 2);
+            let last = joined(
+                store
+                    .join_queue(&entry("production", "eve", t0))
+                    .await
+                    .unwrap(),
+            );
+            assert!(last.position > again.position);
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sixteen_racing_joins_get_sixteen_positions_in_a_strict_order() {
+        contract(async |b: &Backend| {
+            let store = b.open().await;
+            let t0 = now();
+            let answers = race(|i| {
+                let store = store.clone();
+                async move {
+                    joined(
+                        store
+                            .join_queue(&entry("production", &format!("u{i}"), t0))
+                            .await
+                            .unwrap(),
+                    )
+                }
+            })
+            .await;
+            let mut positions: Vec<i64> = answers.iter().map(|e| e.position).collect();
+            positions.sort();
+            positions.dedup();
+            assert_eq!(positions.len(), RACERS, "{answers:?}");
+            let line = store.queue(Some("api"), Some("production")).await.unwrap();
+            assert_eq!(line.len(), RACERS);
+            assert!(line.windows(2).all(|w| w[0].position < w[1].position));
+            // One person racing themself is queued once.
+            let same = race(|_| {
+                let store = store.clone();
+                async move {
+                    store
+                        .join_queue(&entry("staging", "dora", t0))
+                        .await
+                        .unwrap()
+                }
+            })
+            .await;
+            let new = same
+                .iter()
+                .filter(|j| matches!(j, Joined::Joined(_)))
+                .count();
+            assert_eq!(new, 1, "{same:?}");
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_turn_goes_to_the_first_in_line_once_and_ends_once() {
+        contract(async |b: &Backend| {
+            let store = b.open().await;
+            let t0 = now();
+            for user in ["bob", "carol"] {
+                joined(
+                    store
+                        .join_queue(&entry("production", user, t0))
+                        .await
+                        .unwrap(),
+                );
+            }
+            let turn = store
+                .take_turn("api", "production", t0, t0 + secs(300))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                (turn.user_id.as_str(), turn.state),
+                ("bob", QueueState::Turn)
+            );
+            assert_eq!(turn.reserved_until, Some(t0 + secs(300)));
+            // One turn at a time.
+            assert!(store
+                .take_turn("api", "production", t0, t0 + secs(300))
+                .await
+                .unwrap()
+                .is_none());
+            // Not yet over; then over, once.
+            assert!(store.expire_turns(t0 + secs(299)).await.unwrap().is_empty());
+            let lost = store.expire_turns(t0 + secs(300)).await.unwrap();
+            assert_eq!(lost.len(), 1);
+            assert_eq!(lost[0].user_id, "bob");
+            assert!(store.expire_turns(t0 + secs(301)).await.unwrap().is_empty());
+            let next = store
+                .take_turn("api", "production", t0, t0 + secs(300))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(next.user_id, "carol");
+            // Used once: closing again, or someone else's, does nothing.
+            assert!(store
+                .close_turn("api", "production", "bob", QueueState::Deployed, t0)
+                .await
+                .unwrap()
+                .is_none());
+            let used = store
+                .close_turn("api", "production", "carol", QueueState::Deployed, t0)
+                .await
+                .unwrap();
+            assert!(used.is_some());
+            assert!(store
+                .close_turn("api", "production", "carol", QueueState::Deployed, t0)
+                .await
+                .unwrap()
+                .is_none());
+            assert!(store.queue(None, None).await.unwrap().is_empty());
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sixteen_racing_hand_overs_give_one_turn() {
+        contract(async |b: &Backend| {
+            let store = b.open().await;
+            let t0 = now();
+            for user in ["bob", "carol", "dora"] {
+                joined(
+                    store
+                        .join_queue(&entry("production", user, t0))
+                        .await
+                        .unwrap(),
+                );
+            }
+            let answers = race(|_| {
+                let store = store.clone();
+                async move {
+                    store
+                        .take_turn("api", "production", t0, t0 + secs(300))
+                        .await
+                        .unwrap()
+                }
+            })
+            .await;
+            let given: Vec<&QueueEntry> = answers.iter().flatten().collect();
+            assert_eq!(given.len(), 1, "{answers:?}");
+            assert_eq!(given[0].user_id, "bob");
+            let turns = store
+                .queue(Some("api"), Some("production"))
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|e| e.state == QueueState::Turn)
+                .count();
+            assert_eq!(turns, 1);
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lock_reminder_is_sent_once_per_interval_even_by_racing_instances() {
+        contract(async |b: &Backend| {
+            let store = b.open().await;
+            let t0 = now();
+            let l = lock("production", "alice", t0, 86_400);
+            assert_eq!(store.take_lock(&l, t0).await.unwrap(), LockTaken::Taken);
+            // Not held for an interval (7200 s) yet.
+            let early = t0 + secs(3600);
+            assert!(!store
+                .remind_lock(&l, early - secs(7200), early)
+                .await
+                .unwrap());
+            let due = t0 + secs(7200);
+            let answers = race(|_| {
+                let (store, l) = (store.clone(), l.clone());
+                async move { store.remind_lock(&l, due - secs(7200), due).await.unwrap() }
+            })
+            .await;
+            assert_eq!(answers.iter().filter(|r| **r).count(), 1, "{answers:?}");
+            // The next one an interval after that reminder, not before.
+            let later = due + secs(7199);
+            assert!(!store
+                .remind_lock(&l, later - secs(7200), later)
+                .await
+                .unwrap());
+            let next = due + secs(7200);
+            assert!(store
+                .remind_lock(&l, next - secs(7200), next)
+                .await
+                .unwrap());
+            // A renewed lock starts counting again.
+            let renewed = lock("production", "alice", next, 86_400);
+            store.replace_lock(&renewed, next).await.unwrap();
+            let soon = next + secs(60);
+            assert!(!store
+                .remind_lock(&renewed, soon - secs(7200), soon)
+                .await
+                .unwrap());
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_automatic_lock_never_replaces_a_lock_and_ends_with_its_deployment() {
+        contract(async |b: &Backend| {
+            let store = b.open().await;
+            let t0 = now();
+            let auto = lock("production", "alice", t0, 3600);
+            assert!(store.take_auto_lock(&auto, "acme/api#5", t0).await.unwrap());
+            // Held: a second one (anyone's) is not taken.
+            let other = lock("production", "bob", t0, 3600);
+            assert!(!store
+                .take_auto_lock(&other, "acme/api#6", t0)
+                .await
+                .unwrap());
+            let listed = store.auto_locks(t0).await.unwrap();
+            assert_eq!(listed.len(), 1);
+            assert_eq!(listed[0].1, "acme/api#5");
+            assert_eq!(listed[0].0.holder_id, "alice");
+            // A lock someone took is not automatic, and is not replaced.
+            let manual = lock("staging", "carol", t0, 3600);
+            store.take_lock(&manual, t0).await.unwrap();
+            assert!(!store
+                .take_auto_lock(&lock("staging", "bob", t0, 3600), "acme/api#7", t0)
+                .await
+                .unwrap());
+            assert_eq!(store.auto_locks(t0).await.unwrap().len(), 1);
+            // Its end moves earlier only, and only for its deployment.
+            assert!(!store
+                .end_auto_lock("api", "production", "acme/api#6", t0 + secs(60))
+                .await
+                .unwrap());
+            assert!(store
+                .end_auto_lock("api", "production", "acme/api#5", t0 + secs(60))
+                .await
+                .unwrap());
+            assert!(!store
+                .end_auto_lock("api", "production", "acme/api#5", t0 + secs(120))
+                .await
+                .unwrap());
+            let held = store.lock("api", "production", t0).await.unwrap().unwrap();
+            assert_eq!(held.expires_at, t0 + secs(60));
+            assert!(store
+                .lock("api", "production", t0 + secs(60))
+                .await
+                .unwrap()
+                .is_none());
+        })
+        .await;
+    }
+}
 // ----- waits (`deploy … when green`) -----
 
 fn wait(id: &str, sha: &str, created: DateTime<Utc>) -> Wait {

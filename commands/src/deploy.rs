@@ -12,7 +12,7 @@ use crate::{lock, rollback, unlock, version, Command};
 /// Deploy an app, a branch of an app, or a ref of the channel's app.
 ///
 /// ```text
-/// deploy[:TASK][!] APP|APP/REF|REF [to|in|on ENV[/HOST,...]] [force | when green] [-- REASON]
+/// deploy[:TASK][!] APP|APP/REF|REF [to|in|on ENV[/HOST,...]] [force | when green] [queue] [-- REASON]
 /// ```
 ///
 /// The parser cannot know which apps exist, so `target` is kept whole as typed and
@@ -45,6 +45,9 @@ pub struct Deploy {
     pub hosts: Vec<String>,
     /// Everything after `--`, with whitespace runs made single spaces.
     pub reason: Option<String>,
+    /// `queue`: when the environment is locked, busy or reserved, join its queue
+    /// instead of being refused.
+    pub queue: bool,
     /// `when green`: wait for the ref's checks, deploy once they pass.
     pub when_green: bool,
 }
@@ -80,6 +83,11 @@ const PARAMS: &[Param] = &[
         "reason",
         Kind::Text,
         "Why; needed to force a production deploy",
+    ),
+    Param::optional(
+        "queue",
+        Kind::Flag,
+        "If the environment is locked or busy, wait in line instead",
     ),
     Param::optional(
         "wait",
@@ -127,6 +135,7 @@ fn from_options(form: &Form<'_>) -> Result<Command, String> {
         environment,
         hosts,
         reason: form.line("reason"),
+        queue: form.flag("queue"),
         when_green,
     }))
 }
@@ -138,14 +147,14 @@ pub const HELP: CommandHelp = CommandHelp {
     name: "deploy",
     params: PARAMS,
     from_options,
-    grammar: "deploy[:TASK][!] APP|APP/REF|REF [to|in|on ENV[/HOST,...]] [force | when green] [-- REASON]",
+    grammar: "deploy[:TASK][!] APP|APP/REF|REF [to|in|on ENV[/HOST,...]] [force | when green] [queue] [-- REASON]",
     summary:
         "Deploy an app (its default branch), a branch of an app, or a ref of this channel's app.",
     details:
         "Without `to ENV` the app's default environment is used; `in` and `on` work like `to`. \
 `ENV/web-1,web-2` deploys to some hosts only. \
 `!` or a trailing `force` skips the required status checks, if your role may. \
-`when green` deploys once checks pass (rules rechecked); \
+`when green` deploys once checks pass; \
 a failed check, a push, `cancel` or a timeout ends it. \
 `:TASK` asks the deployer for another task, e.g. `deploy:migrate`. \
 Everything after `--` is the reason, kept with the deployment; forcing a production environment needs one. \
@@ -256,6 +265,7 @@ pub(crate) fn parse(head: &Head<'_>, args: &[&str]) -> Result<Command, ParseErro
         environment: None,
         hosts: Vec::new(),
         reason: None,
+        queue: false,
         when_green: false,
     };
 
@@ -288,6 +298,12 @@ pub(crate) fn parse(head: &Head<'_>, args: &[&str]) -> Result<Command, ParseErro
         let word = words[i];
         if is(word, "force") {
             deploy.force = true;
+            extras_trail = extras.is_empty();
+            i += 1;
+            continue;
+        }
+        if is(word, "queue") {
+            deploy.queue = true;
             extras_trail = extras.is_empty();
             i += 1;
             continue;
@@ -499,6 +515,9 @@ impl fmt::Display for Deploy {
         }
         if self.when_green {
             f.write_str(" when green")?;
+        }
+        if self.queue {
+            f.write_str(" queue")?;
         }
         if let Some(reason) = &self.reason {
             write!(f, " -- {reason}")?;

@@ -108,7 +108,7 @@ pub const HELP: CommandHelp = CommandHelp {
 /// Every help page, in the order the overview lists them: deploying first, then
 /// looking around, then locks, then the conversation and the bot itself.
 pub fn all_help() -> &'static [&'static CommandHelp] {
-    static ALL: [&CommandHelp; 16] = [
+    static ALL: [&CommandHelp; 18] = [
         &crate::deploy::HELP,
         &crate::rollback::HELP,
         &crate::deploys::HELP,
@@ -118,6 +118,8 @@ pub fn all_help() -> &'static [&'static CommandHelp] {
         &crate::lock::HELP,
         &crate::unlock::HELP,
         &crate::locks::HELP,
+        &crate::queue::HELP,
+        &crate::dequeue::HELP,
         &crate::freeze::HELP,
         &crate::unfreeze::HELP,
         &crate::audit::HELP,

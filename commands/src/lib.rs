@@ -6,7 +6,7 @@
 //! names against its configuration.
 //!
 //! ```text
-//! deploy[:TASK][!] APP|APP/REF|REF [to|in|on ENV[/HOST,...]] [force | when green] [-- REASON]
+//! deploy[:TASK][!] APP|APP/REF|REF [to|in|on ENV[/HOST,...]] [force | when green] [queue] [-- REASON]
 //! rollback[!] APP [in|to|on ENV] [force] [-- REASON]
 //! deploys APP[/REF] [in ENV] [last N]
 //! environments [APP] | where can i deploy APP | where is APP
@@ -15,6 +15,8 @@
 //! lock[!] ENV [on APP] [for DURATION] [REASON]
 //! unlock[!] ENV [on APP]
 //! locks
+//! queue [ENV] [on APP]
+//! dequeue [ENV] [on APP]
 //! freeze [ENV] [on APP] [for DURATION] -- REASON
 //! unfreeze [ENV] [on APP]
 //! audit [APP] [in ENV]
@@ -43,6 +45,7 @@ mod cancel;
 mod confirm;
 mod deploy;
 mod deploys;
+mod dequeue;
 mod duration;
 mod environments;
 mod freeze;
@@ -50,6 +53,7 @@ mod help;
 mod lock;
 mod locks;
 mod options;
+mod queue;
 mod refname;
 mod rollback;
 mod suggest;
@@ -66,6 +70,7 @@ pub use cancel::Cancel;
 pub use confirm::Confirm;
 pub use deploy::Deploy;
 pub use deploys::{Deploys, MAX_LAST};
+pub use dequeue::Dequeue;
 pub use duration::{format_duration, parse_duration, parse_duration_phrase};
 pub use environments::Environments;
 pub use freeze::{Freeze, FREEZE_RULE, MAX_FREEZE, MIN_FREEZE};
@@ -73,6 +78,7 @@ pub use help::{all_help, help_for, help_text, reference_table, CommandHelp, Exam
 pub use lock::{Lock, LOCK_RULE, MAX_LOCK, MIN_LOCK};
 pub use locks::Locks;
 pub use options::{from_options, Form, Kind, Options, Param, Value};
+pub use queue::Queue;
 pub use refname::{RefError, RefErrorKind, RefName};
 pub use rollback::Rollback;
 pub use suggest::closest_name;
@@ -107,6 +113,10 @@ pub enum Command {
     Unlock(Unlock),
     /// `locks`: list the locks held.
     Locks(Locks),
+    /// `queue [ENV]`: who is in line for an environment.
+    Queue(Queue),
+    /// `dequeue [ENV]`: leave a queue.
+    Dequeue(Dequeue),
     /// `freeze [ENV]`: stop deploys (everywhere, or to one environment or app).
     Freeze(Freeze),
     /// `unfreeze [ENV]`: lift a chat freeze.
@@ -145,6 +155,8 @@ impl Command {
             Command::Lock(_) => &lock::HELP,
             Command::Unlock(_) => &unlock::HELP,
             Command::Locks(_) => &locks::HELP,
+            Command::Queue(_) => &queue::HELP,
+            Command::Dequeue(_) => &dequeue::HELP,
             Command::Freeze(_) => &freeze::HELP,
             Command::Unfreeze(_) => &unfreeze::HELP,
             Command::Why(_) => &why::HELP,
@@ -170,6 +182,8 @@ impl fmt::Display for Command {
             Command::Lock(c) => c.fmt(f),
             Command::Unlock(c) => c.fmt(f),
             Command::Locks(c) => c.fmt(f),
+            Command::Queue(c) => c.fmt(f),
+            Command::Dequeue(c) => c.fmt(f),
             Command::Freeze(c) => c.fmt(f),
             Command::Unfreeze(c) => c.fmt(f),
             Command::Why(c) => c.fmt(f),
@@ -268,6 +282,8 @@ enum Word {
     Lock,
     Unlock,
     Locks,
+    Queue,
+    Dequeue,
     Freeze,
     Unfreeze,
     Why,
@@ -297,6 +313,8 @@ impl Word {
             "lock" => Word::Lock,
             "unlock" => Word::Unlock,
             "locks" => Word::Locks,
+            "queue" => Word::Queue,
+            "dequeue" => Word::Dequeue,
             "freeze" => Word::Freeze,
             "unfreeze" => Word::Unfreeze,
             "why" => Word::Why,
@@ -319,6 +337,8 @@ impl Word {
             Word::Lock => &lock::HELP,
             Word::Unlock => &unlock::HELP,
             Word::Locks => &locks::HELP,
+            Word::Queue => &queue::HELP,
+            Word::Dequeue => &dequeue::HELP,
             Word::Freeze => &freeze::HELP,
             Word::Unfreeze => &unfreeze::HELP,
             Word::Why => &why::HELP,
@@ -362,6 +382,8 @@ pub(crate) fn parse_at(line: &str, depth: u8) -> Result<Command, ParseError> {
         Word::Lock => lock::parse(&head, &args),
         Word::Unlock => unlock::parse(&head, &args),
         Word::Locks => locks::parse(&head, &args),
+        Word::Queue => queue::parse(&head, &args),
+        Word::Dequeue => dequeue::parse(&head, &args),
         Word::Freeze => freeze::parse(&head, &args),
         Word::Unfreeze => unfreeze::parse(&head, &args),
         Word::Why => why::parse(&head, &args),

@@ -95,7 +95,8 @@ pub const HELP: CommandHelp = CommandHelp {
 without `for` it lasts `lock_ttl` (4h unless configured); `unlock` ends it sooner. \
 Locking again what you hold renews it. \
 The rest of the line is the reason; `--` before it is optional. \
-`lock!` takes over a lock someone else holds, if your role may force there (they are told).",
+`lock!` takes over a lock someone else holds, if your role may force there (they are told). \
+A lock held longer than `lock_remind_after` (2h unless configured) reminds its holder once per interval: Keep renews it, Unlock releases it; a released or expired lock gives the environment to the first in `queue`.",
     examples: &[
         Example {
             input: "lock staging",

@@ -291,6 +291,26 @@ mod tests {
             ),
             ("locks", form(&[]), "locks"),
             (
+                "queue",
+                form(&[("environment", t("production")), ("app", t("api"))]),
+                "queue production on api",
+            ),
+            ("queue", form(&[]), "queue"),
+            (
+                "dequeue",
+                form(&[("environment", t("production"))]),
+                "dequeue production",
+            ),
+            (
+                "deploy",
+                form(&[
+                    ("app", t("api")),
+                    ("environment", t("production")),
+                    ("queue", Value::Flag(true)),
+                ]),
+                "deploy api to production queue",
+            ),
+            (
                 "freeze",
                 form(&[
                     ("environment", t("production")),

@@ -236,6 +236,8 @@ fn command_names_are_slash_command_friendly() {
             "lock",
             "unlock",
             "locks",
+            "queue",
+            "dequeue",
             "freeze",
             "unfreeze",
             "audit",

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use commands::{
-    parse, Audit, Cancel, Command, Confirm, Deploy, Deploys, Environments, Freeze, Help, Lock,
-    Locks, ParseError, RefName, Rollback, Unfreeze, Unlock, Version, WhatsOn, Why,
+    parse, Audit, Cancel, Command, Confirm, Deploy, Deploys, Dequeue, Environments, Freeze, Help,
+    Lock, Locks, ParseError, Queue, RefName, Rollback, Unfreeze, Unlock, Version, WhatsOn, Why,
 };
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -53,8 +53,9 @@ fn deploy() -> impl Strategy<Value = Deploy> {
         git_ref(),
         prop::option::of((name(), prop::collection::vec(name(), 0..3))),
         prop::option::of(reason()),
+        any::<bool>(),
     )
-        .prop_map(|(task, force, target, env, reason)| {
+        .prop_map(|(task, force, target, env, reason, queue)| {
             let (environment, hosts) = match env {
                 Some((env, hosts)) => (Some(env), hosts),
                 None => (None, Vec::new()),
@@ -66,6 +67,7 @@ fn deploy() -> impl Strategy<Value = Deploy> {
                 environment,
                 hosts,
                 reason,
+                queue,
                 when_green: false,
             }
         })
@@ -129,6 +131,10 @@ fn command() -> impl Strategy<Value = Command> {
             })
         }),
         Just(Command::Locks(Locks)),
+        (prop::option::of(name()), prop::option::of(name()))
+            .prop_map(|(environment, app)| Command::Queue(Queue { environment, app })),
+        (prop::option::of(name()), prop::option::of(name()))
+            .prop_map(|(environment, app)| Command::Dequeue(Dequeue { environment, app })),
         (
             prop::option::of(name()),
             prop::option::of(name()),
@@ -190,6 +196,8 @@ const VOCABULARY: &[&str] = &[
     "lock!",
     "unlock",
     "locks",
+    "queue",
+    "dequeue",
     "why",
     "why?",
     "audit",
@@ -265,6 +273,8 @@ const STARTS: &[&str] = &[
     "lock!",
     "unlock",
     "locks",
+    "queue",
+    "dequeue",
     "why",
     "audit",
     "yes",
@@ -332,6 +342,11 @@ fn names_of(command: &Command) -> Vec<String> {
         Command::Audit(a) => {
             names.extend(a.app.clone());
             names.extend(a.environment.clone());
+        }
+        Command::Queue(Queue { environment, app })
+        | Command::Dequeue(Dequeue { environment, app }) => {
+            names.extend(environment.clone());
+            names.extend(app.clone());
         }
         Command::Confirm(Confirm { id }) | Command::Cancel(Cancel { id }) => {
             names.extend(id.clone())

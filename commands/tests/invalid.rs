@@ -273,7 +273,7 @@ fn error_messages_read_as_one_chat_message() {
     assert_eq!(
         err.to_string(),
         "deploy needs `to` before the environment — did you mean `deploy api to staging`?\n\
-         usage: deploy[:TASK][!] APP|APP/REF|REF [to|in|on ENV[/HOST,...]] [force | when green] [-- REASON]"
+         usage: deploy[:TASK][!] APP|APP/REF|REF [to|in|on ENV[/HOST,...]] [force | when green] [queue] [-- REASON]"
     );
     let err = parse("deploy api/x;rm").unwrap_err();
     let text = err.to_string();

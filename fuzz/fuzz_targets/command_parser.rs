@@ -10,7 +10,7 @@
 
 use std::borrow::Cow;
 
-use commands::{parse, Cancel, Command, Confirm, Freeze, ParseError, Unfreeze};
+use commands::{parse, Cancel, Command, Confirm, Dequeue, Freeze, ParseError, Queue, Unfreeze};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -127,6 +127,11 @@ fn names_of(command: &Command) -> Vec<String> {
         }
         Command::Confirm(Confirm { id }) | Command::Cancel(Cancel { id }) => {
             names.extend(id.clone())
+        }
+        Command::Queue(Queue { environment, app })
+        | Command::Dequeue(Dequeue { environment, app }) => {
+            names.extend(environment.clone());
+            names.extend(app.clone());
         }
         Command::Locks(_) | Command::Help(_) | Command::Version(_) => {}
     }

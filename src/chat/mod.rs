@@ -161,6 +161,14 @@ pub enum Action {
     Cancel {
         id: String,
     },
+    /// Wait in line for a busy environment (`deploy … queue`).
+    Queue {
+        command: String,
+    },
+    /// Keep a lock its holder was reminded of (`lock ENV on APP …`, which renews it).
+    Keep {
+        command: String,
+    },
     /// Deploy once the pending checks pass (`deploy … when green`).
     WhenGreen {
         command: String,
@@ -178,6 +186,8 @@ impl Action {
             Action::Unlock { .. } => format!("to release it, type `{command}`"),
             Action::Confirm { .. } => "type `yes` to go ahead".to_string(),
             Action::Cancel { .. } => "type `no` to cancel".to_string(),
+            Action::Queue { .. } => format!("to wait in line, type `{command}`"),
+            Action::Keep { .. } => format!("to keep it, type `{command}`"),
             Action::WhenGreen { .. } => {
                 format!("to deploy it the moment they pass, type `{command}`")
             }
@@ -191,6 +201,8 @@ impl Action {
             | Action::Rollback { command, .. }
             | Action::Retry { command }
             | Action::Unlock { command }
+            | Action::Queue { command }
+            | Action::Keep { command }
             | Action::WhenGreen { command } => command.clone(),
             Action::Confirm { id } => format!("confirm {id}"),
             Action::Cancel { id } => format!("cancel {id}"),

@@ -82,6 +82,34 @@ pub async fn seed_history(sandbox: &Sandbox) -> Result<(), String> {
     Ok(())
 }
 
+/// A colleague's lock, so that the demo can show the queue: `sam` is load-testing web's
+/// staging, and whoever deploys there waits in line.
+pub async fn seed_lock(bot: &crate::bot::Bot) -> Result<(), String> {
+    let now = bot.now();
+    let lock = crate::store::Lock {
+        app: "web".into(),
+        environment: "staging".into(),
+        holder_id: "sam".into(),
+        holder_name: "sam".into(),
+        reason: Some("load testing".into()),
+        created_at: now,
+        expires_at: crate::clock::later(now, std::time::Duration::from_secs(4 * 3600)),
+        warned: false,
+        conversation: crate::chat::Conversation {
+            adapter: shell::ADAPTER.to_string(),
+            channel: "deploys".into(),
+            channel_name: Some("deploys".into()),
+            thread: None,
+            interaction: None,
+        },
+    };
+    bot.store()
+        .take_lock(&lock, now)
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("could not seed the demo's lock: {e}"))
+}
+
 pub const GUIDE: &str = "\
 deploybot demo — you are `{user}` (roles: {roles}) in #{channel}; GitHub is a local sandbox at {url}
 A simulated deployer answers each deployment: queued → in progress → success (a ref named
@@ -98,6 +126,9 @@ A simulated deployer answers each deployment: queued → in progress → success
   where is api                         what is live in each environment
   rollback api in staging              broken failed there: put back what was live before it (topic)
   lock staging on api -- testing       only you may deploy there now (`locks`, `unlock staging on api`)
+  deploy web queue                     sam holds a lock on web's staging: you wait in line (`queue` lists it)
+  unlock! staging on web               release sam's lock (sam is told): the first in line, you, is told it is theirs
+  deploy web                           your turn: created
   why production on api                what would stop you deploying there
   audit                                who did what
   help                                 every command
@@ -140,6 +171,7 @@ pub async fn run(identity: Identity) -> Result<(), String> {
         adapter: shell::ADAPTER.to_string(),
     })
     .await?;
+    seed_lock(&service.bot).await?;
     let webhook = service
         .webhook_addr()
         .ok_or("the demo config has no [webhook]")?;

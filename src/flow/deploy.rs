@@ -339,6 +339,9 @@ pub async fn local_checks(
     }
     // Freezes (config windows, chat freezes): only break-glass, `deploy!` with a reason.
     flow::freeze::check(bot, request, app, env, cmd).await?;
+    // Someone else's turn, lock or running deployment: refused with a Queue button,
+    // or queued for `deploy … queue` (src/flow/queue.rs).
+    flow::queue::check(bot, request, app, env, cmd).await?;
     flow::lock::check(bot, app, env, &request.user).await?;
     Ok(may_force)
 }
@@ -941,6 +944,8 @@ impl Create {
             }
             g.answered
         };
+        // The requester's queue turn is used; `auto_lock` locks for them.
+        flow::queue::created(bot, &request, &plan.app, &plan.env, &tracked).await;
         // Closed once tracked: a crash in between is reconciled by finding it again.
         close(
             bot,

@@ -142,6 +142,7 @@ async fn prepare(
         environment: Some(env.name.to_string()),
         hosts: Vec::new(),
         reason: cmd.reason.clone(),
+        queue: false,
         when_green: false,
     };
     // Every local rule first: nobody learns what is live, and GitHub is not asked,

@@ -103,6 +103,8 @@ async fn unlock(bot: &Bot, request: &Request, cmd: &Unlock) -> Result<Outcome, S
         bot.say(&held.conversation, &notice).await;
     }
     bot.reply(request, reply).await;
+    // The first in line is told (src/flow/queue.rs).
+    super::queue::hand_over(bot, app.name.as_str(), env.name.as_str()).await;
     Ok(Outcome::allowed().on(app, Some(env)).detail(if theirs {
         format!("released {}'s lock", held.holder_name)
     } else {

@@ -65,6 +65,10 @@ pub async fn run(bot: &Bot, request: &Request, cmd: Why) -> Outcome {
         }
         Err(e) => lines.push(format!("❔ lock: unknown ({e})")),
     }
+    // Someone else's turn, the deployments in progress, the line (src/flow/queue.rs).
+    let (line, blocker) = super::queue::why(bot, app, env, &user.id).await;
+    lines.extend(line);
+    blockers.extend(blocker);
     let (freeze, frozen) = super::freeze::why_line(bot, app, env).await;
     lines.push(freeze);
     if frozen {

@@ -9,6 +9,7 @@
 pub mod group;
 pub mod migrate;
 pub mod postgres;
+pub mod queue;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -467,8 +468,10 @@ pub struct AuditEntry {
     pub detail: Option<String>,
 }
 
+/// The queue, lock reminders and automatic locks live in their own trait
+/// ([`queue::QueueStore`], `src/store/queue.rs`); every store has them.
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait Store: queue::QueueStore + Send + Sync {
     /// Inserts unless a record for this deployment (repository and id) exists; `true`
     /// if inserted.
     async fn insert_tracked(&self, t: &Tracked) -> Result<bool, StoreError>;

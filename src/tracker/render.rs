@@ -161,6 +161,7 @@ fn next_steps(t: &Tracked) -> Vec<Action> {
                     environment: Some(t.environment.clone()),
                     hosts: t.hosts.clone(),
                     reason: None,
+                    queue: false,
                     when_green: false,
                 })
                 .to_string(),

@@ -46,6 +46,9 @@ transient = true
 
 [apps.api.environments.production]
 production = true
+# These tests deploy to production back to back without the deployer's statuses
+# reaching the bot; tests/queue.rs drops this line to test the default (1).
+concurrency = 0
 deploy = ["release", "oncall"]
 force = ["oncall"]
 payload = { region = "us", replicas = 6 }

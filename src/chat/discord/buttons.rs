@@ -5,7 +5,9 @@
 //! (roll back, while deployment 42 is the one it replaces), `db1:t:deploy api/topic to
 //! staging` (retry), `db1:u:unlock staging on api` (unlock), `db1:c:ID` (confirm),
 //! `db1:x:ID` (cancel), `db1:g:deploy api/topic to staging when green` (deploy when
-//! green), `db1:r:COMMAND` (the reason modal of a forced production deploy). A
+//! green), `db1:q:deploy api to production queue` (wait in line), `db1:k:lock
+//! production on api` (keep a lock its holder was reminded of), `db1:r:COMMAND` (the
+//! reason modal of a forced production deploy). A
 //! longer one is kept in memory and the id carries a digest instead (`db1:f#3a9c…`),
 //! so after a restart such a button is *stale* and its presser is told what to type.
 //!
@@ -47,6 +49,10 @@ pub enum Press {
     AskReason(String),
     Confirm(String),
     Cancel(String),
+    /// Run this `deploy … queue`.
+    Queue(String),
+    /// Run this `lock` (the holder keeping their lock).
+    Keep(String),
     /// Run this `deploy … when green`.
     WhenGreen(String),
 }
@@ -98,6 +104,8 @@ impl Buttons {
             Action::Unlock { command } => self.encode('u', command),
             Action::Confirm { id } => self.encode('c', id),
             Action::Cancel { id } => self.encode('x', id),
+            Action::Queue { command } => self.encode('q', command),
+            Action::Keep { command } => self.encode('k', command),
             Action::WhenGreen { command } => self.encode('g', command),
         })
     }
@@ -156,6 +164,14 @@ impl Buttons {
             },
             'u' => match commands::parse(&payload) {
                 Ok(commands::Command::Unlock(_)) => Ok(Press::Unlock(payload)),
+                _ => Err(Unusable::Foreign),
+            },
+            'q' => match commands::parse(&payload) {
+                Ok(commands::Command::Deploy(d)) if d.queue => Ok(Press::Queue(payload)),
+                _ => Err(Unusable::Foreign),
+            },
+            'k' => match commands::parse(&payload) {
+                Ok(commands::Command::Lock(_)) => Ok(Press::Keep(payload)),
                 _ => Err(Unusable::Foreign),
             },
             'g' => match commands::parse(&payload) {
@@ -248,6 +264,24 @@ mod tests {
             b.decode(&unlock),
             Ok(Press::Unlock("unlock staging on api".into()))
         );
+        let queue = b
+            .custom_id(&Action::Queue {
+                command: "deploy api to production queue".into(),
+            })
+            .unwrap();
+        assert_eq!(
+            b.decode(&queue),
+            Ok(Press::Queue("deploy api to production queue".into()))
+        );
+        let keep = b
+            .custom_id(&Action::Keep {
+                command: "lock production on api".into(),
+            })
+            .unwrap();
+        assert_eq!(
+            b.decode(&keep),
+            Ok(Press::Keep("lock production on api".into()))
+        );
         let when_green = b
             .custom_id(&Action::WhenGreen {
                 command: "deploy api/topic to staging when green".into(),
@@ -262,6 +296,9 @@ mod tests {
         );
         // A forged id runs nothing but its own kind of command.
         for forged in [
+            "db1:q:deploy api to production",
+            "db1:q:unlock production",
+            "db1:k:unlock production on api",
             "db1:b:42:deploy! api to production",
             "db1:b:x:rollback api",
             "db1:b:rollback api",

@@ -297,6 +297,8 @@ impl Handler {
                 Press::Force(command)
                 | Press::Retry(command)
                 | Press::Unlock(command)
+                | Press::Queue(command)
+                | Press::Keep(command)
                 | Press::WhenGreen(command),
             ) => (command, None),
             Ok(Press::Rollback { command, replacing }) => (command, Some(replacing)),

@@ -189,6 +189,8 @@ pub fn render(message: &Message, buttons: &Buttons) -> Rendered {
             Action::Unlock { .. } => ("Unlock", Style::Secondary),
             Action::Confirm { .. } => ("Confirm", Style::Success),
             Action::Cancel { .. } => ("Cancel", Style::Secondary),
+            Action::Queue { .. } => ("Queue", Style::Primary),
+            Action::Keep { .. } => ("Keep", Style::Secondary),
             Action::WhenGreen { .. } => ("Deploy when green", Style::Primary),
         };
         // Custom ids must be unique within a message.
