@@ -133,6 +133,10 @@ fuzz_target!(|data: &[u8]| {
             let _ = e.deployment_status.environment_link();
             let _ = format!("{:?}", e);
         }
+        Ok(Event::Checks(e)) => {
+            assert!(matches!(event.as_str(), "status" | "check_run" | "check_suite"));
+            let _ = e.repository.name();
+        }
         Ok(Event::Ignored(name)) => assert_eq!(name, event),
         Err(why) => assert!(why.contains("not a valid")),
     }
