@@ -126,21 +126,9 @@ pub(crate) fn parse(head: &Head<'_>, args: &[&str]) -> Result<Command, ParseErro
             return Ok(Command::Freeze(freeze));
         }
         if is(word, "on") && freeze.app.is_none() {
-            match args.get(i + 1) {
-                Some(&app) if !is_dash(app) => {
-                    Name::App.check(app).map_err(|p| invalid(&HELP, p, None))?;
-                    freeze.app = Some(app.to_string());
-                    i += 2;
-                    continue;
-                }
-                _ => {
-                    return Err(invalid(
-                        &HELP,
-                        "no app after `on`",
-                        head.retry(head.first, &splice(args, i + 1..i + 1, &["APP"])),
-                    ));
-                }
-            }
+            freeze.app = Some(head.app_after_on(&HELP, args, i)?.to_string());
+            i += 2;
+            continue;
         }
         if is(word, "for") && freeze.duration.is_none() {
             let Some((duration, used)) = duration_at(&args[i + 1..]) else {

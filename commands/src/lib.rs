@@ -435,6 +435,26 @@ impl<'a> Head<'a> {
     /// Suggestions are built this way: apply one fix to what the user typed and let
     /// the parser judge the result, so a suggestion is never a line the parser would
     /// refuse, and several mistakes get fixed one after the other.
+    /// The app named after the `on` at `args[at]`, checked as an app name; without one,
+    /// the error suggests the line with `APP` put in its place (`lock`, `unlock`,
+    /// `freeze` and `unfreeze` take `on APP` anywhere among their words).
+    pub(crate) fn app_after_on<'w>(
+        &self,
+        help: &'static CommandHelp,
+        args: &[&'w str],
+        at: usize,
+    ) -> Result<&'w str, ParseError> {
+        let Some(&app) = args.get(at + 1).filter(|a| !is_dash(a)) else {
+            return Err(invalid(
+                help,
+                "no app after `on`",
+                self.retry(self.first, &splice(args, at + 1..at + 1, &["APP"])),
+            ));
+        };
+        Name::App.check(app).map_err(|p| invalid(help, p, None))?;
+        Ok(app)
+    }
+
     pub(crate) fn retry(&self, first: &str, tokens: &[&str]) -> Option<String> {
         if self.depth >= MAX_DEPTH {
             return None;

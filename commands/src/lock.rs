@@ -169,21 +169,9 @@ pub(crate) fn parse(head: &Head<'_>, args: &[&str]) -> Result<Command, ParseErro
             break;
         }
         if is(word, "on") && lock.app.is_none() {
-            match args.get(i + 1) {
-                Some(&app) if !is_dash(app) => {
-                    Name::App.check(app).map_err(|p| invalid(&HELP, p, None))?;
-                    lock.app = Some(app.to_string());
-                    i += 2;
-                    continue;
-                }
-                _ => {
-                    return Err(invalid(
-                        &HELP,
-                        "no app after `on`",
-                        head.retry(head.first, &splice(args, i + 1..i + 1, &["APP"])),
-                    ));
-                }
-            }
+            lock.app = Some(head.app_after_on(&HELP, args, i)?.to_string());
+            i += 2;
+            continue;
         }
         if is(word, "for") && lock.duration.is_none() {
             if let Some((duration, used)) = duration_at(&args[i + 1..]) {

@@ -3,9 +3,7 @@
 use std::fmt;
 
 use crate::options::{Form, Kind, Param};
-use crate::{
-    code, invalid, is, is_dash, splice, Command, CommandHelp, Example, Head, Name, ParseError,
-};
+use crate::{code, invalid, is, is_dash, Command, CommandHelp, Example, Head, Name, ParseError};
 
 /// Lift a chat freeze: the global one, one environment's, or one app's.
 ///
@@ -83,15 +81,7 @@ pub(crate) fn parse(head: &Head<'_>, args: &[&str]) -> Result<Command, ParseErro
     while i < args.len() {
         let word = args[i];
         if is(word, "on") && unfreeze.app.is_none() {
-            let Some(&app) = args.get(i + 1).filter(|a| !is_dash(a)) else {
-                return Err(invalid(
-                    &HELP,
-                    "no app after `on`",
-                    head.retry(head.first, &splice(args, i + 1..i + 1, &["APP"])),
-                ));
-            };
-            Name::App.check(app).map_err(|p| invalid(&HELP, p, None))?;
-            unfreeze.app = Some(app.to_string());
+            unfreeze.app = Some(head.app_after_on(&HELP, args, i)?.to_string());
             i += 2;
             continue;
         }

@@ -108,15 +108,7 @@ pub(crate) fn parse(head: &Head<'_>, args: &[&str]) -> Result<Command, ParseErro
     while i < args.len() {
         let word = args[i];
         if is(word, "on") && unlock.app.is_none() {
-            let Some(&app) = args.get(i + 1).filter(|a| !is_dash(a)) else {
-                return Err(invalid(
-                    &HELP,
-                    "no app after `on`",
-                    head.retry(head.first, &splice(args, i + 1..i + 1, &["APP"])),
-                ));
-            };
-            Name::App.check(app).map_err(|p| invalid(&HELP, p, None))?;
-            unlock.app = Some(app.to_string());
+            unlock.app = Some(head.app_after_on(&HELP, args, i)?.to_string());
             i += 2;
             continue;
         }
