@@ -1079,7 +1079,7 @@ fn freeze_from(row: &PgRow) -> Result<Freeze, StoreError> {
     })
 }
 
-fn lock_from(row: &PgRow) -> Result<Lock, StoreError> {
+pub(super) fn lock_from(row: &PgRow) -> Result<Lock, StoreError> {
     Ok(Lock {
         app: row.get("app"),
         environment: row.get("environment"),

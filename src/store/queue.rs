@@ -217,20 +217,6 @@ fn sqlite_entry(row: &sqlx::sqlite::SqliteRow) -> Result<QueueEntry, StoreError>
     })
 }
 
-fn sqlite_lock(row: &sqlx::sqlite::SqliteRow) -> Result<Lock, StoreError> {
-    Ok(Lock {
-        app: row.get("app"),
-        environment: row.get("environment"),
-        holder_id: row.get("holder_id"),
-        holder_name: row.get("holder_name"),
-        reason: row.get("reason"),
-        created_at: parse_ts(row.get::<&str, _>("created_at"))?,
-        expires_at: parse_ts(row.get::<&str, _>("expires_at"))?,
-        warned: row.get::<i64, _>("warned") != 0,
-        conversation: serde_json::from_str(row.get::<&str, _>("conversation"))?,
-    })
-}
-
 #[async_trait]
 impl QueueStore for SqliteStore {
     async fn join_queue(&self, e: &QueueEntry) -> Result<Joined, StoreError> {
@@ -456,7 +442,12 @@ impl QueueStore for SqliteStore {
             .fetch_all(self.pool())
             .await?
             .iter()
-            .map(|row| Ok((sqlite_lock(row)?, row.get::<String, _>("deployment"))))
+            .map(|row| {
+                Ok((
+                    super::sqlite::lock_from(row)?,
+                    row.get::<String, _>("deployment"),
+                ))
+            })
             .collect()
     }
 
@@ -498,20 +489,6 @@ fn pg_entry(row: &sqlx::postgres::PgRow) -> Result<QueueEntry, StoreError> {
         state: QueueState::parse(row.get::<&str, _>("state")),
         told_at: row.try_get("told_at")?,
         reserved_until: row.try_get("reserved_until")?,
-    })
-}
-
-fn pg_lock(row: &sqlx::postgres::PgRow) -> Result<Lock, StoreError> {
-    Ok(Lock {
-        app: row.get("app"),
-        environment: row.get("environment"),
-        holder_id: row.get("holder_id"),
-        holder_name: row.get("holder_name"),
-        reason: row.get("reason"),
-        created_at: row.try_get("created_at")?,
-        expires_at: row.try_get("expires_at")?,
-        warned: row.try_get("warned")?,
-        conversation: serde_json::from_str(row.get::<&str, _>("conversation"))?,
     })
 }
 
@@ -744,7 +721,12 @@ impl QueueStore for PostgresStore {
             .fetch_all(self.pool())
             .await?
             .iter()
-            .map(|row| Ok((pg_lock(row)?, row.get::<String, _>("deployment"))))
+            .map(|row| {
+                Ok((
+                    super::postgres::lock_from(row)?,
+                    row.get::<String, _>("deployment"),
+                ))
+            })
             .collect()
     }
 

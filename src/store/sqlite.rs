@@ -1049,7 +1049,7 @@ fn parse_ts(s: &str) -> Result<DateTime<Utc>, StoreError> {
         .map_err(|e| StoreError(format!("corrupt timestamp `{s}`: {e}")))
 }
 
-fn lock_from(row: &sqlx::sqlite::SqliteRow) -> Result<Lock, StoreError> {
+pub(super) fn lock_from(row: &sqlx::sqlite::SqliteRow) -> Result<Lock, StoreError> {
     Ok(Lock {
         app: row.get("app"),
         environment: row.get("environment"),
