@@ -6,7 +6,12 @@
 //! target/release/examples/webhook_load              # bot in this process
 //! target/release/examples/webhook_load --external   # bot = target/release/deploybot
 //! target/release/examples/webhook_load --quick      # a tenth of the sizes
+//! target/release/examples/webhook_load --chat-only  # only receipt → chat and one at a time
 //! ```
+//!
+//! To profile the tracked runs alone: `mkfifo /tmp/ctl && PERF_CTL=/tmp/ctl perf record
+//! -D -1 --control fifo:/tmp/ctl -- target/release/examples/webhook_load --chat-only`
+//! (the example enables perf around them).
 //!
 //! It starts the sandbox (GitHub) and a bot with a real SQLite file (WAL) and its
 //! webhook server, then sends ~10 KB signed `deployment_status` deliveries (GitHub's
@@ -650,6 +655,7 @@ async fn main() {
         .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let external = args.iter().any(|a| a == "--external");
+    let chat_only = args.iter().any(|a| a == "--chat-only");
     let scale = if args.iter().any(|a| a == "--quick") {
         10
     } else {
@@ -689,7 +695,7 @@ async fn main() {
 
     // wrk first, before this process's own connections count against the bot's
     // per-client connection cap.
-    if external {
+    if external && !chat_only {
         let kinds = [
             (
                 "untracked (stored)",
@@ -723,7 +729,7 @@ async fn main() {
     // even with --quick: the effect of the table's size is the point).
     let chunk = 2_000;
     let mut rates = Vec::new();
-    for i in 0..5 {
+    for i in 0..if chat_only { 0 } else { 5 } {
         let items = untracked(&template, chunk, "fill", 10_000_000 + (i * chunk) as u64);
         let sent = send(&client, &bot.url(), items, 16).await;
         rates.push(chunk as f64 / sent.took.as_secs_f64());
@@ -740,6 +746,9 @@ async fn main() {
     );
 
     for (c, first) in [(16usize, 20_000_000u64), (64, 30_000_000)] {
+        if chat_only {
+            break;
+        }
         let n = 20_000 / scale;
         let sent = send(
             &client,
@@ -788,7 +797,14 @@ async fn main() {
     for c in [16usize, 64] {
         let n = 2_000 / scale;
         let items = prepare(&mut bot, &sb, &template, n, &format!("tracked{c}")).await;
+        let perf = std::env::var("PERF_CTL").ok();
+        if let Some(p) = &perf {
+            std::fs::write(p, "enable\n").expect("PERF_CTL: perf's control fifo");
+        }
         let (rate, p50, p99, twice) = tracked(&client, &bot, items, c).await;
+        if let Some(p) = &perf {
+            std::fs::write(p, "disable\n").expect("PERF_CTL: perf's control fifo");
+        }
         println!(
             "receipt → chat, tracked, c={c}: {n} deliveries, {rate:.0}/s ({}), p50 {} p99 {}, final states shown twice: {twice}",
             of_floor(rate),
@@ -801,17 +817,34 @@ async fn main() {
     let items = prepare(&mut bot, &sb, &template, n, "one").await;
     let finals = bot.finals();
     let mut one = Vec::new();
+    let mut answered = Vec::new();
     for item in items {
         let id = item.deployment;
         let sent = send(&client, &bot.url(), vec![item], 1).await;
         let f = shown(&finals, &[id]).await;
         one.push(f[&id].0.saturating_duration_since(sent.at[&id]));
+        answered.extend(sent.answers);
     }
     one.sort();
+    answered.sort();
+    // The same, for deliveries answered without storing anything: what HTTP, HMAC and
+    // the parse cost alone.
+    let mut bare = Vec::new();
+    for item in not_followed(&template, n, "bare", 60_000_000) {
+        bare.extend(send(&client, &bot.url(), vec![item], 1).await.answers);
+    }
+    bare.sort();
     println!(
-        "one delivery at a time, receipt → chat: {n} deliveries, p50 {} p99 {}",
+        "one delivery at a time, not followed (not stored): answered p50 {} p99 {}",
+        ms(pct(&bare, 0.5)),
+        ms(pct(&bare, 0.99))
+    );
+    println!(
+        "one delivery at a time, receipt → chat: {n} deliveries, p50 {} p99 {} (answered: p50 {} p99 {})",
         ms(pct(&one, 0.5)),
-        ms(pct(&one, 0.99))
+        ms(pct(&one, 0.99)),
+        ms(pct(&answered, 0.5)),
+        ms(pct(&answered, 0.99))
     );
     println!(
         "RSS: idle {} MiB, after {} deliveries {} MiB, at the end {} MiB{}",

@@ -29,7 +29,7 @@ use crate::store::{Arrival, Store, StoreError, Write, Written, GENERATED_KEY};
 use crate::tracker::Tracker;
 
 /// Workers applying events; a deployment's events always go to the same one.
-pub const SHARDS: usize = 16;
+pub const SHARDS: usize = 64;
 /// The longest a delivery waits for its commit before it is answered 503 (GitHub
 /// stops waiting at 10 s).
 const ANSWER_WITHIN: Duration = Duration::from_secs(8);
@@ -220,7 +220,9 @@ impl Inbox {
     }
 
     /// Commits a delivery's event (unless its id was seen), then hands it to its
-    /// worker. An error means nothing was kept: the delivery can be sent again.
+    /// worker. An error means the delivery should be sent again: nothing was kept, or
+    /// (a store slower than [`ANSWER_WITHIN`]) what it commits late is applied by the
+    /// redrive and the redelivery is a duplicate.
     pub async fn admit(
         &self,
         delivery: Option<String>,
@@ -231,30 +233,6 @@ impl Inbox {
         if !work.followed_by(&self.inner.tracker) {
             return Ok(Admission::NotFollowed);
         }
-        // GitHub gives up on an answer after 10 s. A store that is stuck (locked by
-        // another process, each write waiting out the busy timeout) gets an answer
-        // in time: 503, so that the delivery shows as failed and can be redelivered.
-        // The admission goes on by itself, so it still ends one way or the other:
-        // committed (applied once; a redelivery is a duplicate) or released.
-        let inbox = self.clone();
-        let admission = tokio::spawn(async move { inbox.admit_now(delivery, work).await });
-        match tokio::time::timeout(ANSWER_WITHIN, admission).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(panicked)) => Err(StoreError(format!(
-                "recording the delivery failed: {panicked}"
-            ))),
-            Err(_) => Err(StoreError(format!(
-                "the store did not commit the delivery within {}s",
-                ANSWER_WITHIN.as_secs()
-            ))),
-        }
-    }
-
-    async fn admit_now(
-        &self,
-        delivery: Option<String>,
-        work: Work,
-    ) -> Result<Admission, StoreError> {
         let key = match &delivery {
             Some(id) => id.clone(),
             None => format!(
@@ -267,40 +245,55 @@ impl Inbox {
         if !self.inner.in_flight.insert(key.clone()) {
             return Ok(Admission::Duplicate); // the same id racing itself
         }
+        // Released however this ends, even when the request is dropped half-way (the
+        // sender hung up): a row committed meanwhile is then left to the redrive.
+        let held = Held {
+            inbox: self,
+            key: Some(key.clone()),
+        };
         let arrival = Arrival {
-            key: key.clone(),
+            key,
             delivery,
             event: serde_json::to_string(&work)?,
             at: self.inner.clock.now(),
         };
-        match self.inner.writer.write(Write::Admit(arrival)).await {
-            Ok(Written::Admitted) => {
-                if self.applies() {
-                    self.dispatch(Job { key, work }).await;
-                } else {
-                    self.release(&key); // committed: the leader applies it
-                }
-                Ok(Admission::Accepted)
-            }
-            Ok(_) => {
-                self.release(&key);
-                Ok(Admission::Duplicate)
-            }
-            Err(e) => {
-                self.release(&key);
-                Err(e)
-            }
+        // GitHub gives up on an answer after 10 s. A store that is stuck (locked by
+        // another process, each write waiting out the busy timeout) gets an answer in
+        // time: 503, so that the delivery shows as failed and can be redelivered. The
+        // write may still be committed later: the redrive then applies it, and the
+        // redelivery is a duplicate.
+        let written = tokio::time::timeout(
+            ANSWER_WITHIN,
+            self.inner.writer.write(Write::Admit(arrival)),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(StoreError(format!(
+                "the store did not commit the delivery within {}s",
+                ANSWER_WITHIN.as_secs()
+            )))
+        })?;
+        if written != Written::Admitted {
+            return Ok(Admission::Duplicate);
         }
+        if self.applies() {
+            self.dispatch(held, work).await;
+        }
+        // (Not the leader: committed, the leader applies it.)
+        Ok(Admission::Accepted)
     }
 
-    async fn dispatch(&self, job: Job) {
-        let shard = &self.inner.shards[job.work.shard()];
-        self.inner.metrics.tracker_queued();
-        let key = job.key.clone();
-        if shard.send_timeout(job, DISPATCH_WAIT).await.is_err() {
-            // Committed, so not lost: the next redrive round applies it.
-            self.inner.metrics.tracker_unqueued();
-            self.release(&key);
+    /// Hands a committed event to its worker, which releases its key once applied.
+    /// Without room in time (or when the caller is dropped while waiting) the key is
+    /// released here: committed, so not lost, the next redrive round applies it.
+    async fn dispatch(&self, held: Held<'_>, work: Work) {
+        let shard = &self.inner.shards[work.shard()];
+        if let Ok(Ok(room)) = tokio::time::timeout(DISPATCH_WAIT, shard.reserve()).await {
+            self.inner.metrics.tracker_queued();
+            room.send(Job {
+                key: held.handed_over(),
+                work,
+            });
         }
     }
 
@@ -342,13 +335,13 @@ impl Inbox {
             if !self.inner.in_flight.insert(arrival.key.clone()) {
                 continue;
             }
+            let held = Held {
+                inbox: self,
+                key: Some(arrival.key.clone()),
+            };
             match serde_json::from_str::<Work>(&arrival.event) {
                 Ok(work) => {
-                    self.dispatch(Job {
-                        key: arrival.key,
-                        work,
-                    })
-                    .await;
+                    self.dispatch(held, work).await;
                     handed += 1;
                 }
                 Err(e) => {
@@ -358,7 +351,7 @@ impl Inbox {
                         .writer
                         .write_later(Write::Applied(arrival.key.clone()))
                         .await;
-                    self.release(&arrival.key);
+                    drop(held);
                 }
             }
         }
@@ -388,6 +381,27 @@ impl Inbox {
     /// Events admitted and not yet applied by this process.
     pub fn in_flight(&self) -> usize {
         self.inner.in_flight.len()
+    }
+}
+
+/// An inbox key held in `in_flight` by an admission: released on drop unless handed
+/// to a worker (which releases it once applied).
+struct Held<'a> {
+    inbox: &'a Inbox,
+    key: Option<String>,
+}
+
+impl Held<'_> {
+    fn handed_over(mut self) -> String {
+        self.key.take().unwrap_or_default()
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            self.inbox.release(&key);
+        }
     }
 }
 

@@ -395,11 +395,6 @@ impl Metrics {
         self.tracker_queue_depth.inc();
     }
 
-    /// An event counted as queued that could not be queued after all.
-    pub fn tracker_unqueued(&self) {
-        self.tracker_queue_depth.dec();
-    }
-
     pub fn tracker_applied(&self, took: Duration) {
         self.tracker_queue_depth.dec();
         self.tracker_apply_seconds.observe(took.as_secs_f64());

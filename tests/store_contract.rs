@@ -790,7 +790,7 @@ async fn a_delivery_is_admitted_once_and_forgotten_by_age_only() {
         {
             let store = b.open().await;
             let answers = store
-                .write(&[arrival("a", t0), arrival("b", t0), arrival("a", t0)])
+                .write(vec![arrival("a", t0), arrival("b", t0), arrival("a", t0)])
                 .await
                 .unwrap();
             assert_eq!(
@@ -798,41 +798,41 @@ async fn a_delivery_is_admitted_once_and_forgotten_by_age_only() {
                 [Written::Admitted, Written::Admitted, Written::Duplicate]
             );
             assert_eq!(
-                store.write(&[arrival("b", t0)]).await.unwrap(),
+                store.write(vec![arrival("b", t0)]).await.unwrap(),
                 [Written::Duplicate]
             );
             // Applying removes an entry; the id stays remembered.
-            store.write(&[Write::Applied("a".into())]).await.unwrap();
+            store.write(vec![Write::Applied("a".into())]).await.unwrap();
             assert_eq!(
-                store.write(&[arrival("a", t0)]).await.unwrap(),
+                store.write(vec![arrival("a", t0)]).await.unwrap(),
                 [Written::Duplicate]
             );
         }
         // Across a restart.
         let store = b.open().await;
         assert_eq!(
-            store.write(&[arrival("b", t0)]).await.unwrap(),
+            store.write(vec![arrival("b", t0)]).await.unwrap(),
             [Written::Duplicate]
         );
         let batch: Vec<Write> = (0..1200)
             .map(|i| arrival(&format!("d{i}"), t0 + secs(i)))
             .collect();
         assert!(store
-            .write(&batch)
+            .write(batch)
             .await
             .unwrap()
             .iter()
             .all(|w| *w == Written::Admitted));
         // However many are remembered, none is dropped for room.
         assert_eq!(
-            store.write(&[arrival("d0", t0)]).await.unwrap(),
+            store.write(vec![arrival("d0", t0)]).await.unwrap(),
             [Written::Duplicate]
         );
         // `a` and `b` were received at t0, as d0 was: 1002 are older than t0 + 1000 s.
         assert_eq!(store.prune_deliveries(t0 + secs(1000)).await.unwrap(), 1002);
         assert_eq!(
             store
-                .write(&[arrival("d0", t0), arrival("d1000", t0)])
+                .write(vec![arrival("d0", t0), arrival("d1000", t0)])
                 .await
                 .unwrap(),
             [Written::Admitted, Written::Duplicate]
@@ -851,7 +851,7 @@ async fn sixteen_racing_admissions_of_one_delivery_one_is_admitted() {
             async move {
                 // Each in a batch of its own, with a delivery of its own beside it.
                 store
-                    .write(&[arrival("same", t0), arrival(&format!("own{i}"), t0)])
+                    .write(vec![arrival("same", t0), arrival(&format!("own{i}"), t0)])
                     .await
                     .unwrap()
             }
@@ -881,7 +881,7 @@ async fn the_inbox_keeps_events_in_arrival_order_until_applied() {
                 at: t0 + secs(4),
             };
             let answers = store
-                .write(&[
+                .write(vec![
                     arrival("c", t0 + secs(3)),
                     arrival("a", t0 + secs(1)),
                     Write::Admit(generated.clone()),
@@ -917,7 +917,7 @@ async fn the_inbox_keeps_events_in_arrival_order_until_applied() {
             let mut done = settled(8);
             done.request_id = Some("r-8".into());
             let answers = store
-                .write(&[
+                .write(vec![
                     Write::Applied("c".into()),
                     Write::Insert(Box::new(t.clone())),
                     arrival("d", t0 + secs(5)),
@@ -1065,7 +1065,7 @@ async fn tracked_writes_of_a_batch_keep_their_order_and_the_last_put_wins() {
         let t = tracked(7);
         assert_eq!(
             store
-                .write(&[
+                .write(vec![
                     Write::Insert(Box::new(t.clone())),
                     Write::Insert(Box::new(t.clone())),
                 ])
@@ -1079,7 +1079,7 @@ async fn tracked_writes_of_a_batch_keep_their_order_and_the_last_put_wins() {
         let mut other_running = other.clone();
         other_running.state = DeploymentState::InProgress;
         let answers = store
-            .write(&[
+            .write(vec![
                 Write::Put(Box::new(a.clone())),
                 Write::Put(Box::new(other_running.clone())),
                 Write::Put(Box::new(a_done.clone())),
@@ -1529,7 +1529,7 @@ async fn migrate_store_copies_sqlite_into_postgres_and_can_run_again() {
         old.add_confirmation(&confirmation("c1", "bob", t0))
             .await
             .unwrap();
-        old.write(&[Write::Insert(Box::new(tracked(5))), arrival("d1", t0)])
+        old.write(vec![Write::Insert(Box::new(tracked(5))), arrival("d1", t0)])
             .await
             .unwrap();
         old.add_intent(&intent("r1", t0)).await.unwrap();
@@ -1581,7 +1581,7 @@ async fn migrate_store_copies_sqlite_into_postgres_and_can_run_again() {
             .is_some());
         assert_eq!(new.open_intents().await.unwrap()[0].request_id, "r1");
         assert_eq!(
-            new.write(&[arrival("d1", t0)]).await.unwrap(),
+            new.write(vec![arrival("d1", t0)]).await.unwrap(),
             [Written::Duplicate],
             "delivery ids move too"
         );

@@ -64,16 +64,19 @@ impl GroupWriter {
 
     /// Commits `w` with whatever else is waiting, and says what it did.
     pub async fn write(&self, w: Write) -> Result<Written, StoreError> {
+        self.submit(w).await?.committed().await
+    }
+
+    /// Queues `w` for the next commit, behind every write queued before it; awaiting
+    /// the [`Pending`] says when it is committed. (What a caller queues in order is
+    /// committed in that order.)
+    pub async fn submit(&self, w: Write) -> Result<Pending, StoreError> {
         let (tx, rx) = oneshot::channel();
         self.queue()
             .send((w, Some(tx)))
             .await
             .map_err(|_| StoreError("the store writer has stopped".into()))?;
-        match rx.await {
-            Ok(Ok(written)) => Ok(written),
-            Ok(Err(e)) => Err(StoreError(e)),
-            Err(_) => Err(StoreError("the store writer has stopped".into())),
-        }
+        Ok(Pending(rx))
     }
 
     /// Queues `w` for the next commit without waiting for it (an applied inbox entry:
@@ -83,12 +86,26 @@ impl GroupWriter {
     }
 }
 
+/// A queued write's answer, from [`GroupWriter::submit`].
+pub struct Pending(oneshot::Receiver<Result<Written, String>>);
+
+impl Pending {
+    /// Waits until the write is committed (or its batch failed).
+    pub async fn committed(self) -> Result<Written, StoreError> {
+        match self.0.await {
+            Ok(Ok(written)) => Ok(written),
+            Ok(Err(e)) => Err(StoreError(e)),
+            Err(_) => Err(StoreError("the store writer has stopped".into())),
+        }
+    }
+}
+
 async fn run(
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
     mut queue: mpsc::Receiver<(Write, Option<Answer>)>,
 ) {
-    let mut writes = Vec::with_capacity(MAX_BATCH);
+    let mut writes = Vec::new();
     let mut answers = Vec::with_capacity(MAX_BATCH);
     loop {
         // Wait for one, then take everything that is already there.
@@ -107,8 +124,9 @@ async fn run(
             }
         }
         let started = std::time::Instant::now();
-        let result = store.write(&writes).await;
-        metrics.store_commit(writes.len(), started.elapsed());
+        let size = writes.len();
+        let result = store.write(std::mem::take(&mut writes)).await;
+        metrics.store_commit(size, started.elapsed());
         match result {
             Ok(written) => {
                 for (answer, w) in answers.drain(..).zip(written) {
@@ -118,13 +136,12 @@ async fn run(
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, writes = writes.len(), "a group commit failed");
+                tracing::error!(error = %e, writes = size, "a group commit failed");
                 let e = e.0;
                 for answer in answers.drain(..).flatten() {
                     let _ = answer.send(Err(e.clone()));
                 }
             }
         }
-        writes.clear();
     }
 }

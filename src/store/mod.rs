@@ -11,6 +11,7 @@ pub mod migrate;
 pub mod postgres;
 pub mod queue;
 pub mod sqlite;
+mod sqlite_writer;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -492,10 +493,11 @@ pub trait Store: queue::QueueStore + Send + Sync {
     async fn unfinished(&self) -> Result<Vec<Tracked>, StoreError>;
 
     /// Commits `batch` in one transaction (the group commit of [`group::GroupWriter`]):
-    /// one answer per write, in order. Deliveries are admitted first, then tracked
-    /// records written, then applied inbox entries removed. When it fails nothing of
-    /// the batch is kept.
-    async fn write(&self, batch: &[Write]) -> Result<Vec<Written>, StoreError>;
+    /// one answer per write, in order. Tracked records are written in batch order (the
+    /// last put of a record wins); a backend may group the rest by kind (admitted
+    /// deliveries, applied inbox entries), since none of them depends on another write
+    /// of its batch. When it fails nothing of the batch is kept.
+    async fn write(&self, batch: Vec<Write>) -> Result<Vec<Written>, StoreError>;
     /// Inbox entries (admitted, not yet applied) received before `before`, oldest
     /// first, at most `limit`.
     async fn inbox(&self, before: DateTime<Utc>, limit: u32) -> Result<Vec<Arrival>, StoreError>;

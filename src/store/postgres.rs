@@ -194,7 +194,7 @@ impl Store for PostgresStore {
             .collect()
     }
 
-    async fn write(&self, batch: &[Write]) -> Result<Vec<Written>, StoreError> {
+    async fn write(&self, batch: Vec<Write>) -> Result<Vec<Written>, StoreError> {
         let mut answers = vec![Written::Done; batch.len()];
         let mut tx = self.pool.begin().await?;
         // Deliveries: ids first (the unique key de-duplicates, also within the batch),

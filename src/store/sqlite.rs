@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
+use super::sqlite_writer::Writer;
 use super::{
     Arrival, AuditEntry, Confirmation, ConfirmationState, Freeze, Gauges, Intent, IntentResolution,
     Lock, LockTaken, Press, Store, StoreError, Tracked, Unconfirmable, Write, Written,
@@ -22,39 +23,51 @@ const BUSY_TIMEOUT: &str = "PRAGMA busy_timeout = 5000";
 
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The group commit's connection, on its own thread.
+    writer: Writer,
+    /// Where a `sqlite::memory:` store keeps its file (removed on drop).
+    _scratch: Option<tempfile::TempDir>,
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) and migrates the database at `url`
     /// (`sqlite://deploybot.db`, `sqlite::memory:`).
     pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
-        let memory = url.contains(":memory:");
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(|e| StoreError(format!("storage.url `{url}`: {e}")))?
+        // A memory database is private to one connection, and the group commit has a
+        // connection of its own: "memory" is a file in a temporary folder instead,
+        // removed when the store is dropped (nothing is kept, as promised).
+        let scratch = if url.contains(":memory:") {
+            Some(
+                tempfile::Builder::new()
+                    .prefix("deploybot-memory-")
+                    .tempdir()
+                    .map_err(|e| {
+                        StoreError(format!("cannot make a temporary folder for {url}: {e}"))
+                    })?,
+            )
+        } else {
+            None
+        };
+        let options = match &scratch {
+            Some(dir) => SqliteConnectOptions::new().filename(dir.path().join("deploybot.db")),
+            None => SqliteConnectOptions::from_str(url)
+                .map_err(|e| StoreError(format!("storage.url `{url}`: {e}")))?,
+        };
+        // WAL lets readers and the writer work at once. (In WAL mode, synchronous =
+        // NORMAL cannot corrupt the database; a power cut may lose the last
+        // transactions, which a restart's catch-up re-reads from GitHub.)
+        let options = options
             .create_if_missing(true)
             .busy_timeout(Duration::from_secs(BUSY_TIMEOUT_SECS))
-            .foreign_keys(true);
-        // WAL lets readers and the writer work at once; a memory database has one
-        // connection, or each connection would see its own empty database.
-        // (In WAL mode, synchronous = NORMAL cannot corrupt the database; a power cut
-        // may lose the last transactions, which a restart's catch-up re-reads from GitHub.)
-        let options = if memory {
-            options
-        } else {
-            options
-                .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
-        };
+            .foreign_keys(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal);
         // Two processes starting at once on a fresh file would both try to create the
         // tables: migrations run under an exclusive lock on a file beside the database.
-        let guard = if memory {
-            None
-        } else {
-            Some(migration_lock(options.get_filename()).await?)
-        };
+        let guard = migration_lock(options.get_filename()).await?;
         let pool = SqlitePoolOptions::new()
-            .max_connections(if memory { 1 } else { 4 })
-            .connect_with(options)
+            .max_connections(4)
+            .connect_with(options.clone())
             .await
             .map_err(|e| StoreError(format!("cannot open {url}: {e}")))?;
         sqlx::migrate!("./migrations")
@@ -62,7 +75,15 @@ impl SqliteStore {
             .await
             .map_err(|e| StoreError(format!("cannot migrate {url}: {e}")))?;
         drop(guard);
-        Ok(SqliteStore { pool })
+        let writer = Writer::open(
+            options.get_filename(),
+            Duration::from_secs(BUSY_TIMEOUT_SECS),
+        )?;
+        Ok(SqliteStore {
+            pool,
+            writer,
+            _scratch: scratch,
+        })
     }
 
     pub fn pool(&self) -> &SqlitePool {
@@ -92,11 +113,11 @@ async fn migration_lock(db: &std::path::Path) -> Result<std::fs::File, StoreErro
 }
 
 /// A repository as the key of tracked rows: GitHub's names are case-insensitive.
-fn repo_key(repo: &RepoName) -> String {
+pub(super) fn repo_key(repo: &RepoName) -> String {
     repo.to_string().to_ascii_lowercase()
 }
 
-fn ts(t: DateTime<Utc>) -> String {
+pub(super) fn ts(t: DateTime<Utc>) -> String {
     // Fixed width, so text order is time order.
     t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
@@ -162,130 +183,8 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn write(&self, batch: &[Write]) -> Result<Vec<Written>, StoreError> {
-        let mut answers = vec![Written::Done; batch.len()];
-        let mut tx = self.pool.begin().await?;
-        // Deliveries: ids first (the unique key de-duplicates, also within the batch),
-        // then the events of those that are new, each in one multi-row statement.
-        let arrivals: Vec<(usize, &Arrival)> = batch
-            .iter()
-            .enumerate()
-            .filter_map(|(i, w)| match w {
-                Write::Admit(a) => Some((i, a)),
-                _ => None,
-            })
-            .collect();
-        let mut fresh = std::collections::HashSet::new();
-        for chunk in arrivals.chunks(ROWS_PER_STATEMENT) {
-            let ids: Vec<&(usize, &Arrival)> =
-                chunk.iter().filter(|(_, a)| a.delivery.is_some()).collect();
-            if ids.is_empty() {
-                continue;
-            }
-            let sql = format!(
-                "INSERT INTO deliveries (id, received_at) VALUES {} ON CONFLICT (id) DO NOTHING RETURNING id",
-                vec!["(?, ?)"; ids.len()].join(", ")
-            );
-            let mut q = sqlx::query(&sql);
-            for (_, a) in &ids {
-                q = q.bind(a.delivery.as_deref()).bind(ts(a.at));
-            }
-            for row in q.fetch_all(&mut *tx).await? {
-                fresh.insert(row.get::<String, _>("id"));
-            }
-        }
-        let mut admitted = Vec::new();
-        for (i, a) in &arrivals {
-            // The first of the batch with a fresh id takes it; later ones are repeats.
-            let new = match &a.delivery {
-                Some(id) => fresh.remove(id),
-                None => true,
-            };
-            answers[*i] = if new {
-                admitted.push(*a);
-                Written::Admitted
-            } else {
-                Written::Duplicate
-            };
-        }
-        for chunk in admitted.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!(
-                "INSERT INTO inbox (key, event, received_at) VALUES {} ON CONFLICT (key) DO NOTHING",
-                vec!["(?, ?, ?)"; chunk.len()].join(", ")
-            );
-            let mut q = sqlx::query(&sql);
-            for a in chunk {
-                q = q.bind(&a.key).bind(&a.event).bind(ts(a.at));
-            }
-            q.execute(&mut *tx).await?;
-        }
-        // Tracked records in batch order; each run of puts is one multi-row upsert in
-        // which the last put of a deployment wins.
-        let now = ts(Utc::now());
-        let mut i = 0;
-        while i < batch.len() {
-            match &batch[i] {
-                Write::Put(_) => {
-                    let mut run: Vec<&Tracked> = Vec::new();
-                    while let Some(Write::Put(t)) = batch.get(i) {
-                        run.retain(|r| {
-                            r.deployment_id != t.deployment_id
-                                || repo_key(&r.repository) != repo_key(&t.repository)
-                        });
-                        run.push(t);
-                        i += 1;
-                    }
-                    for chunk in run.chunks(ROWS_PER_STATEMENT) {
-                        let sql = format!(
-                            "INSERT INTO tracked (deployment_id, repository, request_id, settled, data, updated_at)
-                             VALUES {} ON CONFLICT (repository, deployment_id) DO UPDATE SET
-                               request_id = excluded.request_id, settled = excluded.settled,
-                               data = excluded.data, updated_at = excluded.updated_at",
-                            vec!["(?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ")
-                        );
-                        let mut q = sqlx::query(&sql);
-                        for t in chunk {
-                            q = q
-                                .bind(t.deployment_id.0 as i64)
-                                .bind(repo_key(&t.repository))
-                                .bind(&t.request_id)
-                                .bind(t.is_settled())
-                                .bind(serde_json::to_string(t)?)
-                                .bind(now.clone());
-                        }
-                        q.execute(&mut *tx).await?;
-                    }
-                }
-                Write::Insert(t) => {
-                    let done = tracked_query(INSERT_TRACKED, t, &now)?
-                        .execute(&mut *tx)
-                        .await?;
-                    answers[i] = Written::Inserted(done.rows_affected() == 1);
-                    i += 1;
-                }
-                Write::Admit(_) | Write::Applied(_) => i += 1,
-            }
-        }
-        let applied: Vec<&str> = batch
-            .iter()
-            .filter_map(|w| match w {
-                Write::Applied(key) => Some(key.as_str()),
-                _ => None,
-            })
-            .collect();
-        for chunk in applied.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!(
-                "DELETE FROM inbox WHERE key IN ({})",
-                vec!["?"; chunk.len()].join(", ")
-            );
-            let mut q = sqlx::query(&sql);
-            for key in chunk {
-                q = q.bind(*key);
-            }
-            q.execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(answers)
+    async fn write(&self, batch: Vec<Write>) -> Result<Vec<Written>, StoreError> {
+        self.writer.write(batch).await
     }
 
     async fn inbox(&self, before: DateTime<Utc>, limit: u32) -> Result<Vec<Arrival>, StoreError> {
@@ -951,13 +850,10 @@ impl Store for SqliteStore {
     }
 }
 
-/// Rows per multi-row statement (each binds at most 6 values; SQLite allows 32,766).
-const ROWS_PER_STATEMENT: usize = 500;
-
-const INSERT_TRACKED: &str =
+pub(super) const INSERT_TRACKED: &str =
     "INSERT INTO tracked (deployment_id, repository, request_id, settled, data, updated_at)
      VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (repository, deployment_id) DO NOTHING";
-const PUT_TRACKED: &str =
+pub(super) const PUT_TRACKED: &str =
     "INSERT INTO tracked (deployment_id, repository, request_id, settled, data, updated_at)
      VALUES (?, ?, ?, ?, ?, ?)
      ON CONFLICT (repository, deployment_id) DO UPDATE SET

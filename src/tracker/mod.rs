@@ -374,9 +374,15 @@ impl Tracker {
             }
         };
         if !moves_forward(&t, state, status.id) {
-            // Keep a record even of a deployment adopted by a stale event, so the next
-            // event finds it.
-            self.insert(&t).await?;
+            if self.inner.cache.contains_key(&k) {
+                // Memory may be ahead of the store (the write of the event that moved
+                // it failed, and this is that event applied again): write it.
+                self.put(&t).await?;
+            } else {
+                // Keep a record even of a deployment adopted by a stale event, so the
+                // next event finds it.
+                self.insert(&t).await?;
+            }
             return Ok(Applied::Stale);
         }
         let now = self.inner.clock.now();
@@ -392,9 +398,17 @@ impl Tracker {
         if state.is_final() {
             t.finished_at = Some(status.created_at.unwrap_or(now).max(t.created_at));
         }
-        self.put(&t).await?;
+        // In memory at once, and rendered while the write commits: the inbox entry
+        // that brought the event is removed only once this returns, after the commit.
+        let written = self
+            .inner
+            .writer
+            .submit(Write::Put(Box::new(t.clone())))
+            .await?;
+        self.remember(&t);
         drop(_guard);
         self.schedule(repo, id);
+        written.committed().await?;
         Ok(Applied::Accepted)
     }
 
