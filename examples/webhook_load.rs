@@ -57,6 +57,9 @@ use deploybot::store::sqlite::SqliteStore;
 use sandbox::Sandbox;
 use serde_json::Value;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const SECRET: &str = "load-test-webhook-secret-0123456789";
 
 /// Final states seen, by deployment id: when first shown, and how many times.

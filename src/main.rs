@@ -11,6 +11,9 @@ use deploybot::clock::SystemClock;
 use deploybot::config::{Config, ConfigWarning, Loaded, LogConfig, LogFormat};
 use deploybot::service::Service;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "deploybot",
