@@ -762,6 +762,18 @@ impl Store for PostgresStore {
     }
 
     async fn poke_waits(&self, repository: &RepoName, sha: &str) -> Result<u64, StoreError> {
+        // Nearly every check event (one per CI status of every repository) is for a
+        // commit nobody waits for: a read answers those without the write lock.
+        let open: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM waits WHERE repository = $1 AND sha = $2 AND closed_at IS NULL",
+        )
+        .bind(repository.to_string().to_ascii_lowercase())
+        .bind(sha)
+        .fetch_one(&self.pool)
+        .await?;
+        if open == 0 {
+            return Ok(0);
+        }
         let done = sqlx::query(
             "UPDATE waits SET pokes = pokes + 1
              WHERE repository = $1 AND sha = $2 AND closed_at IS NULL",
