@@ -221,8 +221,8 @@ impl Inbox {
 
     /// Commits a delivery's event (unless its id was seen), then hands it to its
     /// worker. An error means the delivery should be sent again: nothing was kept, or
-    /// (a store slower than [`ANSWER_WITHIN`]) what it commits late is applied by the
-    /// redrive and the redelivery is a duplicate.
+    /// (a store slower than [`ANSWER_WITHIN`]) what it commits late is applied then,
+    /// and the redelivery is a duplicate.
     pub async fn admit(
         &self,
         delivery: Option<String>,
@@ -248,7 +248,7 @@ impl Inbox {
         // Released however this ends, even when the request is dropped half-way (the
         // sender hung up): a row committed meanwhile is then left to the redrive.
         let held = Held {
-            inbox: self,
+            inbox: self.clone(),
             key: Some(key.clone()),
         };
         let arrival = Arrival {
@@ -259,20 +259,34 @@ impl Inbox {
         };
         // GitHub gives up on an answer after 10 s. A store that is stuck (locked by
         // another process, each write waiting out the busy timeout) gets an answer in
-        // time: 503, so that the delivery shows as failed and can be redelivered. The
-        // write may still be committed later: the redrive then applies it, and the
-        // redelivery is a duplicate.
-        let written = tokio::time::timeout(
-            ANSWER_WITHIN,
-            self.inner.writer.write(Write::Admit(arrival)),
-        )
-        .await
-        .unwrap_or_else(|_| {
-            Err(StoreError(format!(
+        // time: 503, so that the delivery shows as failed and can be redelivered. A
+        // write already queued goes on by itself, so it still ends one way or the
+        // other: committed (and applied once: a redelivery is a duplicate) or not kept.
+        let deadline = tokio::time::Instant::now() + ANSWER_WITHIN;
+        let late = || {
+            StoreError(format!(
                 "the store did not commit the delivery within {}s",
                 ANSWER_WITHIN.as_secs()
-            )))
-        })?;
+            ))
+        };
+        let mut pending =
+            tokio::time::timeout_at(deadline, self.inner.writer.submit(Write::Admit(arrival)))
+                .await
+                .map_err(|_| late())??;
+        let written = match tokio::time::timeout_at(deadline, &mut pending).await {
+            Ok(written) => written?,
+            Err(_) => {
+                let inbox = self.clone();
+                tokio::spawn(async move {
+                    if let Ok(Written::Admitted) = pending.await {
+                        if inbox.applies() {
+                            inbox.dispatch(held, work).await;
+                        }
+                    }
+                });
+                return Err(late());
+            }
+        };
         if written != Written::Admitted {
             return Ok(Admission::Duplicate);
         }
@@ -286,7 +300,7 @@ impl Inbox {
     /// Hands a committed event to its worker, which releases its key once applied.
     /// Without room in time (or when the caller is dropped while waiting) the key is
     /// released here: committed, so not lost, the next redrive round applies it.
-    async fn dispatch(&self, held: Held<'_>, work: Work) {
+    async fn dispatch(&self, held: Held, work: Work) {
         let shard = &self.inner.shards[work.shard()];
         if let Ok(Ok(room)) = tokio::time::timeout(DISPATCH_WAIT, shard.reserve()).await {
             self.inner.metrics.tracker_queued();
@@ -336,7 +350,7 @@ impl Inbox {
                 continue;
             }
             let held = Held {
-                inbox: self,
+                inbox: self.clone(),
                 key: Some(arrival.key.clone()),
             };
             match serde_json::from_str::<Work>(&arrival.event) {
@@ -386,18 +400,18 @@ impl Inbox {
 
 /// An inbox key held in `in_flight` by an admission: released on drop unless handed
 /// to a worker (which releases it once applied).
-struct Held<'a> {
-    inbox: &'a Inbox,
+struct Held {
+    inbox: Inbox,
     key: Option<String>,
 }
 
-impl Held<'_> {
+impl Held {
     fn handed_over(mut self) -> String {
         self.key.take().unwrap_or_default()
     }
 }
 
-impl Drop for Held<'_> {
+impl Drop for Held {
     fn drop(&mut self) {
         if let Some(key) = self.key.take() {
             self.inbox.release(&key);

@@ -35,6 +35,10 @@ fn last_status_answer(t: &TestBot) -> Option<(String, u16)> {
 
 #[tokio::test]
 async fn an_event_answered_2xx_but_not_applied_before_a_crash_is_applied_after_the_restart() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("deploybot=debug")
+        .with_test_writer()
+        .try_init();
     let mut t = support::webhook_bot("10ms").await;
     let out = t.say("deploy api/topic to staging").await;
     assert!(out.contains("Created deployment"), "{out}");
@@ -423,5 +427,66 @@ async fn events_deploybot_does_not_follow_are_answered_without_storing_anything(
     assert!(
         text.contains(r#"deploybot_webhook_deliveries_total{event="deployment_status",outcome="not_followed"} 2"#),
         "{text}"
+    );
+}
+
+/// Memory can be ahead of the store: a status is in memory (and rendered) as soon as
+/// its write is queued, and its event leaves the inbox only once that write commits.
+/// When the write fails, the event stays; applying it again writes memory's record,
+/// although it no longer moves the deployment forward.
+#[tokio::test]
+async fn a_status_whose_write_failed_is_written_when_its_event_is_applied_again() {
+    let t = support::webhook_bot("10ms").await;
+    t.say("deploy api/topic to staging").await;
+    let id = deploybot::model::DeploymentId(t.last_deployment());
+    let repo = deploybot::model::RepoName::parse("acme/api").unwrap();
+
+    // The store refuses to record the success (as a full disk would), and only that.
+    let other = sqlx::SqlitePool::connect(&format!("sqlite://{}", t.db.display()))
+        .await
+        .unwrap();
+    sqlx::query(
+        r#"CREATE TRIGGER refuse_success BEFORE UPDATE ON tracked
+           WHEN NEW.data LIKE '%"state":"success"%'
+           BEGIN SELECT RAISE(ABORT, 'injected: disk full'); END"#,
+    )
+    .execute(&other)
+    .await
+    .unwrap();
+    let status: deploybot::github::DeploymentStatus = serde_json::from_value(serde_json::json!({
+        "id": 4242, "state": "success", "description": "Deployed topic"
+    }))
+    .unwrap();
+    let tracker = t.bot().tracker();
+    let failed = tracker.status(&repo, id, None, &status).await;
+    assert!(failed.is_err(), "the write failed: {failed:?}");
+    // The render it scheduled fails to record itself too.
+    tracker.flush(BOUND).await;
+    let stored = || async {
+        t.bot()
+            .store()
+            .tracked(&repo, id)
+            .await
+            .unwrap()
+            .expect("tracked")
+            .state
+    };
+    assert_ne!(stored().await, DeploymentState::Success, "not in the store");
+
+    // The disk has room again; the redrive applies the event once more.
+    sqlx::query("DROP TRIGGER refuse_success")
+        .execute(&other)
+        .await
+        .unwrap();
+    let again = tracker.status(&repo, id, None, &status).await.unwrap();
+    assert_eq!(
+        again,
+        deploybot::tracker::Applied::Stale,
+        "memory has it already"
+    );
+    assert_eq!(
+        stored().await,
+        DeploymentState::Success,
+        "and now the store too"
     );
 }

@@ -86,17 +86,32 @@ impl GroupWriter {
     }
 }
 
-/// A queued write's answer, from [`GroupWriter::submit`].
+/// A queued write's answer, from [`GroupWriter::submit`]: a future that is ready when
+/// the write is committed (or its batch failed). Dropping it does not withdraw the
+/// write.
 pub struct Pending(oneshot::Receiver<Result<Written, String>>);
 
 impl Pending {
     /// Waits until the write is committed (or its batch failed).
     pub async fn committed(self) -> Result<Written, StoreError> {
-        match self.0.await {
-            Ok(Ok(written)) => Ok(written),
-            Ok(Err(e)) => Err(StoreError(e)),
-            Err(_) => Err(StoreError("the store writer has stopped".into())),
-        }
+        self.await
+    }
+}
+
+impl std::future::Future for Pending {
+    type Output = Result<Written, StoreError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|answer| match answer {
+                Ok(Ok(written)) => Ok(written),
+                Ok(Err(e)) => Err(StoreError(e)),
+                Err(_) => Err(StoreError("the store writer has stopped".into())),
+            })
     }
 }
 
