@@ -273,28 +273,30 @@ impl Inbox {
             tokio::time::timeout_at(deadline, self.inner.writer.submit(Write::Admit(arrival)))
                 .await
                 .map_err(|_| late())??;
-        let written = match tokio::time::timeout_at(deadline, &mut pending).await {
-            Ok(written) => written?,
+        match tokio::time::timeout_at(deadline, &mut pending).await {
+            Ok(written) => Ok(self.hand_over(written?, held, work).await),
             Err(_) => {
                 let inbox = self.clone();
                 tokio::spawn(async move {
-                    if let Ok(Written::Admitted) = pending.await {
-                        if inbox.applies() {
-                            inbox.dispatch(held, work).await;
-                        }
+                    if let Ok(written) = pending.await {
+                        inbox.hand_over(written, held, work).await;
                     }
                 });
-                return Err(late());
+                Err(late())
             }
-        };
+        }
+    }
+
+    /// After the admission's commit: a new event goes to its worker, if this instance
+    /// applies events (else the leader applies it).
+    async fn hand_over(&self, written: Written, held: Held, work: Work) -> Admission {
         if written != Written::Admitted {
-            return Ok(Admission::Duplicate);
+            return Admission::Duplicate;
         }
         if self.applies() {
             self.dispatch(held, work).await;
         }
-        // (Not the leader: committed, the leader applies it.)
-        Ok(Admission::Accepted)
+        Admission::Accepted
     }
 
     /// Hands a committed event to its worker, which releases its key once applied.

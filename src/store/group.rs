@@ -64,11 +64,11 @@ impl GroupWriter {
 
     /// Commits `w` with whatever else is waiting, and says what it did.
     pub async fn write(&self, w: Write) -> Result<Written, StoreError> {
-        self.submit(w).await?.committed().await
+        self.submit(w).await?.await
     }
 
-    /// Queues `w` for the next commit, behind every write queued before it; awaiting
-    /// the [`Pending`] says when it is committed. (What a caller queues in order is
+    /// Queues `w` for the next commit, behind every write queued before it; the
+    /// [`Pending`] is ready when it is committed. (What a caller queues in order is
     /// committed in that order.)
     pub async fn submit(&self, w: Write) -> Result<Pending, StoreError> {
         let (tx, rx) = oneshot::channel();
@@ -90,13 +90,6 @@ impl GroupWriter {
 /// the write is committed (or its batch failed). Dropping it does not withdraw the
 /// write.
 pub struct Pending(oneshot::Receiver<Result<Written, String>>);
-
-impl Pending {
-    /// Waits until the write is committed (or its batch failed).
-    pub async fn committed(self) -> Result<Written, StoreError> {
-        self.await
-    }
-}
 
 impl std::future::Future for Pending {
     type Output = Result<Written, StoreError>;

@@ -6,7 +6,7 @@
 //! four statements (begin, two inserts, commit) cost ~350 µs before SQLite did any
 //! work. Here the whole batch is one hand-off: the thread runs it with cached prepared
 //! statements (rusqlite, over the same `libsqlite3-sys` as sqlx) and answers; a single
-//! admitted delivery commits in ~80 µs (BENCHMARKS.md). Every other statement of the
+//! admitted delivery commits in ~120 µs, hand-offs included (BENCHMARKS.md). Every other statement of the
 //! store stays on sqlx.
 //!
 //! **Invariant:** a batch is one `BEGIN IMMEDIATE … COMMIT`, applied in batch order; on

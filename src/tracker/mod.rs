@@ -360,6 +360,8 @@ impl Tracker {
         let k = key(repo, id);
         let lock = self.state_lock(&k);
         let _guard = lock.lock().await;
+        // Before `get`, which keeps what it reads from the store in memory too.
+        let in_memory = self.inner.cache.contains_key(&k);
         let mut t = match self.get(repo, id).await? {
             Some(t) => t,
             None => {
@@ -374,7 +376,7 @@ impl Tracker {
             }
         };
         if !moves_forward(&t, state, status.id) {
-            if self.inner.cache.contains_key(&k) {
+            if in_memory {
                 // Memory may be ahead of the store (the write of the event that moved
                 // it failed, and this is that event applied again): write it.
                 self.put(&t).await?;
@@ -408,7 +410,7 @@ impl Tracker {
         self.remember(&t);
         drop(_guard);
         self.schedule(repo, id);
-        written.committed().await?;
+        written.await?;
         Ok(Applied::Accepted)
     }
 
