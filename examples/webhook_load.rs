@@ -652,6 +652,194 @@ end
     })
 }
 
+/// Whether wrk is installed.
+fn which_wrk() -> bool {
+    Command::new("wrk")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
+}
+
+/// CLOCK_MONOTONIC (what `Instant` reads on Linux, and wrk's Lua below) in ns, and the
+/// `Instant` of the same moment: to compare this process's times with wrk's.
+fn monotonic_now() -> (Instant, f64) {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec for clock_gettime to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (Instant::now(), ts.tv_sec as f64 * 1e9 + ts.tv_nsec as f64)
+}
+
+/// Receipt → chat for tracked deliveries sent by wrk (a separate C process, 2 threads,
+/// `concurrency` connections): each thread sends its share of `items` once, noting
+/// when it sent each (LuaJIT's FFI reads CLOCK_MONOTONIC), then only deliveries of
+/// nothing followed until it is stopped. `None` when wrk is not installed.
+fn wrk_tracked(
+    url: &str,
+    items: &[Item],
+    concurrency: usize,
+    finals: &Finals,
+) -> Option<(f64, Duration, Duration, usize)> {
+    let dir = tempfile::tempdir().ok()?;
+    let addr = url.strip_prefix("http://")?.split('/').next()?.to_string();
+    let raw = |item: &Item| {
+        let mut r = format!(
+            "POST /webhook HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nX-GitHub-Event: deployment_status\r\nX-GitHub-Delivery: {}\r\nX-Hub-Signature-256: {}\r\nContent-Length: {}\r\n\r\n",
+            item.delivery,
+            item.signature,
+            item.body.len()
+        )
+        .into_bytes();
+        r.extend_from_slice(&item.body);
+        r
+    };
+    let threads = 2;
+    for t in 0..threads {
+        let mut file = Vec::new();
+        for item in items.iter().skip(t).step_by(threads) {
+            let r = raw(item);
+            file.extend_from_slice(format!("{} {}\n", item.deployment, r.len()).as_bytes());
+            file.extend_from_slice(&r);
+        }
+        std::fs::write(dir.path().join(format!("requests-{t}")), file).ok()?;
+    }
+    let filler = not_followed(&template(), 1, "wrk-filler", 70_000_000);
+    std::fs::write(dir.path().join("filler"), raw(&filler[0])).ok()?;
+    let script = dir.path().join("tracked.lua");
+    std::fs::write(
+        &script,
+        format!(
+            r#"local ffi = require("ffi")
+ffi.cdef[[
+typedef struct {{ long tv_sec; long tv_nsec; }} deploybot_timespec;
+int clock_gettime(int clock, deploybot_timespec *tp);
+]]
+local ts = ffi.new("deploybot_timespec")
+local function now_ns()
+  ffi.C.clock_gettime(1, ts)
+  return tonumber(ts.tv_sec) * 1e9 + tonumber(ts.tv_nsec)
+end
+local dir = "{dir}"
+local threads = 0
+function setup(thread)
+  thread:set("tid", threads)
+  threads = threads + 1
+end
+local reqs, ids, sent, filler = {{}}, {{}}, {{}}, nil
+local next, answered, started = 0, 0, false
+function init(args)
+  local f = io.open(dir .. "/requests-" .. tid, "rb")
+  while true do
+    local line = f:read("*l")
+    if not line then break end
+    local id, len = line:match("(%d+) (%d+)")
+    ids[#ids + 1] = id
+    reqs[#reqs + 1] = f:read(tonumber(len))
+  end
+  f:close()
+  f = io.open(dir .. "/filler", "rb")
+  filler = f:read("*a")
+  f:close()
+end
+function request()
+  -- wrk calls this once before the run, to check the request: that one is the filler.
+  if not started then
+    started = true
+    return filler
+  end
+  next = next + 1
+  if next <= #reqs then
+    sent[next] = now_ns()
+    return reqs[next]
+  end
+  return filler
+end
+local complained = false
+function response(status, headers, body)
+  answered = answered + 1
+  if status ~= 202 and status ~= 204 and not complained then
+    complained = true
+    io.stderr:write("wrk: a delivery was answered ", status, ": ", body, "\n")
+  end
+  if answered == #reqs then
+    local out = io.open(dir .. "/sent-" .. tid .. ".tmp", "w")
+    for k = 1, #reqs do
+      out:write(ids[k], " ", string.format("%.0f", sent[k] or -1), "\n")
+    end
+    out:close()
+    os.rename(dir .. "/sent-" .. tid .. ".tmp", dir .. "/sent-" .. tid)
+  end
+end
+"#,
+            dir = dir.path().display(),
+        ),
+    )
+    .ok()?;
+    let mut child = Command::new("wrk")
+        .args(["-t2", &format!("-c{concurrency}"), "-d600s", "-s"])
+        .arg(&script)
+        .arg(url)
+        .stdout(Stdio::null())
+        .spawn()
+        .ok()?;
+    let ids: Vec<u64> = items.iter().map(|i| i.deployment).collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let sent_files = (0..threads).map(|t| dir.path().join(format!("sent-{t}")));
+    let (f, sent) = loop {
+        let done: Option<Vec<String>> = sent_files
+            .clone()
+            .map(|p| std::fs::read_to_string(p).ok())
+            .collect();
+        {
+            let f = finals.lock().unwrap();
+            if let Some(done) = done.filter(|_| ids.iter().all(|id| f.contains_key(id))) {
+                break (f.clone(), done);
+            }
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            panic!(
+                "not every wrk delivery reached chat: {} of {} shown",
+                ids.iter()
+                    .filter(|id| finals.lock().unwrap().contains_key(id))
+                    .count(),
+                ids.len()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let (base, base_ns) = monotonic_now();
+    let ns_of = |at: Instant| base_ns - base.saturating_duration_since(at).as_nanos() as f64;
+    let sent: HashMap<u64, f64> = sent
+        .iter()
+        .flat_map(|text| text.lines())
+        .filter_map(|l| {
+            let (id, ns) = l.split_once(' ')?;
+            Some((id.parse().ok()?, ns.parse().ok()?))
+        })
+        .collect();
+    let first = sent.values().cloned().fold(f64::MAX, f64::min);
+    let last = ids.iter().map(|id| ns_of(f[id].0)).fold(0.0, f64::max);
+    let mut latencies: Vec<Duration> = ids
+        .iter()
+        .map(|id| Duration::from_nanos((ns_of(f[id].0) - sent[id]).max(0.0) as u64))
+        .collect();
+    latencies.sort();
+    let twice = ids.iter().filter(|id| f[id].1 > 1).count();
+    Some((
+        ids.len() as f64 / ((last - first) / 1e9),
+        pct(&latencies, 0.5),
+        pct(&latencies, 0.99),
+        twice,
+    ))
+}
+
 #[tokio::main]
 async fn main() {
     tracing_subscriber::fmt()
@@ -726,6 +914,29 @@ async fn main() {
                         "ingest with wrk: skipped (wrk is not installed: apt-get install wrk)"
                     ),
                 }
+            }
+        }
+    }
+
+    // The issue measured the peers with wrk: the same for tracked deliveries (wrk
+    // costs the machine far less per request than reqwest does). Before this
+    // process's own connections: those over the bot's per-client cap are closed, and
+    // a request wrk sent on one is lost.
+    if external && which_wrk() {
+        for c in [16usize, 64] {
+            let n = 5_000 / scale;
+            let items = prepare(&mut bot, &sb, &template, n, &format!("wrktracked{c}")).await;
+            let (url, finals) = (bot.url(), bot.finals());
+            // It waits on threads, not tasks: the sandbox goes on in this runtime.
+            if let Some((rate, p50, p99, twice)) =
+                tokio::task::block_in_place(|| wrk_tracked(&url, &items, c, &finals))
+            {
+                println!(
+                    "receipt → chat, tracked, wrk c={c} (2 threads): {n} deliveries, {rate:.0}/s ({}), p50 {} p99 {}, final states shown twice: {twice}",
+                    of_floor(rate),
+                    ms(p50),
+                    ms(p99)
+                );
             }
         }
     }
