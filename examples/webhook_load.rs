@@ -652,6 +652,41 @@ end
     })
 }
 
+/// The bot's commit counters (from its `/metrics`): commits, writes, seconds.
+async fn commits(bot: &Bot) -> (f64, f64, f64) {
+    // A connection of its own, not kept: wrk may need all of the bot's per-client cap.
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client");
+    let url = bot.url().replace("/webhook", "/metrics");
+    let text = match client.get(&url).send().await {
+        Ok(r) => r.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (
+        value("deploybot_store_commit_writes_count"),
+        value("deploybot_store_commit_writes_sum"),
+        value("deploybot_store_commit_seconds_sum"),
+    )
+}
+
+/// What the group commit did between two readings of [`commits`].
+fn commit_line(before: (f64, f64, f64), after: (f64, f64, f64)) -> String {
+    let n = (after.0 - before.0).max(1.0);
+    format!(
+        "{:.0} commits, {:.1} writes and {:.0} µs each on average",
+        after.0 - before.0,
+        (after.1 - before.1) / n,
+        (after.2 - before.2) / n * 1e6
+    )
+}
+
 /// Whether wrk is installed.
 fn which_wrk() -> bool {
     Command::new("wrk")
@@ -924,18 +959,27 @@ async fn main() {
     // a request wrk sent on one is lost.
     if external && which_wrk() {
         for c in [16usize, 64] {
-            let n = 5_000 / scale;
+            let n = 3_000 / scale;
             let items = prepare(&mut bot, &sb, &template, n, &format!("wrktracked{c}")).await;
             let (url, finals) = (bot.url(), bot.finals());
+            let perf = std::env::var("PERF_CTL").ok();
+            if let Some(p) = &perf {
+                std::fs::write(p, "enable\n").expect("PERF_CTL: perf's control fifo");
+            }
             // It waits on threads, not tasks: the sandbox goes on in this runtime.
+            let before = commits(&bot).await;
             if let Some((rate, p50, p99, twice)) =
                 tokio::task::block_in_place(|| wrk_tracked(&url, &items, c, &finals))
             {
+                if let Some(p) = &perf {
+                    std::fs::write(p, "disable\n").expect("PERF_CTL: perf's control fifo");
+                }
                 println!(
-                    "receipt → chat, tracked, wrk c={c} (2 threads): {n} deliveries, {rate:.0}/s ({}), p50 {} p99 {}, final states shown twice: {twice}",
+                    "receipt → chat, tracked, wrk c={c} (2 threads): {n} deliveries, {rate:.0}/s ({}), p50 {} p99 {}, final states shown twice: {twice}; {}",
                     of_floor(rate),
                     ms(p50),
-                    ms(p99)
+                    ms(p99),
+                    commit_line(before, commits(&bot).await)
                 );
             }
         }
