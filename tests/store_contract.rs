@@ -1105,6 +1105,103 @@ async fn tracked_writes_of_a_batch_keep_their_order_and_the_last_put_wins() {
     .await;
 }
 
+/// Makes the store refuse (as a full disk would) any write of a tracked record whose
+/// state is `in_progress`.
+async fn refuse_in_progress(b: &Backend) {
+    if b.name == "sqlite" {
+        let pool = sqlx::SqlitePool::connect(&b.url).await.unwrap();
+        for event in ["INSERT", "UPDATE"] {
+            sqlx::query(&format!(
+                r#"CREATE TRIGGER refuse_{event} BEFORE {event} ON tracked
+                   WHEN NEW.data LIKE '%"state":"in_progress"%'
+                   BEGIN SELECT RAISE(ABORT, 'injected: disk full'); END"#
+            ))
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+    } else {
+        let pool = sqlx::PgPool::connect(&b.url).await.unwrap();
+        sqlx::query(
+            r#"CREATE FUNCTION refuse_in_progress() RETURNS trigger AS $$
+               BEGIN
+                 IF NEW.data LIKE '%"state":"in_progress"%' THEN
+                   RAISE EXCEPTION 'injected: disk full';
+                 END IF;
+                 RETURN NEW;
+               END $$ LANGUAGE plpgsql"#,
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        sqlx::query(
+            "CREATE TRIGGER refuse_in_progress BEFORE INSERT OR UPDATE ON tracked
+             FOR EACH ROW EXECUTE FUNCTION refuse_in_progress()",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_put_followed_by_another_of_the_same_record_in_a_batch_is_not_written() {
+    contract(async |b: &Backend| {
+        let store = b.open().await;
+        let t = tracked(5);
+        store.put_tracked(&t).await.unwrap();
+        refuse_in_progress(b).await;
+        let state = |t: Tracked, state| Box::new(Tracked { state, ..t });
+        // The in-progress record is superseded within the batch: never written, so
+        // the refusal never fires.
+        assert_eq!(
+            store
+                .write(vec![
+                    Write::Put(state(t.clone(), DeploymentState::InProgress)),
+                    Write::Put(state(t.clone(), DeploymentState::Success)),
+                ])
+                .await
+                .unwrap(),
+            [Written::Done, Written::Done]
+        );
+        assert_eq!(
+            store
+                .tracked(&t.repository, t.deployment_id)
+                .await
+                .unwrap()
+                .map(|t| t.state),
+            Some(DeploymentState::Success)
+        );
+        // An insert between the two puts sees the first one's row: it is written (and
+        // here refused, failing the whole batch, which changes nothing).
+        let other = tracked(6);
+        assert!(store
+            .write(vec![
+                Write::Put(state(other.clone(), DeploymentState::InProgress)),
+                Write::Insert(Box::new(other.clone())),
+                Write::Put(state(other.clone(), DeploymentState::Success)),
+            ])
+            .await
+            .is_err());
+        assert_eq!(
+            store
+                .tracked(&other.repository, other.deployment_id)
+                .await
+                .unwrap(),
+            None
+        );
+        // The last put of a batch is always written.
+        assert!(store
+            .write(vec![
+                Write::Put(state(other.clone(), DeploymentState::Success)),
+                Write::Put(state(other.clone(), DeploymentState::InProgress)),
+            ])
+            .await
+            .is_err());
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn settled_records_age_out_and_unsettled_ones_stay() {
     contract(async |b: &Backend| {

@@ -164,6 +164,35 @@ pub enum Write {
     Applied(String),
 }
 
+impl Write {
+    /// Which writes of `batch` a later one makes pointless: a `Put` followed, in the
+    /// same batch, by another `Put` of the same record (the last one wins, and the
+    /// transaction is all or nothing) with no `Insert` of it in between (whose answer
+    /// depends on what is there). A status and the render that showed it are often
+    /// queued while one commit runs: their record is then written once.
+    pub(super) fn superseded(batch: &[Write]) -> Vec<bool> {
+        let mut later = std::collections::HashSet::new();
+        let mut skip = vec![false; batch.len()];
+        for (i, w) in batch.iter().enumerate().rev() {
+            match w {
+                Write::Put(t) => {
+                    skip[i] = !later.insert((repo_key(&t.repository), t.deployment_id));
+                }
+                Write::Insert(t) => {
+                    later.remove(&(repo_key(&t.repository), t.deployment_id));
+                }
+                Write::Admit(_) | Write::Applied(_) => {}
+            }
+        }
+        skip
+    }
+}
+
+/// A repository as the key of tracked rows: GitHub's names are case-insensitive.
+pub(super) fn repo_key(repo: &RepoName) -> String {
+    repo.to_string().to_ascii_lowercase()
+}
+
 /// What one [`Write`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Written {

@@ -128,10 +128,7 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some(UNIQUE_VIOLATION))
 }
 
-/// A repository as the key of tracked rows: GitHub's names are case-insensitive.
-fn repo_key(repo: &RepoName) -> String {
-    repo.to_string().to_ascii_lowercase()
-}
+use super::repo_key;
 
 #[async_trait]
 impl Store for PostgresStore {
@@ -260,8 +257,10 @@ impl Store for PostgresStore {
             .await?;
         }
         let now = Utc::now();
+        let superseded = Write::superseded(&batch);
         for (i, w) in batch.iter().enumerate() {
             match w {
+                Write::Put(_) if superseded[i] => {}
                 Write::Put(t) => {
                     tracked_query(PUT_TRACKED, t, now)?
                         .execute(&mut *tx)

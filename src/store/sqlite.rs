@@ -112,10 +112,7 @@ async fn migration_lock(db: &std::path::Path) -> Result<std::fs::File, StoreErro
     .map_err(|e| StoreError(format!("migration lock: {e}")))?
 }
 
-/// A repository as the key of tracked rows: GitHub's names are case-insensitive.
-pub(super) fn repo_key(repo: &RepoName) -> String {
-    repo.to_string().to_ascii_lowercase()
-}
+pub(super) use super::repo_key;
 
 pub(super) fn ts(t: DateTime<Utc>) -> String {
     // Fixed width, so text order is time order.

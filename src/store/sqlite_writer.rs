@@ -110,8 +110,10 @@ fn commit(conn: &mut Connection, batch: &[Write]) -> Result<Vec<Written>, rusqli
                 now.clone(),
             ))
         };
-        for w in batch {
+        let superseded = Write::superseded(batch);
+        for (i, w) in batch.iter().enumerate() {
             answers.push(match w {
+                Write::Put(_) if superseded[i] => Written::Done,
                 Write::Admit(a) => {
                     let at = super::sqlite::ts(a.at);
                     // The unique key de-duplicates, also within the batch.
