@@ -979,7 +979,7 @@ async fn main() {
     // a request wrk sent on one is lost.
     if external && which_wrk() {
         for c in [16usize, 64] {
-            let n = 2_000 / scale;
+            let n = 1_000 / scale;
             let items = prepare(&mut bot, &sb, &template, n, &format!("wrktracked{c}")).await;
             let (url, finals) = (bot.url(), bot.finals());
             let perf = std::env::var("PERF_CTL").ok();
@@ -1061,7 +1061,7 @@ async fn main() {
     }
 
     for c in [16usize, 64] {
-        let n = 2_000 / scale;
+        let n = 1_000 / scale;
         let items = prepare(&mut bot, &sb, &template, n, &format!("tracked{c}")).await;
         let perf = std::env::var("PERF_CTL").ok();
         if let Some(p) = &perf {
