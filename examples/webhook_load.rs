@@ -585,19 +585,38 @@ async fn tracked(
     let start = Instant::now();
     let sent = send(client, &bot.url(), items, concurrency).await;
     let f = shown(&bot.finals(), &ids).await;
-    let last = f.values().map(|(at, _)| *at).max().expect("finals");
+    summary(&ids, &f, &sent.at, start)
+}
+
+/// Receipt → chat of `ids`, shown as `f` says, sent at `sent` from `start` on:
+/// deliveries per second until the last was shown, p50 and p99 of send → chat, and
+/// how many final states were shown more than once.
+fn summary(
+    ids: &[u64],
+    f: &HashMap<u64, (Instant, usize)>,
+    sent: &HashMap<u64, Instant>,
+    start: Instant,
+) -> (f64, Duration, Duration, usize) {
+    let last = ids.iter().map(|id| f[id].0).max().expect("finals");
     let mut latencies: Vec<Duration> = ids
         .iter()
-        .map(|id| f[id].0.saturating_duration_since(sent.at[id]))
+        .map(|id| f[id].0.saturating_duration_since(sent[id]))
         .collect();
     latencies.sort();
-    let twice = f.values().filter(|(_, n)| *n > 1).count();
+    let twice = ids.iter().filter(|id| f[id].1 > 1).count();
     (
         ids.len() as f64 / last.duration_since(start).as_secs_f64(),
         pct(&latencies, 0.5),
         pct(&latencies, 0.99),
         twice,
     )
+}
+
+/// Tells perf (`PERF_CTL`: its control fifo) to `enable` or `disable` recording.
+fn perf_ctl(command: &str) {
+    if let Some(fifo) = std::env::var_os("PERF_CTL") {
+        std::fs::write(fifo, format!("{command}\n")).expect("PERF_CTL: perf's control fifo");
+    }
 }
 
 /// What wrk measured: requests/s, p50, p99, answers that were not 2xx.
@@ -869,30 +888,19 @@ end
     };
     let _ = child.kill();
     let _ = child.wait();
+    // wrk's clock readings as `Instant`s (same clock, read here once).
     let (base, base_ns) = monotonic_now();
-    let ns_of = |at: Instant| base_ns - base.saturating_duration_since(at).as_nanos() as f64;
-    let sent: HashMap<u64, f64> = sent
+    let sent: HashMap<u64, Instant> = sent
         .iter()
         .flat_map(|text| text.lines())
         .filter_map(|l| {
             let (id, ns) = l.split_once(' ')?;
-            Some((id.parse().ok()?, ns.parse().ok()?))
+            let before = Duration::from_nanos((base_ns - ns.parse::<f64>().ok()?) as u64);
+            Some((id.parse().ok()?, base.checked_sub(before)?))
         })
         .collect();
-    let first = sent.values().cloned().fold(f64::MAX, f64::min);
-    let last = ids.iter().map(|id| ns_of(f[id].0)).fold(0.0, f64::max);
-    let mut latencies: Vec<Duration> = ids
-        .iter()
-        .map(|id| Duration::from_nanos((ns_of(f[id].0) - sent[id]).max(0.0) as u64))
-        .collect();
-    latencies.sort();
-    let twice = ids.iter().filter(|id| f[id].1 > 1).count();
-    Some((
-        ids.len() as f64 / ((last - first) / 1e9),
-        pct(&latencies, 0.5),
-        pct(&latencies, 0.99),
-        twice,
-    ))
+    let first = sent.values().min().copied()?;
+    Some(summary(&ids, &f, &sent, first))
 }
 
 #[tokio::main]
@@ -982,18 +990,12 @@ async fn main() {
             let n = 1_000 / scale;
             let items = prepare(&mut bot, &sb, &template, n, &format!("wrktracked{c}")).await;
             let (url, finals) = (bot.url(), bot.finals());
-            let perf = std::env::var("PERF_CTL").ok();
-            if let Some(p) = &perf {
-                std::fs::write(p, "enable\n").expect("PERF_CTL: perf's control fifo");
-            }
-            // It waits on threads, not tasks: the sandbox goes on in this runtime.
             let before = commits(&bot).await;
-            if let Some((rate, p50, p99, twice)) =
-                tokio::task::block_in_place(|| wrk_tracked(&url, &items, c, &finals))
-            {
-                if let Some(p) = &perf {
-                    std::fs::write(p, "disable\n").expect("PERF_CTL: perf's control fifo");
-                }
+            perf_ctl("enable");
+            // It waits on threads, not tasks: the sandbox goes on in this runtime.
+            let measured = tokio::task::block_in_place(|| wrk_tracked(&url, &items, c, &finals));
+            perf_ctl("disable");
+            if let Some((rate, p50, p99, twice)) = measured {
                 println!(
                     "receipt → chat, tracked, wrk c={c} (2 threads): {n} deliveries, {rate:.0}/s ({}), p50 {} p99 {}, final states shown twice: {twice}; {}",
                     of_floor(rate),
@@ -1063,14 +1065,9 @@ async fn main() {
     for c in [16usize, 64] {
         let n = 1_000 / scale;
         let items = prepare(&mut bot, &sb, &template, n, &format!("tracked{c}")).await;
-        let perf = std::env::var("PERF_CTL").ok();
-        if let Some(p) = &perf {
-            std::fs::write(p, "enable\n").expect("PERF_CTL: perf's control fifo");
-        }
+        perf_ctl("enable");
         let (rate, p50, p99, twice) = tracked(&client, &bot, items, c).await;
-        if let Some(p) = &perf {
-            std::fs::write(p, "disable\n").expect("PERF_CTL: perf's control fifo");
-        }
+        perf_ctl("disable");
         println!(
             "receipt → chat, tracked, c={c}: {n} deliveries, {rate:.0}/s ({}), p50 {} p99 {}, final states shown twice: {twice}",
             of_floor(rate),

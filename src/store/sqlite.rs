@@ -112,7 +112,7 @@ async fn migration_lock(db: &std::path::Path) -> Result<std::fs::File, StoreErro
     .map_err(|e| StoreError(format!("migration lock: {e}")))?
 }
 
-pub(super) use super::repo_key;
+use super::repo_key;
 
 pub(super) fn ts(t: DateTime<Utc>) -> String {
     // Fixed width, so text order is time order.

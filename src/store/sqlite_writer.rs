@@ -103,7 +103,7 @@ fn commit(conn: &mut Connection, batch: &[Write]) -> Result<Vec<Written>, rusqli
                 .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
             Ok((
                 t.deployment_id.0 as i64,
-                super::sqlite::repo_key(&t.repository),
+                super::repo_key(&t.repository),
                 t.request_id.clone(),
                 t.is_settled(),
                 data,
