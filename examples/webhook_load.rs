@@ -832,14 +832,17 @@ function request()
   end
   return filler
 end
-local complained = false
+local complained, written = false, false
 function response(status, headers, body)
   answered = answered + 1
   if status ~= 202 and status ~= 204 and not complained then
     complained = true
     io.stderr:write("wrk: a delivery was answered ", status, ": ", body, "\n")
   end
-  if answered == #reqs then
+  -- Answers count fillers too (wrk may send the one it checked with): write the send
+  -- times once every delivery of this thread has been sent, not at the #reqs-th answer.
+  if not written and next >= #reqs and answered >= #reqs then
+    written = true
     local out = io.open(dir .. "/sent-" .. tid .. ".tmp", "w")
     for k = 1, #reqs do
       out:write(ids[k], " ", string.format("%.0f", sent[k] or -1), "\n")
@@ -895,10 +898,18 @@ end
         .flat_map(|text| text.lines())
         .filter_map(|l| {
             let (id, ns) = l.split_once(' ')?;
-            let before = Duration::from_nanos((base_ns - ns.parse::<f64>().ok()?) as u64);
+            // -1: not sent (see the script); such a delivery has no latency, and must
+            // not move the first send an hour back.
+            let ns = ns.parse::<f64>().ok().filter(|ns| *ns >= 0.0)?;
+            let before = Duration::from_nanos((base_ns - ns) as u64);
             Some((id.parse().ok()?, base.checked_sub(before)?))
         })
         .collect();
+    assert_eq!(
+        sent.len(),
+        ids.len(),
+        "wrk recorded no send time for some deliveries: no figure rather than a wrong one"
+    );
     let first = sent.values().min().copied()?;
     Some(summary(&ids, &f, &sent, first))
 }
