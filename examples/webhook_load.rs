@@ -804,7 +804,7 @@ function setup(thread)
   threads = threads + 1
 end
 local reqs, ids, sent, filler = {{}}, {{}}, {{}}, nil
-local next, answered, started = 0, 0, false
+local next, started = 0, false
 function init(args)
   local f = io.open(dir .. "/requests-" .. tid, "rb")
   while true do
@@ -834,14 +834,13 @@ function request()
 end
 local complained, written = false, false
 function response(status, headers, body)
-  answered = answered + 1
   if status ~= 202 and status ~= 204 and not complained then
     complained = true
     io.stderr:write("wrk: a delivery was answered ", status, ": ", body, "\n")
   end
-  -- Answers count fillers too (wrk may send the one it checked with): write the send
-  -- times once every delivery of this thread has been sent, not at the #reqs-th answer.
-  if not written and next >= #reqs and answered >= #reqs then
+  -- Once every delivery of this thread has been sent, not at the #reqs-th answer:
+  -- answers count fillers too (wrk may send the one it checked with).
+  if not written and next >= #reqs then
     written = true
     local out = io.open(dir .. "/sent-" .. tid .. ".tmp", "w")
     for k = 1, #reqs do
