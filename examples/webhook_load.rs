@@ -691,27 +691,39 @@ end
     })
 }
 
-/// The bot's commit counters (from its `/metrics`): commits, writes, seconds.
-async fn commits(bot: &Bot) -> (f64, f64, f64) {
-    // A connection of its own, not kept: wrk may need all of the bot's per-client cap.
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(0)
-        .build()
-        .expect("client");
+/// The bot's `/metrics` text, read with `client` (empty when it does not answer).
+async fn scrape(client: &reqwest::Client, bot: &Bot) -> String {
     let url = bot.url().replace("/webhook", "/metrics");
-    let text = match client.get(&url).send().await {
+    match client.get(&url).send().await {
         Ok(r) => r.text().await.unwrap_or_default(),
         Err(_) => String::new(),
-    };
-    let value = |name: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
+    }
+}
+
+/// The value of the sample `name` (no labels) in a `/metrics` text; 0 when absent.
+fn sample(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
+        .unwrap_or(0.0)
+}
+
+/// The bot's commit counters (from its `/metrics`, read with `client`): commits,
+/// writes, seconds.
+async fn commits(client: &reqwest::Client, bot: &Bot) -> (f64, f64, f64) {
+    let text = scrape(client, bot).await;
     (
-        value("deploybot_store_commit_writes_count"),
-        value("deploybot_store_commit_writes_sum"),
-        value("deploybot_store_commit_seconds_sum"),
+        sample(&text, "deploybot_store_commit_writes_count"),
+        sample(&text, "deploybot_store_commit_writes_sum"),
+        sample(&text, "deploybot_store_commit_seconds_sum"),
+    )
+}
+
+/// Statuses the bot applied in the request that brought them, so far (read on
+/// `client`'s kept connections: the bot closes any over its per-client cap).
+async fn on_arrival(client: &reqwest::Client, bot: &Bot) -> f64 {
+    sample(
+        &scrape(client, bot).await,
+        "deploybot_tracker_applied_on_arrival_total",
     )
 }
 
@@ -1000,7 +1012,12 @@ async fn main() {
             let n = 1_000 / scale;
             let items = prepare(&mut bot, &sb, &template, n, &format!("wrktracked{c}")).await;
             let (url, finals) = (bot.url(), bot.finals());
-            let before = commits(&bot).await;
+            // A connection of its own, not kept: wrk may need all of the per-client cap.
+            let own = reqwest::Client::builder()
+                .pool_max_idle_per_host(0)
+                .build()
+                .expect("client");
+            let before = commits(&own, &bot).await;
             perf_ctl("enable");
             // It waits on threads, not tasks: the sandbox goes on in this runtime.
             let measured = tokio::task::block_in_place(|| wrk_tracked(&url, &items, c, &finals));
@@ -1011,7 +1028,7 @@ async fn main() {
                     of_floor(rate),
                     ms(p50),
                     ms(p99),
-                    commit_line(before, commits(&bot).await)
+                    commit_line(before, commits(&own, &bot).await)
                 );
             }
         }
@@ -1075,14 +1092,22 @@ async fn main() {
     for c in [16usize, 64] {
         let n = 1_000 / scale;
         let items = prepare(&mut bot, &sb, &template, n, &format!("tracked{c}")).await;
+        let (before, committed) = (
+            on_arrival(&client, &bot).await,
+            commits(&client, &bot).await,
+        );
         perf_ctl("enable");
         let (rate, p50, p99, twice) = tracked(&client, &bot, items, c).await;
         perf_ctl("disable");
+        let fast = on_arrival(&client, &bot).await - before;
+        let after = commits(&client, &bot).await;
         println!(
-            "receipt → chat, tracked, c={c}: {n} deliveries, {rate:.0}/s ({}), p50 {} p99 {}, final states shown twice: {twice}",
+            "receipt → chat, tracked, c={c}: {n} deliveries, {rate:.0}/s ({}), p50 {} p99 {}, final states shown twice: {twice}; {fast:.0} applied on arrival; {:.1} writes per delivery ({})",
             of_floor(rate),
             ms(p50),
-            ms(p99)
+            ms(p99),
+            (after.1 - committed.1) / n as f64,
+            commit_line(committed, after)
         );
     }
 

@@ -8,6 +8,10 @@
 //! left (the process died, or applying failed on a storage error) is applied again by
 //! [`Inbox::redrive`], at start and then every few seconds. Applying an event twice
 //! changes nothing: the tracker accepts only statuses that move a deployment forward.
+//!
+//! Most statuses never touch the inbox: one that moves a deployment the tracker holds
+//! in memory forward is applied in its request ([`Tracker::status_on_arrival`]), its
+//! record committed with its delivery id, and answered 2xx only after that commit.
 
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -26,7 +30,7 @@ use crate::metrics::Metrics;
 use crate::model::RepoName;
 use crate::store::group::GroupWriter;
 use crate::store::{Arrival, Store, StoreError, Write, Written, GENERATED_KEY};
-use crate::tracker::Tracker;
+use crate::tracker::{OnArrival, Tracker};
 
 /// Workers applying events; a deployment's events always go to the same one.
 pub const SHARDS: usize = 64;
@@ -251,12 +255,6 @@ impl Inbox {
             inbox: self.clone(),
             key: Some(key.clone()),
         };
-        let arrival = Arrival {
-            key,
-            delivery,
-            event: serde_json::to_string(&work)?,
-            at: self.inner.clock.now(),
-        };
         // GitHub gives up on an answer after 10 s. A store that is stuck (locked by
         // another process, each write waiting out the busy timeout) gets an answer in
         // time: 503, so that the delivery shows as failed and can be redelivered. A
@@ -268,6 +266,21 @@ impl Inbox {
                 "the store did not commit the delivery within {}s",
                 ANSWER_WITHIN.as_secs()
             ))
+        };
+        // Most statuses move a deployment the tracker holds in memory forward: applied
+        // here, committed with the delivery id, with no inbox row to write and remove.
+        let work = match self.apply_on_arrival(work, &delivery, deadline).await {
+            Ok(answered) => {
+                drop(held);
+                return answered.map_err(|late_or_failed| late_or_failed.unwrap_or_else(late));
+            }
+            Err(work) => work,
+        };
+        let arrival = Arrival {
+            key,
+            delivery,
+            event: serde_json::to_string(&work)?,
+            at: self.inner.clock.now(),
         };
         let mut pending =
             tokio::time::timeout_at(deadline, self.inner.writer.submit(Write::Admit(arrival)))
@@ -285,6 +298,63 @@ impl Inbox {
                 Err(late())
             }
         }
+    }
+
+    /// [`Tracker::status_on_arrival`], when this instance applies events. `Err` gives
+    /// the work back when it is left to the inbox. Else the answer: an error is `None`
+    /// when the commit was not done by `deadline` (it goes on by itself: applied then,
+    /// and the redelivery is a duplicate), else the store's.
+    async fn apply_on_arrival(
+        &self,
+        work: Work,
+        delivery: &Option<String>,
+        deadline: tokio::time::Instant,
+    ) -> Result<Result<Admission, Option<StoreError>>, Work> {
+        let Work::Status {
+            repository,
+            deployment,
+            status,
+        } = work
+        else {
+            return Err(work);
+        };
+        let repo = match RepoName::parse(&repository) {
+            Some(repo) if self.applies() && !self.inner.halted.load(Ordering::SeqCst) => repo,
+            _ => {
+                return Err(Work::Status {
+                    repository,
+                    deployment,
+                    status,
+                })
+            }
+        };
+        let started = std::time::Instant::now();
+        let mut applying = Box::pin(self.inner.tracker.clone().status_on_arrival(
+            repo,
+            deployment.id,
+            status,
+            delivery.clone(),
+        ));
+        let answer = match tokio::time::timeout_at(deadline, &mut applying).await {
+            Ok(OnArrival::Left(status)) => {
+                return Err(Work::Status {
+                    repository,
+                    deployment,
+                    status,
+                })
+            }
+            Ok(OnArrival::Applied(Ok(Written::Admitted))) => Ok(Admission::Accepted),
+            Ok(OnArrival::Applied(Ok(_))) => Ok(Admission::Duplicate),
+            Ok(OnArrival::Applied(Err(e))) => Err(Some(e)),
+            Err(_) => {
+                tokio::spawn(applying);
+                Err(None)
+            }
+        };
+        self.inner
+            .metrics
+            .tracker_applied_on_arrival(started.elapsed());
+        Ok(answer)
     }
 
     /// After the admission's commit: a new event goes to its worker, if this instance

@@ -139,6 +139,7 @@ pub struct Metrics {
     webhook_deliveries: Family<EventOutcome, Counter>,
     tracker_queue_depth: Gauge,
     tracker_apply_seconds: Histogram,
+    tracker_applied_on_arrival: Counter,
     store_commit_writes: Histogram,
     store_commit_seconds: Histogram,
     github_requests: Family<Request, Counter>,
@@ -189,6 +190,12 @@ impl Metrics {
             "tracker_apply_seconds",
             "Time to apply one deployment event to its tracked deployment",
             tracker_apply_seconds.clone(),
+        );
+        let tracker_applied_on_arrival = Counter::default();
+        registry.register(
+            "tracker_applied_on_arrival",
+            "Deployment statuses applied in the webhook request that brought them (their deployment was in memory), without going through the inbox",
+            tracker_applied_on_arrival.clone(),
         );
         // 1 … 4096 writes in one transaction.
         let store_commit_writes = Histogram::new(exponential_buckets(1.0, 2.0, 13));
@@ -322,6 +329,7 @@ impl Metrics {
             webhook_deliveries,
             tracker_queue_depth,
             tracker_apply_seconds,
+            tracker_applied_on_arrival,
             store_commit_writes,
             store_commit_seconds,
             github_requests,
@@ -397,6 +405,12 @@ impl Metrics {
 
     pub fn tracker_applied(&self, took: Duration) {
         self.tracker_queue_depth.dec();
+        self.tracker_apply_seconds.observe(took.as_secs_f64());
+    }
+
+    /// A status applied in the request that brought it (it never waited in a queue).
+    pub fn tracker_applied_on_arrival(&self, took: Duration) {
+        self.tracker_applied_on_arrival.inc();
         self.tracker_apply_seconds.observe(took.as_secs_f64());
     }
 
@@ -703,12 +717,14 @@ mod tests {
         m.github_request("GET", "/repos/:owner/:repo", Some(200));
         m.tracker_queued();
         m.tracker_applied(Duration::from_millis(3));
+        m.tracker_applied_on_arrival(Duration::from_millis(1));
         let text = m.encode();
         assert!(text.contains(
             "deploybot_webhook_deliveries_total{event=\"deployment_status\",outcome=\"accepted\"} 1"
         ));
         assert!(text.contains("# TYPE deploybot_tracker_apply_seconds histogram"));
-        assert!(text.contains("deploybot_tracker_apply_seconds_count 1"));
+        assert!(text.contains("deploybot_tracker_apply_seconds_count 2"));
+        assert!(text.contains("deploybot_tracker_applied_on_arrival_total 1"));
         assert!(text.contains("deploybot_tracker_queue_depth 0"));
         assert!(text.contains("deploybot_github_rate_limit_remaining -1"));
         assert!(text.contains("deploybot_ready{component=\"chat\"} 0"));

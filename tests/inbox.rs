@@ -82,6 +82,67 @@ async fn an_event_answered_2xx_but_not_applied_before_a_crash_is_applied_after_t
     assert_eq!(mentions(), 1, "the requester is told once: {:#?}", t.said());
 }
 
+/// `deploybot_tracker_applied_on_arrival_total`, read from the bot's metrics.
+fn applied_on_arrival(t: &TestBot) -> u64 {
+    let text = t.bot().metrics().encode();
+    text.lines()
+        .find_map(|l| l.strip_prefix("deploybot_tracker_applied_on_arrival_total "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no on-arrival counter in:\n{text}"))
+}
+
+#[tokio::test]
+async fn a_status_of_a_deployment_in_memory_is_committed_before_its_answer_without_the_inbox() {
+    let mut t = support::webhook_bot("10ms").await;
+    t.say("deploy api/topic to staging").await;
+    let id = t.last_deployment();
+    let repo = deploybot::model::RepoName::parse("acme/api").unwrap();
+    assert_eq!(applied_on_arrival(&t), 0);
+
+    t.sandbox
+        .create_deployment_status("acme/api", id, NewStatus::new("success"));
+    let (delivery, answered) = wait_for(BOUND, "the delivery to be answered", || {
+        last_status_answer(&t)
+    })
+    .await;
+    assert_eq!(answered, 202);
+    assert_eq!(applied_on_arrival(&t), 1, "applied in its request");
+    // Committed before the answer, and nothing was left in the inbox.
+    let store = t.bot().store();
+    let stored = store
+        .tracked(&repo, deploybot::model::DeploymentId(id))
+        .await
+        .unwrap()
+        .expect("tracked");
+    assert_eq!(stored.state, DeploymentState::Success);
+    let later = chrono::Utc::now() + chrono::Duration::hours(1);
+    assert!(store.inbox(later, 10).await.unwrap().is_empty());
+    // Its id was committed with it: a redelivery is a duplicate, applied nowhere.
+    assert_eq!(t.sandbox.redeliver(&delivery).await, Some(200));
+    assert_eq!(applied_on_arrival(&t), 1);
+
+    // Killed at once, whether or not the message was edited yet: after the restart it
+    // shows the final state, and the requester is told once.
+    t.kill().await;
+    t.boot().await;
+    wait_for(BOUND, "the final state after the restart", || {
+        success(&t, id).then_some(())
+    })
+    .await;
+    let mentions = || {
+        t.said()
+            .iter()
+            .filter(|s| s.message().mention.is_some())
+            .count()
+    };
+    wait_for(BOUND, "the requester to be told", || {
+        (mentions() > 0).then_some(())
+    })
+    .await;
+    t.bot().tracker().flush(BOUND).await;
+    assert_eq!(mentions(), 1, "told once: {:#?}", t.said());
+}
+
 #[tokio::test]
 async fn storage_down_answers_503_keeps_nothing_and_the_redelivery_is_applied() {
     let t = support::webhook_bot("10ms").await;

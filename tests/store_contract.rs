@@ -1105,6 +1105,97 @@ async fn tracked_writes_of_a_batch_keep_their_order_and_the_last_put_wins() {
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_applied_on_arrival_keeps_its_id_and_record_and_nothing_in_the_inbox() {
+    contract(async |b: &Backend| {
+        let t0 = now();
+        let applied = |id: Option<&str>, t: &Tracked| Write::AdmitApplied {
+            delivery: id.map(str::to_string),
+            at: t0,
+            record: Box::new(t.clone()),
+        };
+        let state = |id: u64, state| Tracked {
+            state,
+            ..tracked(id)
+        };
+        let (running, done) = (
+            state(9, DeploymentState::InProgress),
+            state(9, DeploymentState::Success),
+        );
+        {
+            let store = b.open().await;
+            let answers = store
+                .write(vec![
+                    Write::Put(Box::new(tracked(9))),
+                    applied(Some("s1"), &running),
+                    arrival("s1", t0),
+                    // A seen id is a duplicate, and its record is written all the same.
+                    applied(Some("s1"), &done),
+                    applied(None, &tracked(10)),
+                ])
+                .await
+                .unwrap();
+            assert_eq!(
+                answers,
+                [
+                    Written::Done,
+                    Written::Admitted,
+                    Written::Duplicate,
+                    Written::Duplicate,
+                    Written::Admitted
+                ]
+            );
+            assert!(store.inbox(t0 + secs(1), 100).await.unwrap().is_empty());
+        }
+        // Across a restart: the record is there and the id remembered.
+        let store = b.open().await;
+        assert_eq!(
+            store
+                .tracked(&api(), DeploymentId(9))
+                .await
+                .unwrap()
+                .map(|t| t.state),
+            Some(DeploymentState::Success)
+        );
+        assert!(store
+            .tracked(&api(), DeploymentId(10))
+            .await
+            .unwrap()
+            .is_some());
+        assert_eq!(
+            store.write(vec![arrival("s1", t0)]).await.unwrap(),
+            [Written::Duplicate]
+        );
+        assert!(store.inbox(t0 + secs(1), 100).await.unwrap().is_empty());
+        // It supersedes an earlier put of its record in the batch: that one is not
+        // written (here it would be refused), and it is itself never skipped.
+        refuse_in_progress(b).await;
+        assert_eq!(
+            store
+                .write(vec![
+                    Write::Put(Box::new(state(11, DeploymentState::InProgress))),
+                    applied(Some("s2"), &state(11, DeploymentState::Success)),
+                ])
+                .await
+                .unwrap(),
+            [Written::Done, Written::Admitted]
+        );
+        assert!(store
+            .write(vec![
+                applied(Some("s3"), &state(12, DeploymentState::InProgress)),
+                Write::Put(Box::new(state(12, DeploymentState::Success))),
+            ])
+            .await
+            .is_err());
+        // Refused, the batch kept nothing: not even the delivery id.
+        assert_eq!(
+            store.write(vec![arrival("s3", t0)]).await.unwrap(),
+            [Written::Admitted]
+        );
+    })
+    .await;
+}
+
 /// Makes the store refuse (as a full disk would) any write of a tracked record whose
 /// state is `in_progress`.
 async fn refuse_in_progress(b: &Backend) {

@@ -156,6 +156,15 @@ pub const GENERATED_KEY: &str = "deploybot:";
 pub enum Write {
     /// Records the delivery id (unless seen) and the event in the inbox.
     Admit(Arrival),
+    /// A delivery the tracker applied on arrival (its deployment was in memory): its
+    /// id (unless seen) and the record the event moved forward, in one transaction,
+    /// with nothing in the inbox. The record is written even when the id was seen:
+    /// it is the tracker's latest state either way.
+    AdmitApplied {
+        delivery: Option<String>,
+        at: DateTime<Utc>,
+        record: Box<Tracked>,
+    },
     /// Inserts or replaces a tracked record.
     Put(Box<Tracked>),
     /// Inserts a tracked record unless one exists.
@@ -166,10 +175,11 @@ pub enum Write {
 
 impl Write {
     /// Which writes of `batch` a later one makes pointless: a `Put` followed, in the
-    /// same batch, by another `Put` of the same record (the last one wins, and the
-    /// transaction is all or nothing) with no `Insert` of it in between (whose answer
-    /// depends on what is there). A status and the render that showed it are often
-    /// queued while one commit runs: their record is then written once.
+    /// same batch, by another `Put` (or `AdmitApplied`) of the same record (the last
+    /// one wins, and the transaction is all or nothing) with no `Insert` of it in
+    /// between (whose answer depends on what is there). A status and the render that
+    /// showed it are often queued while one commit runs: their record is then written
+    /// once. An `AdmitApplied` is never skipped (its delivery id is recorded).
     pub(super) fn superseded(batch: &[Write]) -> Vec<bool> {
         let mut later = std::collections::HashSet::new();
         let mut skip = vec![false; batch.len()];
@@ -177,6 +187,9 @@ impl Write {
             match w {
                 Write::Put(t) => {
                     skip[i] = !later.insert((repo_key(&t.repository), t.deployment_id));
+                }
+                Write::AdmitApplied { record: t, .. } => {
+                    later.insert((repo_key(&t.repository), t.deployment_id));
                 }
                 Write::Insert(t) => {
                     later.remove(&(repo_key(&t.repository), t.deployment_id));
@@ -196,7 +209,7 @@ pub(super) fn repo_key(repo: &RepoName) -> String {
 /// What one [`Write`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Written {
-    /// The delivery is new and its event is in the inbox.
+    /// The delivery is new and its event is in the inbox (or, `AdmitApplied`, applied).
     Admitted,
     /// The delivery id was already seen (or came earlier in the same batch).
     Duplicate,

@@ -197,18 +197,22 @@ impl Store for PostgresStore {
         // Deliveries: ids first (the unique key de-duplicates, also within the batch),
         // then the events of those that are new, each in one multi-row statement
         // (arrays, unnested: one statement whatever the batch's size).
-        let arrivals: Vec<(usize, &Arrival)> = batch
+        // With `AdmitApplied`, the event is already applied: no inbox row (`None`).
+        let arrivals: Vec<(usize, Option<&str>, DateTime<Utc>, Option<&Arrival>)> = batch
             .iter()
             .enumerate()
             .filter_map(|(i, w)| match w {
-                Write::Admit(a) => Some((i, a)),
+                Write::Admit(a) => Some((i, a.delivery.as_deref(), a.at, Some(a))),
+                Write::AdmitApplied { delivery, at, .. } => {
+                    Some((i, delivery.as_deref(), *at, None))
+                }
                 _ => None,
             })
             .collect();
         let mut fresh = std::collections::HashSet::new();
         let (ids, at): (Vec<&str>, Vec<DateTime<Utc>>) = arrivals
             .iter()
-            .filter_map(|(_, a)| a.delivery.as_deref().map(|id| (id, a.at)))
+            .filter_map(|(_, id, at, _)| id.map(|id| (id, *at)))
             .unzip();
         if !ids.is_empty() {
             let rows = sqlx::query(
@@ -225,14 +229,14 @@ impl Store for PostgresStore {
             }
         }
         let mut admitted = Vec::new();
-        for (i, a) in &arrivals {
+        for (i, id, _, event) in &arrivals {
             // The first of the batch with a fresh id takes it; later ones are repeats.
-            let new = match &a.delivery {
-                Some(id) => fresh.remove(id),
+            let new = match id {
+                Some(id) => fresh.remove(*id),
                 None => true,
             };
             answers[*i] = if new {
-                admitted.push(*a);
+                admitted.extend(*event);
                 Written::Admitted
             } else {
                 Written::Duplicate
@@ -261,7 +265,8 @@ impl Store for PostgresStore {
         for (i, w) in batch.iter().enumerate() {
             match w {
                 Write::Put(_) if superseded[i] => {}
-                Write::Put(t) => {
+                // In the batch's order, as a `Put` (its answer is set above).
+                Write::Put(t) | Write::AdmitApplied { record: t, .. } => {
                     tracked_query(PUT_TRACKED, t, now)?
                         .execute(&mut *tx)
                         .await?;

@@ -128,6 +128,22 @@ fn commit(conn: &mut Connection, batch: &[Write]) -> Result<Vec<Written>, rusqli
                         Written::Duplicate
                     }
                 }
+                Write::AdmitApplied {
+                    delivery: id,
+                    at,
+                    record: t,
+                } => {
+                    let new = match id {
+                        Some(id) => delivery.execute((id, super::sqlite::ts(*at)))? == 1,
+                        None => true,
+                    };
+                    put.execute(record(t)?)?;
+                    if new {
+                        Written::Admitted
+                    } else {
+                        Written::Duplicate
+                    }
+                }
                 Write::Put(t) => {
                     put.execute(record(t)?)?;
                     Written::Done

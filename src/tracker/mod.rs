@@ -59,6 +59,15 @@ pub enum Applied {
     Ignored,
 }
 
+/// What [`Tracker::status_on_arrival`] did.
+#[derive(Debug)]
+pub enum OnArrival {
+    /// Applied and committed with its delivery id (or not: the error says why).
+    Applied(Result<Written, StoreError>),
+    /// Not applied here: the status, for the inbox to apply.
+    Left(Box<DeploymentStatus>),
+}
+
 #[derive(Clone)]
 pub struct Tracker {
     inner: Arc<Inner>,
@@ -387,6 +396,72 @@ impl Tracker {
             }
             return Ok(Applied::Stale);
         }
+        self.advance(&mut t, state, status);
+        // In memory at once, and rendered while the write commits: the inbox entry
+        // that brought the event is removed only once this returns, after the commit.
+        let written = self
+            .inner
+            .writer
+            .submit(Write::Put(Box::new(t.clone())))
+            .await?;
+        self.remember(&t);
+        drop(_guard);
+        self.schedule(repo, id);
+        written.await?;
+        Ok(Applied::Accepted)
+    }
+
+    /// A status applied in the webhook request that brought it, when that is cheap and
+    /// safe: the deployment's record is in memory and the status moves it forward. The
+    /// record and the delivery id are committed in one transaction, with nothing in
+    /// the inbox (a crash after the commit leaves a record the restart's catch-up
+    /// renders); only then is the record kept in memory and its message rendered, so
+    /// an error leaves nothing changed and the delivery is to be sent again.
+    /// [`OnArrival::Left`] (with the status back) when that is not the case: nothing
+    /// was done, the inbox applies it. Owns what it needs, so that it can be left to
+    /// finish by itself (a commit queued goes on even when nobody waits for it).
+    pub async fn status_on_arrival(
+        self,
+        repo: RepoName,
+        id: DeploymentId,
+        status: Box<DeploymentStatus>,
+        delivery: Option<String>,
+    ) -> OnArrival {
+        let Some(state) = status.state() else {
+            return OnArrival::Left(status);
+        };
+        let k = key(&repo, id);
+        if !self.inner.cache.contains_key(&k) {
+            return OnArrival::Left(status);
+        }
+        let lock = self.state_lock(&k);
+        let guard = lock.lock().await;
+        let Some(mut t) = self.inner.cache.get(&k).map(|t| t.clone()) else {
+            return OnArrival::Left(status);
+        };
+        if !moves_forward(&t, state, status.id) {
+            return OnArrival::Left(status);
+        }
+        self.advance(&mut t, state, &status);
+        let write = Write::AdmitApplied {
+            delivery,
+            at: self.inner.clock.now(),
+            record: Box::new(t.clone()),
+        };
+        let written = match self.inner.writer.submit(write).await {
+            Ok(pending) => pending.await,
+            Err(e) => Err(e),
+        };
+        if written.is_ok() {
+            self.remember(&t);
+            drop(guard);
+            self.schedule(&repo, id);
+        }
+        OnArrival::Applied(written)
+    }
+
+    /// Moves `t` to `status` (which moves it forward).
+    fn advance(&self, t: &mut Tracked, state: DeploymentState, status: &DeploymentStatus) {
         let now = self.inner.clock.now();
         t.state = state;
         t.status_id = Some(status.id);
@@ -400,18 +475,6 @@ impl Tracker {
         if state.is_final() {
             t.finished_at = Some(status.created_at.unwrap_or(now).max(t.created_at));
         }
-        // In memory at once, and rendered while the write commits: the inbox entry
-        // that brought the event is removed only once this returns, after the commit.
-        let written = self
-            .inner
-            .writer
-            .submit(Write::Put(Box::new(t.clone())))
-            .await?;
-        self.remember(&t);
-        drop(_guard);
-        self.schedule(repo, id);
-        written.await?;
-        Ok(Applied::Accepted)
     }
 
     /// A `deployment` event. Deployments made elsewhere (no deploybot payload, or one
