@@ -33,6 +33,27 @@ fn last_status_answer(t: &TestBot) -> Option<(String, u16)> {
         .and_then(|d| d.response_status.map(|s| (d.id, s)))
 }
 
+/// After a restart: deployment `id`'s message shows its success, and the requester
+/// is told once.
+async fn shows_success_and_tells_once(t: &TestBot, id: u64) {
+    wait_for(BOUND, "the final state after the restart", || {
+        success(t, id).then_some(())
+    })
+    .await;
+    let mentions = || {
+        t.said()
+            .iter()
+            .filter(|s| matches!(s, Said::Sent { .. }) && s.message().mention.is_some())
+            .count()
+    };
+    wait_for(BOUND, "the requester to be told", || {
+        (mentions() > 0).then_some(())
+    })
+    .await;
+    t.bot().tracker().flush(BOUND).await;
+    assert_eq!(mentions(), 1, "the requester is told once: {:#?}", t.said());
+}
+
 #[tokio::test]
 async fn an_event_answered_2xx_but_not_applied_before_a_crash_is_applied_after_the_restart() {
     let _ = tracing_subscriber::fmt()
@@ -64,22 +85,7 @@ async fn an_event_answered_2xx_but_not_applied_before_a_crash_is_applied_after_t
         serde_json::json!({"message": "Server Error"}),
     ));
     t.boot().await;
-    wait_for(BOUND, "the final state after the restart", || {
-        success(&t, id).then_some(())
-    })
-    .await;
-    let mentions = || {
-        t.said()
-            .iter()
-            .filter(|s| matches!(s, Said::Sent { .. }) && s.message().mention.is_some())
-            .count()
-    };
-    wait_for(BOUND, "the requester to be told", || {
-        (mentions() > 0).then_some(())
-    })
-    .await;
-    t.bot().tracker().flush(BOUND).await;
-    assert_eq!(mentions(), 1, "the requester is told once: {:#?}", t.said());
+    shows_success_and_tells_once(&t, id).await;
 }
 
 /// `deploybot_tracker_applied_on_arrival_total`, read from the bot's metrics.
@@ -125,22 +131,7 @@ async fn a_status_of_a_deployment_in_memory_is_committed_before_its_answer_witho
     // shows the final state, and the requester is told once.
     t.kill().await;
     t.boot().await;
-    wait_for(BOUND, "the final state after the restart", || {
-        success(&t, id).then_some(())
-    })
-    .await;
-    let mentions = || {
-        t.said()
-            .iter()
-            .filter(|s| s.message().mention.is_some())
-            .count()
-    };
-    wait_for(BOUND, "the requester to be told", || {
-        (mentions() > 0).then_some(())
-    })
-    .await;
-    t.bot().tracker().flush(BOUND).await;
-    assert_eq!(mentions(), 1, "told once: {:#?}", t.said());
+    shows_success_and_tells_once(&t, id).await;
 }
 
 #[tokio::test]
