@@ -707,25 +707,17 @@ fn sample(text: &str, name: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// The bot's commit counters (from its `/metrics`, read with `client`): commits,
-/// writes, seconds.
-async fn commits(client: &reqwest::Client, bot: &Bot) -> (f64, f64, f64) {
-    let text = scrape(client, bot).await;
+/// The bot's commit counters in a [`scrape`]: commits, writes, seconds.
+fn commits(text: &str) -> (f64, f64, f64) {
     (
-        sample(&text, "deploybot_store_commit_writes_count"),
-        sample(&text, "deploybot_store_commit_writes_sum"),
-        sample(&text, "deploybot_store_commit_seconds_sum"),
+        sample(text, "deploybot_store_commit_writes_count"),
+        sample(text, "deploybot_store_commit_writes_sum"),
+        sample(text, "deploybot_store_commit_seconds_sum"),
     )
 }
 
-/// Statuses the bot applied in the request that brought them, so far (read on
-/// `client`'s kept connections: the bot closes any over its per-client cap).
-async fn on_arrival(client: &reqwest::Client, bot: &Bot) -> f64 {
-    sample(
-        &scrape(client, bot).await,
-        "deploybot_tracker_applied_on_arrival_total",
-    )
-}
+/// Statuses the bot applied in the request that brought them, so far, in a [`scrape`].
+const ON_ARRIVAL: &str = "deploybot_tracker_applied_on_arrival_total";
 
 /// What the group commit did between two readings of [`commits`].
 fn commit_line(before: (f64, f64, f64), after: (f64, f64, f64)) -> String {
@@ -1017,7 +1009,7 @@ async fn main() {
                 .pool_max_idle_per_host(0)
                 .build()
                 .expect("client");
-            let before = commits(&own, &bot).await;
+            let before = commits(&scrape(&own, &bot).await);
             perf_ctl("enable");
             // It waits on threads, not tasks: the sandbox goes on in this runtime.
             let measured = tokio::task::block_in_place(|| wrk_tracked(&url, &items, c, &finals));
@@ -1028,7 +1020,7 @@ async fn main() {
                     of_floor(rate),
                     ms(p50),
                     ms(p99),
-                    commit_line(before, commits(&own, &bot).await)
+                    commit_line(before, commits(&scrape(&own, &bot).await))
                 );
             }
         }
@@ -1092,15 +1084,15 @@ async fn main() {
     for c in [16usize, 64] {
         let n = 1_000 / scale;
         let items = prepare(&mut bot, &sb, &template, n, &format!("tracked{c}")).await;
-        let (before, committed) = (
-            on_arrival(&client, &bot).await,
-            commits(&client, &bot).await,
-        );
+        // Read on the senders' kept connections: the bot closes any over its
+        // per-client cap.
+        let text = scrape(&client, &bot).await;
+        let (before, committed) = (sample(&text, ON_ARRIVAL), commits(&text));
         perf_ctl("enable");
         let (rate, p50, p99, twice) = tracked(&client, &bot, items, c).await;
         perf_ctl("disable");
-        let fast = on_arrival(&client, &bot).await - before;
-        let after = commits(&client, &bot).await;
+        let text = scrape(&client, &bot).await;
+        let (fast, after) = (sample(&text, ON_ARRIVAL) - before, commits(&text));
         println!(
             "receipt → chat, tracked, c={c}: {n} deliveries, {rate:.0}/s ({}), p50 {} p99 {}, final states shown twice: {twice}; {fast:.0} applied on arrival; {:.1} writes per delivery ({})",
             of_floor(rate),

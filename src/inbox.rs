@@ -318,31 +318,26 @@ impl Inbox {
         else {
             return Err(work);
         };
-        let repo = match RepoName::parse(&repository) {
-            Some(repo) if self.applies() && !self.inner.halted.load(Ordering::SeqCst) => repo,
-            _ => {
-                return Err(Work::Status {
-                    repository,
-                    deployment,
-                    status,
-                })
-            }
+        let id = deployment.id;
+        let repo = RepoName::parse(&repository)
+            .filter(|_| self.applies() && !self.inner.halted.load(Ordering::SeqCst));
+        let back = move |status| Work::Status {
+            repository,
+            deployment,
+            status,
+        };
+        let Some(repo) = repo else {
+            return Err(back(status));
         };
         let started = std::time::Instant::now();
         let mut applying = Box::pin(self.inner.tracker.clone().status_on_arrival(
             repo,
-            deployment.id,
+            id,
             status,
             delivery.clone(),
         ));
         let answer = match tokio::time::timeout_at(deadline, &mut applying).await {
-            Ok(OnArrival::Left(status)) => {
-                return Err(Work::Status {
-                    repository,
-                    deployment,
-                    status,
-                })
-            }
+            Ok(OnArrival::Left(status)) => return Err(back(status)),
             Ok(OnArrival::Applied(Ok(Written::Admitted))) => Ok(Admission::Accepted),
             Ok(OnArrival::Applied(Ok(_))) => Ok(Admission::Duplicate),
             Ok(OnArrival::Applied(Err(e))) => Err(Some(e)),

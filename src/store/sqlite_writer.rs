@@ -110,18 +110,21 @@ fn commit(conn: &mut Connection, batch: &[Write]) -> Result<Vec<Written>, rusqli
                 now.clone(),
             ))
         };
+        // Records a delivery id; `true` when it is new (the unique key de-duplicates,
+        // also within the batch). No id: always new.
+        let mut first_seen = |id: &Option<String>, at: &str| -> Result<bool, rusqlite::Error> {
+            Ok(match id {
+                Some(id) => delivery.execute((id, at))? == 1,
+                None => true,
+            })
+        };
         let superseded = Write::superseded(batch);
         for (i, w) in batch.iter().enumerate() {
             answers.push(match w {
                 Write::Put(_) if superseded[i] => Written::Done,
                 Write::Admit(a) => {
                     let at = super::sqlite::ts(a.at);
-                    // The unique key de-duplicates, also within the batch.
-                    let new = match &a.delivery {
-                        Some(id) => delivery.execute((id, &at))? == 1,
-                        None => true,
-                    };
-                    if new {
+                    if first_seen(&a.delivery, &at)? {
                         inbox.execute((&a.key, &a.event, &at))?;
                         Written::Admitted
                     } else {
@@ -133,10 +136,7 @@ fn commit(conn: &mut Connection, batch: &[Write]) -> Result<Vec<Written>, rusqli
                     at,
                     record: t,
                 } => {
-                    let new = match id {
-                        Some(id) => delivery.execute((id, super::sqlite::ts(*at)))? == 1,
-                        None => true,
-                    };
+                    let new = first_seen(id, &super::sqlite::ts(*at))?;
                     put.execute(record(t)?)?;
                     if new {
                         Written::Admitted

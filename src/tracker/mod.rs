@@ -448,10 +448,7 @@ impl Tracker {
             at: self.inner.clock.now(),
             record: Box::new(t.clone()),
         };
-        let written = match self.inner.writer.submit(write).await {
-            Ok(pending) => pending.await,
-            Err(e) => Err(e),
-        };
+        let written = self.inner.writer.write(write).await;
         if written.is_ok() {
             self.remember(&t);
             drop(guard);
