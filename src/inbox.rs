@@ -346,9 +346,12 @@ impl Inbox {
                 Err(None)
             }
         };
-        self.inner
-            .metrics
-            .tracker_applied_on_arrival(started.elapsed());
+        // Counted once committed (what failed or is late was not applied, yet).
+        if answer.is_ok() {
+            self.inner
+                .metrics
+                .tracker_applied_on_arrival(started.elapsed());
+        }
         Ok(answer)
     }
 

@@ -156,6 +156,7 @@ async fn storage_down_answers_503_keeps_nothing_and_the_redelivery_is_applied() 
     })
     .await;
     assert_eq!(answered, 503, "storage is down");
+    assert_eq!(applied_on_arrival(&t), 0, "not committed, so not counted");
     sqlx::query("ROLLBACK").execute(&mut *holder).await.unwrap();
     drop(holder);
     other.close().await;
