@@ -26,7 +26,10 @@
 //!   states shown more than once (must be 0);
 //! - one delivery at a time, receipt → chat;
 //! - ingest throughput as the delivery table fills from 0 to 10,000;
-//! - the bot's RSS idle, after 5,000 deliveries and at the end.
+//! - the bot's RSS idle, after 5,000 deliveries and at the end;
+//! - with `--external`, beside each tracked run, the bot's CPU time per delivery (all
+//!   its threads, and the SQLite writer's), from `/proc/<pid>/task/*/schedstat`:
+//!   what a change to the code moves, where the rate moves with the machine too.
 //!
 //! With `--external` the bot is the real `deploybot shell` binary in a process of its
 //! own (its chat is the shell's stdout, read here), so senders and bot never share a
@@ -319,6 +322,29 @@ impl Bot {
             .find_map(|l| l.strip_prefix("VmRSS:"))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
             .unwrap_or(0)
+    }
+
+    /// CPU time the bot's threads have used (ns, from `/proc/<pid>/task/*/schedstat`):
+    /// all of them, and the SQLite writer thread's. `None` in-process, where the
+    /// senders share the process.
+    fn cpu_ns(&self) -> Option<(u64, u64)> {
+        let Bot::External { child, .. } = self else {
+            return None;
+        };
+        let (mut all, mut writer) = (0, 0);
+        for task in std::fs::read_dir(format!("/proc/{}/task", child.id())).ok()? {
+            let dir = task.ok()?.path();
+            let ns: u64 = std::fs::read_to_string(dir.join("schedstat"))
+                .ok()
+                .and_then(|s| s.split_whitespace().next()?.parse().ok())
+                .unwrap_or(0);
+            all += ns;
+            let name = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+            if name.trim() == "sqlite-writer" {
+                writer += ns;
+            }
+        }
+        Some((all, writer))
     }
 
     async fn stop(self) {
@@ -731,6 +757,19 @@ fn commit_line(before: (f64, f64, f64), after: (f64, f64, f64)) -> String {
 }
 
 /// Whether wrk is installed.
+/// The bot's CPU time per delivery, from [`Bot::cpu_ns`] around a run: the figure the
+/// rate follows when the cores are busy, and far less noisy than the rate.
+fn cpu_line(cpu: Option<(u64, u64)>, n: usize) -> String {
+    cpu.map(|(all, writer)| {
+        format!(
+            "; bot CPU {:.0} µs per delivery ({:.0} µs of it the SQLite writer thread)",
+            all as f64 / 1000.0 / n as f64,
+            writer as f64 / 1000.0 / n as f64
+        )
+    })
+    .unwrap_or_default()
+}
+
 fn which_wrk() -> bool {
     Command::new("wrk")
         .arg("--version")
@@ -1010,17 +1049,20 @@ async fn main() {
                 .build()
                 .expect("client");
             let before = commits(&scrape(&own, &bot).await);
+            let cpu = bot.cpu_ns();
             perf_ctl("enable");
             // It waits on threads, not tasks: the sandbox goes on in this runtime.
             let measured = tokio::task::block_in_place(|| wrk_tracked(&url, &items, c, &finals));
             perf_ctl("disable");
+            let cpu = cpu.zip(bot.cpu_ns()).map(|(b, a)| (a.0 - b.0, a.1 - b.1));
             if let Some((rate, p50, p99, twice)) = measured {
                 println!(
-                    "receipt → chat, tracked, wrk c={c} (2 threads): {n} deliveries, {rate:.0}/s ({}), p50 {} p99 {}, final states shown twice: {twice}; {}",
+                    "receipt → chat, tracked, wrk c={c} (2 threads): {n} deliveries, {rate:.0}/s ({}), p50 {} p99 {}, final states shown twice: {twice}; {}{}",
                     of_floor(rate),
                     ms(p50),
                     ms(p99),
-                    commit_line(before, commits(&scrape(&own, &bot).await))
+                    commit_line(before, commits(&scrape(&own, &bot).await)),
+                    cpu_line(cpu, n)
                 );
             }
         }
@@ -1088,18 +1130,21 @@ async fn main() {
         // per-client cap.
         let text = scrape(&client, &bot).await;
         let (before, committed) = (sample(&text, ON_ARRIVAL), commits(&text));
+        let cpu = bot.cpu_ns();
         perf_ctl("enable");
         let (rate, p50, p99, twice) = tracked(&client, &bot, items, c).await;
         perf_ctl("disable");
+        let cpu = cpu.zip(bot.cpu_ns()).map(|(b, a)| (a.0 - b.0, a.1 - b.1));
         let text = scrape(&client, &bot).await;
         let (fast, after) = (sample(&text, ON_ARRIVAL) - before, commits(&text));
         println!(
-            "receipt → chat, tracked, c={c}: {n} deliveries, {rate:.0}/s ({}), p50 {} p99 {}, final states shown twice: {twice}; {fast:.0} applied on arrival; {:.1} writes per delivery ({})",
+            "receipt → chat, tracked, c={c}: {n} deliveries, {rate:.0}/s ({}), p50 {} p99 {}, final states shown twice: {twice}; {fast:.0} applied on arrival; {:.1} writes per delivery ({}){}",
             of_floor(rate),
             ms(p50),
             ms(p99),
             (after.1 - committed.1) / n as f64,
-            commit_line(committed, after)
+            commit_line(committed, after),
+            cpu_line(cpu, n)
         );
     }
 

@@ -92,6 +92,23 @@ impl RepoName {
             name: name.to_string(),
         })
     }
+
+    /// `owner/name` lowercased: GitHub's names are case-insensitive, so this is what
+    /// repositories are keyed and compared by. (One allocation, no formatting: the
+    /// webhook path builds it several times per delivery.)
+    pub fn lowercase(&self) -> String {
+        let mut key = String::with_capacity(self.owner.len() + 1 + self.name.len());
+        key.push_str(&self.owner);
+        key.push('/');
+        key.push_str(&self.name);
+        key.make_ascii_lowercase();
+        key
+    }
+
+    /// The same repository, whatever the case of either name.
+    pub fn is(&self, other: &RepoName) -> bool {
+        self.owner.eq_ignore_ascii_case(&other.owner) && self.name.eq_ignore_ascii_case(&other.name)
+    }
 }
 
 impl fmt::Display for RepoName {

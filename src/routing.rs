@@ -162,7 +162,7 @@ fn canonical(at: i64, s: &Signed<'_>) -> Vec<u8> {
     let p = s.payload;
     let mut out = b"deploybot-routing-v1\0".to_vec();
     out.extend_from_slice(&at.to_be_bytes());
-    let repository = s.repository.to_string().to_ascii_lowercase();
+    let repository = s.repository.lowercase();
     field(&mut out, Some(&repository));
     field(&mut out, Some(s.environment));
     field(&mut out, Some(s.git_ref));

@@ -59,7 +59,9 @@ impl FromRequest<AppState> for Verified {
     type Rejection = (StatusCode, String);
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let headers = req.headers().clone();
+        // Taken, not cloned: the body's extractor needs only the extensions (its limit).
+        let mut req = req;
+        let headers = std::mem::take(req.headers_mut());
         let body = Bytes::from_request(req, state)
             .await
             .map_err(|e| (e.status(), e.body_text()))?;

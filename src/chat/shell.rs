@@ -67,13 +67,18 @@ impl ShellChat {
             .out
             .lock()
             .map_err(|_| ChatError::new("output lock poisoned"))?;
-        let prefix = if to.channel_name.as_deref() == Some(&to.channel) {
+        // Made whole first: one write for the message, not one per piece (stdout is
+        // line-buffered, and a reader of the pipe is woken for each write).
+        let mut line = if to.channel_name.as_deref() == Some(&to.channel) {
             format!("[#{}] ", to.channel)
         } else {
             format!("[{}] ", to.display())
         };
-        writeln!(out, "{prefix}{text}").map_err(|e| ChatError::new(e.to_string()))?;
-        out.flush().map_err(|e| ChatError::new(e.to_string()))
+        line.push_str(text);
+        line.push('\n');
+        out.write_all(line.as_bytes())
+            .and_then(|()| out.flush())
+            .map_err(|e| ChatError::new(e.to_string()))
     }
 }
 

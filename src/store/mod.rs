@@ -203,7 +203,7 @@ impl Write {
 
 /// A repository as the key of tracked rows: GitHub's names are case-insensitive.
 pub(super) fn repo_key(repo: &RepoName) -> String {
-    repo.to_string().to_ascii_lowercase()
+    repo.lowercase()
 }
 
 /// What one [`Write`] did.

@@ -722,7 +722,7 @@ impl Store for PostgresStore {
         .bind(serde_json::to_string(w)?)
         .bind(&w.app)
         .bind(&w.environment)
-        .bind(w.repository.to_string().to_ascii_lowercase())
+        .bind(w.repository.lowercase())
         .bind(&w.sha)
         .bind(w.created_at)
         .execute(&self.pool)
@@ -771,7 +771,7 @@ impl Store for PostgresStore {
         let open: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM waits WHERE repository = $1 AND sha = $2 AND closed_at IS NULL",
         )
-        .bind(repository.to_string().to_ascii_lowercase())
+        .bind(repository.lowercase())
         .bind(sha)
         .fetch_one(&self.pool)
         .await?;
@@ -782,7 +782,7 @@ impl Store for PostgresStore {
             "UPDATE waits SET pokes = pokes + 1
              WHERE repository = $1 AND sha = $2 AND closed_at IS NULL",
         )
-        .bind(repository.to_string().to_ascii_lowercase())
+        .bind(repository.lowercase())
         .bind(sha)
         .execute(&self.pool)
         .await?;

@@ -573,7 +573,7 @@ impl Store for SqliteStore {
         .bind(serde_json::to_string(w)?)
         .bind(&w.app)
         .bind(&w.environment)
-        .bind(w.repository.to_string().to_ascii_lowercase())
+        .bind(w.repository.lowercase())
         .bind(&w.sha)
         .bind(ts(w.created_at))
         .execute(&self.pool)
@@ -622,7 +622,7 @@ impl Store for SqliteStore {
         let open: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM waits WHERE repository = ? AND sha = ? AND closed_at IS NULL",
         )
-        .bind(repository.to_string().to_ascii_lowercase())
+        .bind(repository.lowercase())
         .bind(sha)
         .fetch_one(&self.pool)
         .await?;
@@ -633,7 +633,7 @@ impl Store for SqliteStore {
             "UPDATE waits SET pokes = pokes + 1
              WHERE repository = ? AND sha = ? AND closed_at IS NULL",
         )
-        .bind(repository.to_string().to_ascii_lowercase())
+        .bind(repository.lowercase())
         .bind(sha)
         .execute(&self.pool)
         .await?;
@@ -998,6 +998,67 @@ fn wait_from(r: &sqlx::sqlite::SqliteRow) -> Result<Wait, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// 2,000 admitted deliveries of 4 KiB each, in one commit: ~2,200 WAL pages.
+    fn burst(tag: &str) -> Vec<Write> {
+        (0..2_000)
+            .map(|i| {
+                Write::Admit(Arrival {
+                    key: format!("{tag}-{i}"),
+                    delivery: Some(format!("{tag}-{i}")),
+                    event: "x".repeat(4096),
+                    at: Utc::now(),
+                })
+            })
+            .collect()
+    }
+
+    /// Waits (bounded) until `n` checkpoints have copied the whole WAL.
+    async fn caught_up(store: &SqliteStore, n: u64) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while store.writer.caught_up() < n {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "checkpoints that caught up: {} of {n}",
+                store.writer.caught_up()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_wal_is_checkpointed_in_the_background_and_starts_over_after_a_burst() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("wal.db");
+        let wal = dir.path().join("wal.db-wal");
+        let store = SqliteStore::open(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap();
+        let data = 2_000 * 4096;
+        // The checkpointer copies the burst into the database file on its own (the
+        // writer's connection never checkpoints: nothing else would).
+        store.write(burst("a")).await.unwrap();
+        caught_up(&store, 1).await;
+        assert!(std::fs::metadata(&db).unwrap().len() >= data, "copied");
+        let wal_after_one = std::fs::metadata(&wal).unwrap().len();
+        assert!(wal_after_one >= data, "the burst went through the WAL");
+        // That checkpoint caught up, so the next commit starts the WAL over instead of
+        // appending to it: the file does not grow past one burst's size.
+        store.write(burst("b")).await.unwrap();
+        caught_up(&store, 2).await;
+        assert!(std::fs::metadata(&db).unwrap().len() >= 2 * data, "copied");
+        let wal_after_two = std::fs::metadata(&wal).unwrap().len();
+        assert!(
+            wal_after_two < wal_after_one + wal_after_one / 2,
+            "the WAL grew from {wal_after_one} to {wal_after_two} bytes: it was not started over"
+        );
+        // Nothing was lost on the way: both bursts' ids are recorded.
+        let again = store.write(vec![burst("a").remove(7), burst("b").remove(1999)]);
+        assert_eq!(
+            again.await.unwrap(),
+            vec![Written::Duplicate, Written::Duplicate]
+        );
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn two_stores_opening_a_fresh_database_at_once_both_succeed() {

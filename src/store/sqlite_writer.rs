@@ -11,10 +11,28 @@
 //!
 //! **Invariant:** a batch is one `BEGIN IMMEDIATE … COMMIT`, applied in batch order; on
 //! any error nothing of it is kept and every caller of the batch gets the error.
+//!
+//! Checkpoints (copying the WAL back into the database file, with two `fsync`s) run on
+//! a second thread with a connection of its own, never inside a commit: SQLite's
+//! automatic checkpoint would run one in the commit that crosses 1,000 WAL pages, and
+//! every delivery waiting for that commit would wait for the disk too (the p99 of
+//! receipt → chat halved without them, BENCHMARKS.md). After commits, the checkpointer
+//! waits [`CHECKPOINT_AFTER`] for more, then copies what is there without blocking the
+//! writer (`PASSIVE`). Under load that never pauses, a passive checkpoint never
+//! catches up with the writer, and SQLite only starts the WAL over once one has: past
+//! [`RESTART_PAGES`] the checkpointer makes the writer wait for it (`RESTART`), so the
+//! WAL stays bounded, and that wait copies only what the last passive one left.
 
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
+
+/// How long the checkpointer gathers commits before it checkpoints them.
+pub(super) const CHECKPOINT_AFTER: Duration = Duration::from_millis(100);
+/// WAL pages (4 KiB each) past which a checkpoint waits for the writer so that the WAL
+/// starts over: ~64 MiB.
+pub(super) const RESTART_PAGES: i64 = 16_384;
 
 use chrono::Utc;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
@@ -31,6 +49,10 @@ type Job = (
 /// handle is dropped.
 pub(super) struct Writer {
     jobs: mpsc::Sender<Job>,
+    /// Checkpoints that copied the whole WAL (the next commit starts it over); read by
+    /// the tests, which wait on it.
+    #[cfg_attr(not(test), allow(dead_code))]
+    caught_up: Arc<AtomicU64>,
 }
 
 impl Writer {
@@ -43,29 +65,65 @@ impl Writer {
                 path.display()
             ))
         };
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(failed)?;
-        conn.busy_timeout(busy_timeout).map_err(failed)?;
-        // As sqlx's connections: WAL (set on the file at open) with synchronous = NORMAL.
-        conn.pragma_update(None, "synchronous", "NORMAL")
+        let connect = || -> Result<Connection, StoreError> {
+            let conn = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
             .map_err(failed)?;
-        conn.pragma_update(None, "foreign_keys", "ON")
+            conn.busy_timeout(busy_timeout).map_err(failed)?;
+            // As sqlx's connections: WAL (set on the file at open) with synchronous =
+            // NORMAL.
+            conn.pragma_update(None, "synchronous", "NORMAL")
+                .map_err(failed)?;
+            conn.pragma_update(None, "foreign_keys", "ON")
+                .map_err(failed)?;
+            Ok(conn)
+        };
+        let conn = connect()?;
+        // The checkpointer's thread checkpoints, not the commits (module doc).
+        conn.pragma_update(None, "wal_autocheckpoint", 0)
             .map_err(failed)?;
         conn.set_prepared_statement_cache_capacity(16);
+        let checkpointer = connect()?;
+        let spawn = |name: &str, run: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(run)
+                .map(drop)
+                .map_err(|e| StoreError(format!("cannot start the {name} thread: {e}")))
+        };
+        // One pending nudge is enough: the checkpoint after it covers every commit
+        // made before it starts.
+        let (nudge, nudges) = mpsc::sync_channel::<()>(1);
         let (jobs, queue) = mpsc::channel::<Job>();
-        std::thread::Builder::new()
-            .name("sqlite-writer".into())
-            .spawn(move || {
+        spawn(
+            "sqlite-writer",
+            Box::new(move || {
                 let mut conn = conn;
                 while let Ok((batch, answer)) = queue.recv() {
-                    let _ = answer.send(commit(&mut conn, &batch).map_err(StoreError::from));
+                    let committed = commit(&mut conn, &batch).map_err(StoreError::from);
+                    if committed.is_ok() {
+                        let _ = nudge.try_send(());
+                    }
+                    let _ = answer.send(committed);
                 }
-            })
-            .map_err(|e| StoreError(format!("cannot start the webhook writer thread: {e}")))?;
-        Ok(Writer { jobs })
+                // Dropping `nudge` ends the checkpointer.
+            }),
+        )?;
+        let caught_up = Arc::new(AtomicU64::new(0));
+        let counted = caught_up.clone();
+        spawn(
+            "sqlite-checkpoint",
+            Box::new(move || checkpoints(&checkpointer, &nudges, &counted)),
+        )?;
+        Ok(Writer { jobs, caught_up })
+    }
+
+    /// How many checkpoints have copied the whole WAL so far.
+    #[cfg(test)]
+    pub(super) fn caught_up(&self) -> u64 {
+        self.caught_up.load(Ordering::SeqCst)
     }
 
     /// Commits `batch` in one transaction and says what each write did.
@@ -75,6 +133,44 @@ impl Writer {
         self.jobs.send((batch, answer)).map_err(|_| stopped())?;
         answered.await.map_err(|_| stopped())?
     }
+}
+
+/// The checkpointer's loop: after each nudge (commits were made), a passive checkpoint,
+/// and a restarting one when the WAL has grown past [`RESTART_PAGES`]. Ends when the
+/// writer thread does.
+fn checkpoints(conn: &Connection, nudges: &mpsc::Receiver<()>, caught_up: &AtomicU64) {
+    while nudges.recv().is_ok() {
+        std::thread::sleep(CHECKPOINT_AFTER);
+        let _ = nudges.try_recv(); // commits made while it slept: covered now
+        let outcome = checkpoint(conn, "PASSIVE").and_then(|passive| {
+            if passive.1 >= RESTART_PAGES {
+                checkpoint(conn, "RESTART")
+            } else {
+                Ok(passive)
+            }
+        });
+        match outcome {
+            Ok((0, wal_pages, copied)) => {
+                if copied == wal_pages {
+                    caught_up.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+            // Readers kept it from finishing (busy); the next round goes on from there.
+            Ok((_, wal_pages, copied)) => {
+                tracing::debug!(wal_pages, copied, "a checkpoint could not finish")
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "a WAL checkpoint failed; the next commit retries it")
+            }
+        }
+    }
+}
+
+/// `PRAGMA wal_checkpoint(mode)`: (busy, pages in the WAL, pages copied).
+fn checkpoint(conn: &Connection, mode: &str) -> Result<(i64, i64, i64), rusqlite::Error> {
+    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |row| {
+        Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+    })
 }
 
 impl From<rusqlite::Error> for StoreError {

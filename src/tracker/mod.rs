@@ -43,7 +43,7 @@ use crate::store::{Store, StoreError, Tracked, Write, Written};
 type Key = (String, DeploymentId);
 
 fn key(repo: &RepoName, id: DeploymentId) -> Key {
-    (repo.to_string().to_ascii_lowercase(), id)
+    (repo.lowercase(), id)
 }
 
 /// What happened to a status event.
@@ -240,12 +240,11 @@ impl Tracker {
 
     /// The app configured with `repo` (case-insensitive).
     fn app_for(&self, repo: &RepoName) -> Option<&AppConfig> {
-        let repo = repo.to_string();
         self.inner
             .config
             .apps
             .iter()
-            .find(|a| a.repository.to_string().eq_ignore_ascii_case(&repo))
+            .find(|a| a.repository.is(repo))
     }
 
     /// Whether an event about deployment `d` can change anything deploybot shows,
