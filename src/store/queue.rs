@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::postgres::PostgresStore;
+use super::sqlite::ts;
 use super::sqlite::SqliteStore;
 use super::{Lock, StoreError};
 use crate::chat::Conversation;
@@ -186,10 +187,6 @@ fn conversation_json(c: &Conversation) -> Result<String, StoreError> {
 
 // ---------------------------------------------------------------------------------
 // SQLite
-
-fn ts(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
-}
 
 fn parse_ts(s: &str) -> Result<DateTime<Utc>, StoreError> {
     DateTime::parse_from_rfc3339(s)

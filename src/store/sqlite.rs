@@ -115,8 +115,9 @@ async fn migration_lock(db: &std::path::Path) -> Result<std::fs::File, StoreErro
 use super::repo_key;
 
 pub(super) fn ts(t: DateTime<Utc>) -> String {
-    // Fixed width, so text order is time order.
-    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+    // Fixed width, so text order is time order: `%Y-%m-%dT%H:%M:%S%.6fZ`, written
+    // without parsing a format string (the writer thread stamps every commit).
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
 #[async_trait]
@@ -1058,6 +1059,20 @@ mod tests {
             again.await.unwrap(),
             vec![Written::Duplicate, Written::Duplicate]
         );
+    }
+
+    #[test]
+    fn timestamps_are_fixed_width_microseconds_in_utc() {
+        for t in [
+            "2026-12-04T03:17:32.123456789Z",
+            "2026-01-02T00:00:00Z",
+            "1999-12-31T23:59:59.000001Z",
+        ] {
+            let t = DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&Utc);
+            // What the rows written so far hold: text order is time order.
+            assert_eq!(ts(t), t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string());
+            assert_eq!(ts(t).len(), 27);
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
