@@ -540,16 +540,6 @@ pub trait Store: queue::QueueStore + Send + Sync {
     /// deliveries, applied inbox entries), since none of them depends on another write
     /// of its batch. When it fails nothing of the batch is kept.
     async fn write(&self, batch: Vec<Write>) -> Result<Vec<Written>, StoreError>;
-    /// For a backend that gathers the group commit itself (its commits run on a thread
-    /// of its own, which then takes the queue, commits and answers with no task in
-    /// between): the queue's sender; commits are recorded in `metrics`. `None`, the
-    /// default: [`group::GroupWriter`] gathers in a task and calls [`Store::write`].
-    fn gathers(
-        &self,
-        _metrics: std::sync::Arc<crate::metrics::Metrics>,
-    ) -> Option<tokio::sync::mpsc::Sender<group::Job>> {
-        None
-    }
     /// Inbox entries (admitted, not yet applied) received before `before`, oldest
     /// first, at most `limit`.
     async fn inbox(&self, before: DateTime<Utc>, limit: u32) -> Result<Vec<Arrival>, StoreError>;

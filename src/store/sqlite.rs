@@ -185,13 +185,6 @@ impl Store for SqliteStore {
         self.writer.write(batch).await
     }
 
-    fn gathers(
-        &self,
-        metrics: std::sync::Arc<crate::metrics::Metrics>,
-    ) -> Option<tokio::sync::mpsc::Sender<super::group::Job>> {
-        Some(self.writer.gathers(metrics))
-    }
-
     async fn inbox(&self, before: DateTime<Utc>, limit: u32) -> Result<Vec<Arrival>, StoreError> {
         let rows = sqlx::query(
             "SELECT key, event, received_at FROM inbox WHERE received_at < ? ORDER BY rowid LIMIT ?",

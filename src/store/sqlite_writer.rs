@@ -4,11 +4,9 @@
 //! sqlx runs each SQLite statement on a worker thread and hands it there and back
 //! through channels: about 57 µs per statement on the development VM, so a batch of
 //! four statements (begin, two inserts, commit) cost ~350 µs before SQLite did any
-//! work. Here the thread takes the group commit's queue itself ([`group::serve`]): it
-//! waits for a write, takes what else is queued, runs the batch with cached prepared
-//! statements (rusqlite, over the same `libsqlite3-sys` as sqlx) and answers each
-//! caller, with no task between the callers and the thread (a task there cost a wake-up
-//! and a turn on a busy runtime each way, BENCHMARKS.md). Every other statement of the
+//! work. Here the whole batch is one hand-off: the thread runs it with cached prepared
+//! statements (rusqlite, over the same `libsqlite3-sys` as sqlx) and answers; a single
+//! admitted delivery commits in ~120 µs, hand-offs included (BENCHMARKS.md). Every other statement of the
 //! store stays on sqlx.
 //!
 //! **Invariant:** a batch is one `BEGIN IMMEDIATE … COMMIT`, applied in batch order; on
@@ -27,7 +25,7 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, OnceLock};
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 /// How long the checkpointer gathers commits before it checkpoints them.
@@ -40,18 +38,17 @@ use chrono::Utc;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use tokio::sync::oneshot;
 
-use super::group::{self, Job};
 use super::{StoreError, Tracked, Write, Written};
-use crate::metrics::Metrics;
+
+type Job = (
+    Vec<Write>,
+    oneshot::Sender<Result<Vec<Written>, StoreError>>,
+);
 
 /// A handle on the writer thread; the thread ends (closing its connection) when the
 /// handle is dropped.
 pub(super) struct Writer {
-    /// The group commit's queue, served by the thread ([`group::serve`]).
-    jobs: tokio::sync::mpsc::Sender<Job>,
-    /// Where the thread records its commits, once a [`super::group::GroupWriter`]
-    /// takes the queue.
-    metrics: Arc<OnceLock<Arc<Metrics>>>,
+    jobs: mpsc::Sender<Job>,
     /// Checkpoints that copied the whole WAL (the next commit starts it over); read by
     /// the tests, which wait on it.
     #[cfg_attr(not(test), allow(dead_code))]
@@ -99,28 +96,18 @@ impl Writer {
         // One pending nudge is enough: the checkpoint after it covers every commit
         // made before it starts.
         let (nudge, nudges) = mpsc::sync_channel::<()>(1);
-        let (jobs, queue) = tokio::sync::mpsc::channel::<Job>(group::QUEUE);
-        let metrics = Arc::new(OnceLock::<Arc<Metrics>>::new());
-        let recorded = metrics.clone();
+        let (jobs, queue) = mpsc::channel::<Job>();
         spawn(
             "sqlite-writer",
             Box::new(move || {
                 let mut conn = conn;
-                group::serve(
-                    queue,
-                    |batch| {
-                        let committed = commit(&mut conn, batch).map_err(StoreError::from);
-                        if committed.is_ok() {
-                            let _ = nudge.try_send(());
-                        }
-                        committed
-                    },
-                    |writes, took| {
-                        if let Some(m) = recorded.get() {
-                            m.store_commit(writes, took);
-                        }
-                    },
-                );
+                while let Ok((batch, answer)) = queue.recv() {
+                    let committed = commit(&mut conn, &batch).map_err(StoreError::from);
+                    if committed.is_ok() {
+                        let _ = nudge.try_send(());
+                    }
+                    let _ = answer.send(committed);
+                }
                 // Dropping `nudge` ends the checkpointer.
             }),
         )?;
@@ -130,11 +117,7 @@ impl Writer {
             "sqlite-checkpoint",
             Box::new(move || checkpoints(&checkpointer, &nudges, &counted)),
         )?;
-        Ok(Writer {
-            jobs,
-            metrics,
-            caught_up,
-        })
+        Ok(Writer { jobs, caught_up })
     }
 
     /// How many checkpoints have copied the whole WAL so far.
@@ -143,23 +126,12 @@ impl Writer {
         self.caught_up.load(Ordering::SeqCst)
     }
 
-    /// Commits `batch` in one transaction of its own and says what each write did.
+    /// Commits `batch` in one transaction and says what each write did.
     pub(super) async fn write(&self, batch: Vec<Write>) -> Result<Vec<Written>, StoreError> {
         let stopped = || StoreError("the SQLite writer thread has stopped".into());
         let (answer, answered) = oneshot::channel();
-        self.jobs
-            .send(Job::Batch(batch, answer))
-            .await
-            .map_err(|_| stopped())?;
+        self.jobs.send((batch, answer)).map_err(|_| stopped())?;
         answered.await.map_err(|_| stopped())?
-    }
-
-    /// The group commit's queue, for a [`super::group::GroupWriter`]: the thread
-    /// gathers its writes, commits and answers them, and records each commit in
-    /// `metrics` (the first one given).
-    pub(super) fn gathers(&self, metrics: Arc<Metrics>) -> tokio::sync::mpsc::Sender<Job> {
-        let _ = self.metrics.set(metrics);
-        self.jobs.clone()
     }
 }
 
