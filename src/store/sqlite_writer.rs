@@ -28,17 +28,21 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
-/// How long the checkpointer gathers commits before it checkpoints them.
-pub(super) const CHECKPOINT_AFTER: Duration = Duration::from_millis(100);
-/// WAL pages (4 KiB each) past which a checkpoint waits for the writer so that the WAL
-/// starts over: ~64 MiB.
-pub(super) const RESTART_PAGES: i64 = 16_384;
-
 use chrono::Utc;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use tokio::sync::oneshot;
 
 use super::{StoreError, Tracked, Write, Written};
+
+/// How long the checkpointer gathers commits before it checkpoints them.
+pub(super) const CHECKPOINT_AFTER: Duration = Duration::from_millis(100);
+/// WAL pages (4 KiB each) past which a checkpoint waits for the writer so that the WAL
+/// starts over: ~64 MiB.
+pub(super) const RESTART_PAGES: i64 = 16_384;
+/// How long a restarting checkpoint waits for the writer and readers. It blocks new
+/// commits while it waits, so it gives up soon (and tries again after the next
+/// commits) rather than hold the webhook path for the writer's busy timeout.
+const RESTART_WAIT: Duration = Duration::from_millis(100);
 
 type Job = (
     Vec<Write>,
@@ -46,7 +50,7 @@ type Job = (
 );
 
 /// A handle on the writer thread; the thread ends (closing its connection) when the
-/// handle is dropped.
+/// handle is dropped, and the checkpointer's after its last round.
 pub(super) struct Writer {
     jobs: mpsc::Sender<Job>,
     /// Checkpoints that copied the whole WAL (the next commit starts it over); read by
@@ -86,6 +90,7 @@ impl Writer {
             .map_err(failed)?;
         conn.set_prepared_statement_cache_capacity(16);
         let checkpointer = connect()?;
+        checkpointer.busy_timeout(RESTART_WAIT).map_err(failed)?;
         let spawn = |name: &str, run: Box<dyn FnOnce() + Send>| {
             std::thread::Builder::new()
                 .name(name.into())
