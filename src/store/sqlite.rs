@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
-use super::sqlite_writer::Writer;
+use super::sqlite_writer::{Writer, RESTART_PAGES};
 use super::{
     Arrival, AuditEntry, Confirmation, ConfirmationState, Freeze, Gauges, Intent, IntentResolution,
     Lock, LockTaken, Press, Store, StoreError, Tracked, Unconfirmable, Write, Written,
@@ -33,6 +33,12 @@ impl SqliteStore {
     /// Opens (creating if needed) and migrates the database at `url`
     /// (`sqlite://deploybot.db`, `sqlite::memory:`).
     pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
+        Self::open_with(url, RESTART_PAGES).await
+    }
+
+    /// [`SqliteStore::open`], with the WAL size (pages) past which a checkpoint waits
+    /// for the writer (tests make it small).
+    async fn open_with(url: &str, restart_pages: i64) -> Result<SqliteStore, StoreError> {
         // A memory database is private to one connection, and the group commit has a
         // connection of its own: "memory" is a file in a temporary folder instead,
         // removed when the store is dropped (nothing is kept, as promised).
@@ -78,6 +84,7 @@ impl SqliteStore {
         let writer = Writer::open(
             options.get_filename(),
             Duration::from_secs(BUSY_TIMEOUT_SECS),
+            restart_pages,
         )?;
         Ok(SqliteStore {
             pool,
@@ -1016,15 +1023,87 @@ mod tests {
 
     /// Waits (bounded) until `n` checkpoints have copied the whole WAL.
     async fn caught_up(store: &SqliteStore, n: u64) {
+        until(
+            || store.writer.caught_up() >= n,
+            || {
+                format!(
+                    "checkpoints that caught up: {} of {n}",
+                    store.writer.caught_up()
+                )
+            },
+        )
+        .await
+    }
+
+    /// Waits (bounded) until `done()`; `what()` says what was missing if it never is.
+    async fn until(done: impl Fn() -> bool, what: impl Fn() -> String) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        while store.writer.caught_up() < n {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "checkpoints that caught up: {} of {n}",
-                store.writer.caught_up()
-            );
+        while !done() {
+            assert!(tokio::time::Instant::now() < deadline, "{}", what());
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reader_holding_the_wal_delays_its_restart_but_never_a_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("wal.db");
+        let wal = dir.path().join("wal.db-wal");
+        // Every burst is past this threshold: each round tries a restarting checkpoint.
+        let store = SqliteStore::open_with(&format!("sqlite://{}", db.display()), 100)
+            .await
+            .unwrap();
+        // A reader (a backup, `sqlite3` at a prompt) in the middle of a transaction:
+        // no checkpoint can copy past what it sees, nor start the WAL over.
+        let reader = rusqlite::Connection::open(&db).unwrap();
+        reader.execute_batch("BEGIN").unwrap();
+        let seen: i64 = reader
+            .query_row("SELECT count(*) FROM deliveries", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(seen, 0);
+        // Commits go on while it reads, each past the threshold, each followed by a
+        // checkpoint round that gives up waiting for the reader (RESTART_WAIT) instead
+        // of holding the writer.
+        let mut wal_sizes = Vec::new();
+        for (n, tag) in ["a", "b", "c"].into_iter().enumerate() {
+            let written = store.write(burst(tag)).await.unwrap();
+            assert!(written.iter().all(|w| *w == Written::Admitted), "{tag}");
+            let n = n as u64 + 1;
+            until(
+                || store.writer.rounds() >= n,
+                || format!("checkpoint rounds: {} of {n}", store.writer.rounds()),
+            )
+            .await;
+            wal_sizes.push(std::fs::metadata(&wal).unwrap().len());
+        }
+        assert_eq!(store.writer.caught_up(), 0, "no checkpoint could catch up");
+        assert!(
+            wal_sizes.windows(2).all(|w| w[1] > w[0]),
+            "the WAL could not start over, so it grew: {wal_sizes:?}"
+        );
+        // The reader still sees what it saw when it began.
+        let seen: i64 = reader
+            .query_row("SELECT count(*) FROM deliveries", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(seen, 0);
+        // Once it leaves, the next round copies everything and the WAL starts over.
+        reader.execute_batch("COMMIT").unwrap();
+        drop(reader);
+        store.write(burst("d")).await.unwrap();
+        caught_up(&store, 1).await;
+        let before = std::fs::metadata(&wal).unwrap().len();
+        store.write(burst("e")).await.unwrap();
+        caught_up(&store, 2).await;
+        assert_eq!(
+            std::fs::metadata(&wal).unwrap().len(),
+            before,
+            "after a checkpoint that caught up, the next burst rewrote the WAL from its start"
+        );
+        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM deliveries")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(count, 5 * 2_000, "nothing was lost on the way");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

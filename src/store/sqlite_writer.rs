@@ -6,8 +6,8 @@
 //! four statements (begin, two inserts, commit) cost ~350 µs before SQLite did any
 //! work. Here the whole batch is one hand-off: the thread runs it with cached prepared
 //! statements (rusqlite, over the same `libsqlite3-sys` as sqlx) and answers; a single
-//! admitted delivery commits in ~120 µs, hand-offs included (BENCHMARKS.md). Every other statement of the
-//! store stays on sqlx.
+//! admitted delivery commits in ~120 µs, hand-offs included (BENCHMARKS.md). Every
+//! other statement of the store stays on sqlx.
 //!
 //! **Invariant:** a batch is one `BEGIN IMMEDIATE … COMMIT`, applied in batch order; on
 //! any error nothing of it is kept and every caller of the batch gets the error.
@@ -53,16 +53,29 @@ type Job = (
 /// handle is dropped, and the checkpointer's after its last round.
 pub(super) struct Writer {
     jobs: mpsc::Sender<Job>,
-    /// Checkpoints that copied the whole WAL (the next commit starts it over); read by
-    /// the tests, which wait on it.
+    /// What the checkpointer has done; read by the tests, which wait on it.
     #[cfg_attr(not(test), allow(dead_code))]
-    caught_up: Arc<AtomicU64>,
+    counts: Arc<Counts>,
+}
+
+/// The checkpointer's rounds so far.
+#[derive(Default)]
+struct Counts {
+    /// Rounds ended, whatever their outcome.
+    rounds: AtomicU64,
+    /// Rounds that copied the whole WAL (the next commit starts it over).
+    caught_up: AtomicU64,
 }
 
 impl Writer {
     /// Opens a connection on the database file at `path` (created and migrated by
-    /// sqlx before this) and starts its thread.
-    pub(super) fn open(path: &Path, busy_timeout: Duration) -> Result<Writer, StoreError> {
+    /// sqlx before this) and starts its thread, and the checkpointer's (which restarts
+    /// the WAL past `restart_pages`: [`RESTART_PAGES`] but in tests).
+    pub(super) fn open(
+        path: &Path,
+        busy_timeout: Duration,
+        restart_pages: i64,
+    ) -> Result<Writer, StoreError> {
         let failed = |e: rusqlite::Error| {
             StoreError(format!(
                 "cannot open {} for the webhook writer: {e}",
@@ -116,19 +129,25 @@ impl Writer {
                 // Dropping `nudge` ends the checkpointer.
             }),
         )?;
-        let caught_up = Arc::new(AtomicU64::new(0));
-        let counted = caught_up.clone();
+        let counts = Arc::new(Counts::default());
+        let counted = counts.clone();
         spawn(
             "sqlite-checkpoint",
-            Box::new(move || checkpoints(&checkpointer, &nudges, &counted)),
+            Box::new(move || checkpoints(&checkpointer, &nudges, restart_pages, &counted)),
         )?;
-        Ok(Writer { jobs, caught_up })
+        Ok(Writer { jobs, counts })
     }
 
     /// How many checkpoints have copied the whole WAL so far.
     #[cfg(test)]
     pub(super) fn caught_up(&self) -> u64 {
-        self.caught_up.load(Ordering::SeqCst)
+        self.counts.caught_up.load(Ordering::SeqCst)
+    }
+
+    /// How many checkpoint rounds have ended so far, whatever their outcome.
+    #[cfg(test)]
+    pub(super) fn rounds(&self) -> u64 {
+        self.counts.rounds.load(Ordering::SeqCst)
     }
 
     /// Commits `batch` in one transaction and says what each write did.
@@ -141,14 +160,19 @@ impl Writer {
 }
 
 /// The checkpointer's loop: after each nudge (commits were made), a passive checkpoint,
-/// and a restarting one when the WAL has grown past [`RESTART_PAGES`]. Ends when the
+/// and a restarting one when the WAL has grown past `restart_pages`. Ends when the
 /// writer thread does.
-fn checkpoints(conn: &Connection, nudges: &mpsc::Receiver<()>, caught_up: &AtomicU64) {
+fn checkpoints(
+    conn: &Connection,
+    nudges: &mpsc::Receiver<()>,
+    restart_pages: i64,
+    counts: &Counts,
+) {
     while nudges.recv().is_ok() {
         std::thread::sleep(CHECKPOINT_AFTER);
         let _ = nudges.try_recv(); // commits made while it slept: covered now
         let outcome = checkpoint(conn, "PASSIVE").and_then(|passive| {
-            if passive.1 >= RESTART_PAGES {
+            if passive.1 >= restart_pages {
                 checkpoint(conn, "RESTART")
             } else {
                 Ok(passive)
@@ -157,7 +181,7 @@ fn checkpoints(conn: &Connection, nudges: &mpsc::Receiver<()>, caught_up: &Atomi
         match outcome {
             Ok((0, wal_pages, copied)) => {
                 if copied == wal_pages {
-                    caught_up.fetch_add(1, Ordering::SeqCst);
+                    counts.caught_up.fetch_add(1, Ordering::SeqCst);
                 }
             }
             // Readers kept it from finishing (busy); the next round goes on from there.
@@ -168,6 +192,7 @@ fn checkpoints(conn: &Connection, nudges: &mpsc::Receiver<()>, caught_up: &Atomi
                 tracing::warn!(error = %e, "a WAL checkpoint failed; the next commit retries it")
             }
         }
+        counts.rounds.fetch_add(1, Ordering::SeqCst);
     }
 }
 
