@@ -64,6 +64,11 @@ struct Component {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Outcome {
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Version {
     version: String,
 }
@@ -152,6 +157,8 @@ pub struct Metrics {
     locks_active: Gauge,
     confirmations_pending: Gauge,
     deployments_tracked: Gauge,
+    sqlite_checkpoints: Family<Outcome, Counter>,
+    sqlite_wal_pages_behind: Gauge,
     background_failures: Family<Component, Counter>,
     untrusted_events: Family<Reason, Counter>,
     github_rest_fallbacks: Family<Reason, Counter>,
@@ -271,6 +278,18 @@ impl Metrics {
             "Deployments whose message the bot is still keeping up to date",
             deployments_tracked.clone(),
         );
+        let sqlite_checkpoints = Family::<Outcome, Counter>::default();
+        registry.register(
+            "sqlite_checkpoints",
+            "SQLite WAL checkpoints (copying the WAL into the database file, in the background), by outcome: caught_up (the WAL starts over), partial (commits went on, or a reader holds the rest), failed",
+            sqlite_checkpoints.clone(),
+        );
+        let sqlite_wal_pages_behind = Gauge::default();
+        registry.register(
+            "sqlite_wal_pages_behind",
+            "WAL pages (4 KiB) the latest SQLite checkpoint could not copy; the WAL file grows while it stays high (0 on PostgreSQL)",
+            sqlite_wal_pages_behind.clone(),
+        );
         let background_failures = Family::<Component, Counter>::default();
         registry.register(
             "background_failures",
@@ -342,6 +361,8 @@ impl Metrics {
             locks_active,
             confirmations_pending,
             deployments_tracked,
+            sqlite_checkpoints,
+            sqlite_wal_pages_behind,
             background_failures,
             untrusted_events,
             github_rest_fallbacks,
@@ -519,6 +540,21 @@ impl Metrics {
         self.locks_active.set(gauges.locks as i64);
         self.confirmations_pending.set(gauges.confirmations as i64);
         self.deployments_tracked.set(gauges.tracked as i64);
+        if let Some(c) = gauges.checkpoints {
+            for (outcome, total) in [
+                ("caught_up", c.caught_up),
+                ("partial", c.partial),
+                ("failed", c.failed),
+            ] {
+                // The store keeps the totals; the counter catches up with them.
+                let counter = self.sqlite_checkpoints.get_or_create(&Outcome {
+                    outcome: outcome.to_string(),
+                });
+                counter.inc_by(total.saturating_sub(counter.get()));
+            }
+            self.sqlite_wal_pages_behind
+                .set(i64::try_from(c.pages_behind).unwrap_or(i64::MAX));
+        }
     }
 }
 
@@ -711,6 +747,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_stores_checkpoint_totals_become_counters_and_the_backlog_a_gauge() {
+        let m = Metrics::new();
+        let line = |text: &str, name: &str| -> Option<String> {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(|v| v.trim().to_string())
+        };
+        let checkpoints = |caught_up, partial, pages_behind| crate::store::Gauges {
+            checkpoints: Some(crate::store::Checkpoints {
+                caught_up,
+                partial,
+                failed: 0,
+                pages_behind,
+            }),
+            ..Default::default()
+        };
+        m.store_gauges(&checkpoints(3, 1, 700));
+        m.store_gauges(&checkpoints(5, 1, 0));
+        let text = m.encode();
+        let caught_up = "deploybot_sqlite_checkpoints_total{outcome=\"caught_up\"}";
+        assert_eq!(line(&text, caught_up).as_deref(), Some("5"), "{text}");
+        let partial = "deploybot_sqlite_checkpoints_total{outcome=\"partial\"}";
+        assert_eq!(line(&text, partial).as_deref(), Some("1"));
+        let behind = "deploybot_sqlite_wal_pages_behind";
+        assert_eq!(line(&text, behind).as_deref(), Some("0"));
+        // PostgreSQL has no checkpoints: no series, nothing changed.
+        m.store_gauges(&crate::store::Gauges::default());
+        let text = m.encode();
+        assert_eq!(line(&text, caught_up).as_deref(), Some("5"));
+    }
+
+    #[test]
     fn names_follow_prometheus_conventions() {
         let m = Metrics::new();
         m.webhook_delivery("deployment_status", Delivery::Accepted);
@@ -748,6 +816,10 @@ mod tests {
         m.deployment_refused("lock");
         m.background_failure("polling");
         m.untrusted_event(Untrusted::UnconfiguredRepository);
+        m.store_gauges(&crate::store::Gauges {
+            checkpoints: Some(Default::default()),
+            ..Default::default()
+        });
         let text = m.encode();
         let mut families = 0;
         for line in text.lines() {

@@ -302,6 +302,53 @@ async fn metrics_move_as_a_deploy_runs_and_webhooks_arrive() {
 }
 
 #[tokio::test]
+async fn sqlite_checkpoints_are_counted_and_the_wal_catches_up() {
+    let t = support::webhook_bot("10ms").await;
+    t.sandbox
+        .set_deployer(Deployer::auto(Duration::from_millis(20)));
+    t.say("deploy api/topic to staging").await;
+    let id = t.last_deployment();
+    wait_for(BOUND, "the final state", || {
+        t.message_of(id).filter(|(m, _)| {
+            m.tone == deploybot::chat::Tone::Progress(deploybot::model::DeploymentState::Success)
+        })
+    })
+    .await;
+    // The webhook path's commits are checkpointed in the background, ~100 ms later.
+    let caught_up = |m: &prometheus_parse::Scrape| {
+        value(
+            m,
+            "deploybot_sqlite_checkpoints_total",
+            &[("outcome", "caught_up")],
+        )
+    };
+    let deadline = tokio::time::Instant::now() + BOUND;
+    let m = loop {
+        let m = metrics(&t).await;
+        if caught_up(&m) >= 1.0 && value(&m, "deploybot_sqlite_wal_pages_behind", &[]) == 0.0 {
+            break m;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no checkpoint caught up: {:?}",
+            m.samples
+                .iter()
+                .filter(|s| s.metric.contains("sqlite"))
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        value(
+            &m,
+            "deploybot_sqlite_checkpoints_total",
+            &[("outcome", "failed")]
+        ),
+        0.0
+    );
+}
+
+#[tokio::test]
 async fn pending_confirmations_are_counted() {
     let config = support::with_webhook("10ms").replace(
         "[apps.api.environments.production]\nproduction = true",

@@ -361,6 +361,23 @@ pub struct Gauges {
     pub locks: u64,
     pub confirmations: u64,
     pub tracked: u64,
+    /// SQLite's WAL checkpoints since the store opened (none on PostgreSQL).
+    pub checkpoints: Option<Checkpoints>,
+}
+
+/// What the SQLite checkpointer has done since the store opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Checkpoints {
+    /// Rounds that copied the whole WAL into the database file (the next commit
+    /// starts the WAL over).
+    pub caught_up: u64,
+    /// Rounds that copied part of it: commits went on meanwhile, or a reader (a
+    /// backup, an open `sqlite3` prompt) holds the rest.
+    pub partial: u64,
+    /// Rounds that failed (an I/O error, a full disk).
+    pub failed: u64,
+    /// WAL pages the latest round left uncopied.
+    pub pages_behind: u64,
 }
 
 /// A lock on an app's environment: only its holder may deploy there.

@@ -899,6 +899,7 @@ impl Store for PostgresStore {
             locks: count(0)?,
             confirmations: count(1)?,
             tracked: count(2)?,
+            checkpoints: None,
         })
     }
 

@@ -766,6 +766,7 @@ impl Store for SqliteStore {
             locks: count(0)?,
             confirmations: count(1)?,
             tracked: count(2)?,
+            checkpoints: Some(self.writer.checkpoints()),
         })
     }
 
@@ -1077,6 +1078,10 @@ mod tests {
             wal_sizes.push(std::fs::metadata(&wal).unwrap().len());
         }
         assert_eq!(store.writer.caught_up(), 0, "no checkpoint could catch up");
+        // What `/metrics` shows: only partial rounds, and the WAL behind.
+        let shown = store.gauges(Utc::now()).await.unwrap().checkpoints.unwrap();
+        assert_eq!((shown.caught_up, shown.partial, shown.failed), (0, 3, 0));
+        assert!(shown.pages_behind >= 3 * 2_000, "{shown:?}");
         assert!(
             wal_sizes.windows(2).all(|w| w[1] > w[0]),
             "the WAL could not start over, so it grew: {wal_sizes:?}"
@@ -1094,6 +1099,8 @@ mod tests {
         let before = std::fs::metadata(&wal).unwrap().len();
         store.write(burst("e")).await.unwrap();
         caught_up(&store, 2).await;
+        let shown = store.gauges(Utc::now()).await.unwrap().checkpoints.unwrap();
+        assert_eq!((shown.caught_up, shown.pages_behind), (2, 0));
         assert_eq!(
             std::fs::metadata(&wal).unwrap().len(),
             before,

@@ -32,7 +32,7 @@ use chrono::Utc;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use tokio::sync::oneshot;
 
-use super::{StoreError, Tracked, Write, Written};
+use super::{Checkpoints, StoreError, Tracked, Write, Written};
 
 /// How long the checkpointer gathers commits before it checkpoints them.
 pub(super) const CHECKPOINT_AFTER: Duration = Duration::from_millis(100);
@@ -53,18 +53,18 @@ type Job = (
 /// handle is dropped, and the checkpointer's after its last round.
 pub(super) struct Writer {
     jobs: mpsc::Sender<Job>,
-    /// What the checkpointer has done; read by the tests, which wait on it.
-    #[cfg_attr(not(test), allow(dead_code))]
+    /// What the checkpointer has done (for `/metrics`; the tests wait on it).
     counts: Arc<Counts>,
 }
 
-/// The checkpointer's rounds so far.
+/// The checkpointer's rounds so far ([`Checkpoints`]'s fields, and every round).
 #[derive(Default)]
 struct Counts {
-    /// Rounds ended, whatever their outcome.
     rounds: AtomicU64,
-    /// Rounds that copied the whole WAL (the next commit starts it over).
     caught_up: AtomicU64,
+    partial: AtomicU64,
+    failed: AtomicU64,
+    pages_behind: AtomicU64,
 }
 
 impl Writer {
@@ -138,10 +138,21 @@ impl Writer {
         Ok(Writer { jobs, counts })
     }
 
+    /// What the checkpointer has done so far.
+    pub(super) fn checkpoints(&self) -> Checkpoints {
+        let c = &self.counts;
+        Checkpoints {
+            caught_up: c.caught_up.load(Ordering::SeqCst),
+            partial: c.partial.load(Ordering::SeqCst),
+            failed: c.failed.load(Ordering::SeqCst),
+            pages_behind: c.pages_behind.load(Ordering::SeqCst),
+        }
+    }
+
     /// How many checkpoints have copied the whole WAL so far.
     #[cfg(test)]
     pub(super) fn caught_up(&self) -> u64 {
-        self.counts.caught_up.load(Ordering::SeqCst)
+        self.checkpoints().caught_up
     }
 
     /// How many checkpoint rounds have ended so far, whatever their outcome.
@@ -179,17 +190,21 @@ fn checkpoints(
             }
         });
         match outcome {
-            Ok((0, wal_pages, copied)) => {
-                if copied == wal_pages {
+            Ok((busy, wal_pages, copied)) => {
+                let behind = u64::try_from(wal_pages - copied).unwrap_or(0);
+                counts.pages_behind.store(behind, Ordering::SeqCst);
+                if busy == 0 && behind == 0 {
                     counts.caught_up.fetch_add(1, Ordering::SeqCst);
+                } else {
+                    // Commits went on, or readers kept it from finishing; the next
+                    // round goes on from there.
+                    tracing::debug!(wal_pages, copied, "a checkpoint could not finish");
+                    counts.partial.fetch_add(1, Ordering::SeqCst);
                 }
             }
-            // Readers kept it from finishing (busy); the next round goes on from there.
-            Ok((_, wal_pages, copied)) => {
-                tracing::debug!(wal_pages, copied, "a checkpoint could not finish")
-            }
             Err(e) => {
-                tracing::warn!(error = %e, "a WAL checkpoint failed; the next commit retries it")
+                tracing::warn!(error = %e, "a WAL checkpoint failed; the next commit retries it");
+                counts.failed.fetch_add(1, Ordering::SeqCst);
             }
         }
         counts.rounds.fetch_add(1, Ordering::SeqCst);
