@@ -315,7 +315,7 @@ fn spawn_leading(bot: Bot, lease: Lease, mut stop: watch::Receiver<bool>) {
             }
             // What this instance remembered of deployments may be stale: while it
             // stood by, the leader applied their events.
-            bot.tracker().forget_cached();
+            bot.tracker().forget_cached().await;
             let catching_up = bot.clone();
             tokio::spawn(async move {
                 match catching_up.tracker().catch_up().await {

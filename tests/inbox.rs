@@ -56,10 +56,6 @@ async fn shows_success_and_tells_once(t: &TestBot, id: u64) {
 
 #[tokio::test]
 async fn an_event_answered_2xx_but_not_applied_before_a_crash_is_applied_after_the_restart() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter("deploybot=debug")
-        .with_test_writer()
-        .try_init();
     let mut t = support::webhook_bot("10ms").await;
     let out = t.say("deploy api/topic to staging").await;
     assert!(out.contains("Created deployment"), "{out}");
@@ -483,6 +479,29 @@ async fn events_deploybot_does_not_follow_are_answered_without_storing_anything(
     );
 }
 
+/// The state stored for deployment `id` of `repo`.
+async fn stored(
+    t: &TestBot,
+    repo: &deploybot::model::RepoName,
+    id: deploybot::model::DeploymentId,
+) -> DeploymentState {
+    t.bot()
+        .store()
+        .tracked(repo, id)
+        .await
+        .unwrap()
+        .expect("tracked")
+        .state
+}
+
+/// A success status, as the tracker gets it from an event.
+fn success_status() -> deploybot::github::DeploymentStatus {
+    serde_json::from_value(serde_json::json!({
+        "id": 4242, "state": "success", "description": "Deployed topic"
+    }))
+    .unwrap()
+}
+
 /// Memory can be ahead of the store: a status is in memory (and rendered) as soon as
 /// its write is queued, and its event leaves the inbox only once that write commits.
 /// When the write fails, the event stays; applying it again writes memory's record,
@@ -506,25 +525,17 @@ async fn a_status_whose_write_failed_is_written_when_its_event_is_applied_again(
     .execute(&other)
     .await
     .unwrap();
-    let status: deploybot::github::DeploymentStatus = serde_json::from_value(serde_json::json!({
-        "id": 4242, "state": "success", "description": "Deployed topic"
-    }))
-    .unwrap();
+    let status = success_status();
     let tracker = t.bot().tracker();
     let failed = tracker.status(&repo, id, None, &status).await;
     assert!(failed.is_err(), "the write failed: {failed:?}");
     // The render it scheduled fails to record itself too.
     tracker.flush(BOUND).await;
-    let stored = || async {
-        t.bot()
-            .store()
-            .tracked(&repo, id)
-            .await
-            .unwrap()
-            .expect("tracked")
-            .state
-    };
-    assert_ne!(stored().await, DeploymentState::Success, "not in the store");
+    assert_ne!(
+        stored(&t, &repo, id).await,
+        DeploymentState::Success,
+        "not in the store"
+    );
 
     // The disk has room again; the redrive applies the event once more.
     sqlx::query("DROP TRIGGER refuse_success")
@@ -538,8 +549,77 @@ async fn a_status_whose_write_failed_is_written_when_its_event_is_applied_again(
         "memory has it already"
     );
     assert_eq!(
-        stored().await,
+        stored(&t, &repo, id).await,
         DeploymentState::Success,
         "and now the store too"
     );
+}
+
+/// An instance that becomes the leader forgets what it held in memory, but not while
+/// a status's write is in flight: that record is ahead of the store, and a render
+/// reading the store in its place would show the older state and leave the newer one
+/// unshown (its render slot taken).
+#[tokio::test]
+async fn memory_is_forgotten_only_once_the_writes_in_flight_are_committed() {
+    let t = support::webhook_bot("10ms").await;
+    t.say("deploy api/topic to staging").await;
+    let id = deploybot::model::DeploymentId(t.last_deployment());
+    let repo = deploybot::model::RepoName::parse("acme/api").unwrap();
+    let tracker = t.bot().tracker().clone();
+    tracker.flush(BOUND).await;
+
+    // Another process holds the database's write lock: the status's commit waits.
+    let mut other = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
+        "sqlite://{}",
+        t.db.display()
+    ))
+    .await
+    .unwrap();
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let status = success_status();
+    let applying = {
+        let (tracker, repo) = (tracker.clone(), repo.clone());
+        tokio::spawn(async move { tracker.status(&repo, id, None, &status).await })
+    };
+    // In memory and rendered while its write waits for the lock.
+    wait_for(BOUND, "the success rendered from memory", || {
+        success(&t, id.0).then_some(())
+    })
+    .await;
+    assert_ne!(
+        stored(&t, &repo, id).await,
+        DeploymentState::Success,
+        "not committed yet"
+    );
+
+    let released = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let forgetting = {
+        let (tracker, released) = (tracker.clone(), released.clone());
+        tokio::spawn(async move {
+            tracker.forget_cached().await;
+            released.load(std::sync::atomic::Ordering::SeqCst)
+        })
+    };
+    tokio::task::yield_now().await;
+    released.store(true, std::sync::atomic::Ordering::SeqCst);
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+
+    assert!(
+        forgetting.await.unwrap(),
+        "memory was forgotten while a write was in flight"
+    );
+    assert_eq!(
+        applying.await.unwrap().unwrap(),
+        deploybot::tracker::Applied::Accepted
+    );
+    assert_eq!(
+        stored(&t, &repo, id).await,
+        DeploymentState::Success,
+        "committed"
+    );
+    tracker.flush(BOUND).await;
+    assert!(success(&t, id.0), "the final state stays shown");
 }

@@ -81,6 +81,10 @@ struct Inner {
     /// Unsettled records, as last written (every write goes through this tracker, under
     /// the deployment's state lock): reads never wait for the store.
     cache: DashMap<Key, Tracked>,
+    /// Held (shared) by each status from its record's write until the commit, and
+    /// (exclusively) by [`Tracker::forget_cached`]: memory is only forgotten when no
+    /// record in it is ahead of the store.
+    writing: tokio::sync::RwLock<()>,
     chat: Arc<dyn Chat>,
     github: Arc<dyn GitHub>,
     clock: Arc<dyn Clock>,
@@ -123,6 +127,7 @@ impl Tracker {
                 store: writer.store().clone(),
                 writer,
                 cache: DashMap::new(),
+                writing: tokio::sync::RwLock::new(()),
                 chat,
                 github,
                 clock,
@@ -140,7 +145,10 @@ impl Tracker {
         }
     }
 
-    /// The record of `id` in `repo`: from memory, else from the store.
+    /// The record of `id` in `repo`: from memory, else from the store (and kept in
+    /// memory). Callers hold its state lock: a record read from the store could
+    /// otherwise replace in memory the newer one a status remembered meanwhile, whose
+    /// write has not committed yet. [`Tracker::current`] takes the lock.
     async fn get(&self, repo: &RepoName, id: DeploymentId) -> Result<Option<Tracked>, StoreError> {
         let k = key(repo, id);
         if let Some(t) = self.inner.cache.get(&k) {
@@ -151,6 +159,17 @@ impl Tracker {
             self.inner.cache.insert(k, t.clone());
         }
         Ok(t)
+    }
+
+    /// [`Tracker::get`] for callers that do not hold the record's state lock.
+    async fn current(
+        &self,
+        repo: &RepoName,
+        id: DeploymentId,
+    ) -> Result<Option<Tracked>, StoreError> {
+        let lock = self.state_lock(&key(repo, id));
+        let _guard = lock.lock().await;
+        self.get(repo, id).await
     }
 
     /// Writes a record (committed when this returns). Callers hold its state lock.
@@ -207,7 +226,11 @@ impl Tracker {
 
     /// Forgets every record held in memory: the next event reads the store. For an
     /// instance that becomes the leader, whose copies may be older than the store.
-    pub fn forget_cached(&self) {
+    /// Waits for the statuses whose write is in flight: a render that found their
+    /// record forgotten would read the store before their commit, show the older
+    /// state, and (its slot still taken) leave the newer one unshown.
+    pub async fn forget_cached(&self) {
+        let _no_write_in_flight = self.inner.writing.write().await;
         self.inner.cache.clear();
     }
 
@@ -398,6 +421,7 @@ impl Tracker {
         self.advance(&mut t, state, status);
         // In memory at once, and rendered while the write commits: the inbox entry
         // that brought the event is removed only once this returns, after the commit.
+        let in_flight = self.inner.writing.read().await;
         let written = self
             .inner
             .writer
@@ -407,6 +431,7 @@ impl Tracker {
         drop(_guard);
         self.schedule(repo, id);
         written.await?;
+        drop(in_flight);
         Ok(Applied::Accepted)
     }
 
@@ -675,7 +700,7 @@ impl Tracker {
             .or_default()
             .clone();
         let _render = render_lock.lock().await;
-        let Some(t) = self.get(repo, id).await? else {
+        let Some(t) = self.current(repo, id).await? else {
             return Ok(());
         };
         // Renders of one message run one after the other: one that finds the final
@@ -806,7 +831,7 @@ impl Tracker {
         let pending = loop {
             let mut pending = Vec::new();
             for (repo, id) in ids {
-                if let Ok(Some(t)) = self.get(repo, *id).await {
+                if let Ok(Some(t)) = self.current(repo, *id).await {
                     if !t.is_settled() {
                         pending.push((repo.clone(), *id));
                     }
