@@ -130,6 +130,14 @@ fn metric(text: &str, name: &str) -> Option<f64> {
 }
 
 /// Waits (bounded) for an async condition; panics with `what` and the logs.
+/// The `locks` commands an instance answered. A command is counted when its audit
+/// entry is written, just after its answer is posted: wait for both.
+const LOCKS_ANSWERED: &str = "deploybot_commands_total{command=\"locks\",decision=\"allowed\"}";
+
+async fn answered(instance: &Instance) -> f64 {
+    metric(&instance.metrics().await, LOCKS_ANSWERED).unwrap_or(0.0)
+}
+
 async fn until<F, Fut>(bound: Duration, what: &str, instances: &[&Instance], mut f: F)
 where
     F: FnMut() -> Fut,
@@ -283,10 +291,7 @@ async fn failover(db: String) {
         "{m}"
     );
     assert_eq!(
-        metric(
-            &m,
-            "deploybot_commands_total{command=\"locks\",decision=\"allowed\"}"
-        ),
+        metric(&m, LOCKS_ANSWERED),
         Some(1.0),
         "the old leader handled only the first command: {m}"
     );
@@ -313,20 +318,16 @@ async fn failover(db: String) {
     })
     .await;
     fake.say(RANDOM, ALICE, &[], "!locks");
-    until(BOUND, "the answer after the kill", &[leader], || async {
-        answers(&fake) == 3
-    })
+    until(
+        BOUND,
+        "the answer after the kill, counted",
+        &[leader],
+        || async { answers(&fake) == 3 && answered(leader).await >= 2.0 },
+    )
     .await;
     // And once: the answer count stays at 3 while it handles nothing else.
     let m = leader.metrics().await;
-    assert_eq!(
-        metric(
-            &m,
-            "deploybot_commands_total{command=\"locks\",decision=\"allowed\"}"
-        ),
-        Some(2.0),
-        "{m}"
-    );
+    assert_eq!(metric(&m, LOCKS_ANSWERED), Some(2.0), "{m}");
     assert_eq!(answers(&fake), 3);
     let logs = leader.logs();
     assert!(logs.contains("became leader (token"), "{logs}");
@@ -490,19 +491,15 @@ async fn mid_deployment(db: String) {
     .await;
     // A command after the take-over is answered, once.
     fake.say(RANDOM, ALICE, &[], "!locks");
-    until(BOUND, "the new leader's answer", &[standby], || async {
-        answers(&fake) == 1
-    })
+    until(
+        BOUND,
+        "the new leader's answer, counted",
+        &[standby],
+        || async { answers(&fake) == 1 && answered(standby).await >= 1.0 },
+    )
     .await;
     let m = standby.metrics().await;
-    assert_eq!(
-        metric(
-            &m,
-            "deploybot_commands_total{command=\"locks\",decision=\"allowed\"}"
-        ),
-        Some(1.0),
-        "{m}"
-    );
+    assert_eq!(metric(&m, LOCKS_ANSWERED), Some(1.0), "{m}");
     let deployment = format!("Deployment #{id} of api/topic ");
     assert_eq!(
         fake.edits_titled(DEPLOYS, message, &[&deployment, ": success"]),

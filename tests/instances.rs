@@ -589,13 +589,19 @@ async fn a_leader_past_its_lease_answers_nothing_on_its_still_open_gateway() {
             };
             p.fake.say_everywhere(RANDOM, ALICE, &[], "!locks");
             let fenced = "deploybot_gateway_events_fenced_total";
+            let locks = "deploybot_commands_total{command=\"locks\",decision=\"allowed\"}";
+            // A command is counted when its audit entry is written, after its answer.
+            let counted = || p.a.metric(locks) + p.b.metric(locks);
             wait_for(
                 BOUND,
-                "the new leader's answer and the old one's fence",
-                || ((answers() >= 1 && p.a.metric(fenced) >= 1.0) || answers() >= 2).then_some(()),
+                "the new leader's answer (counted) and the old one's fence",
+                || {
+                    ((answers() >= 1 && counted() >= 1.0 && p.a.metric(fenced) >= 1.0)
+                        || answers() >= 2)
+                        .then_some(())
+                },
             )
             .await;
-            let locks = "deploybot_commands_total{command=\"locks\",decision=\"allowed\"}";
             assert_eq!(p.a.metric(locks), 0.0, "the old leader handled nothing");
             assert_eq!(p.b.metric(locks), 1.0, "the new leader answered");
             assert_eq!(answers(), 1, "answered once");
