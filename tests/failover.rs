@@ -129,15 +129,16 @@ fn metric(text: &str, name: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
-/// Waits (bounded) for an async condition; panics with `what` and the logs.
-/// The `locks` commands an instance answered. A command is counted when its audit
-/// entry is written, just after its answer is posted: wait for both.
+/// The counter of `locks` commands answered.
 const LOCKS_ANSWERED: &str = "deploybot_commands_total{command=\"locks\",decision=\"allowed\"}";
 
+/// The `locks` commands an instance answered. A command is counted when its audit
+/// entry is written, just after its answer is posted: wait for both.
 async fn answered(instance: &Instance) -> f64 {
     metric(&instance.metrics().await, LOCKS_ANSWERED).unwrap_or(0.0)
 }
 
+/// Waits (bounded) for an async condition; panics with `what` and the logs.
 async fn until<F, Fut>(bound: Duration, what: &str, instances: &[&Instance], mut f: F)
 where
     F: FnMut() -> Fut,

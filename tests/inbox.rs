@@ -137,14 +137,7 @@ async fn storage_down_answers_503_keeps_nothing_and_the_redelivery_is_applied() 
     let id = t.last_deployment();
 
     // Another process holds the database's write lock.
-    let other = sqlx::SqlitePool::connect(&format!("sqlite://{}", t.db.display()))
-        .await
-        .unwrap();
-    let mut holder = other.acquire().await.unwrap();
-    sqlx::query("BEGIN EXCLUSIVE")
-        .execute(&mut *holder)
-        .await
-        .unwrap();
+    let lock = t.hold_write_lock().await;
     t.sandbox
         .create_deployment_status("acme/api", id, NewStatus::new("success"));
     let (delivery, answered) = wait_for(BOUND, "the delivery to be answered", || {
@@ -153,9 +146,7 @@ async fn storage_down_answers_503_keeps_nothing_and_the_redelivery_is_applied() 
     .await;
     assert_eq!(answered, 503, "storage is down");
     assert_eq!(applied_on_arrival(&t), 0, "not committed, so not counted");
-    sqlx::query("ROLLBACK").execute(&mut *holder).await.unwrap();
-    drop(holder);
-    other.close().await;
+    lock.release().await;
     assert!(!success(&t, id));
 
     // GitHub's "Redeliver" is applied. Nothing of the refused delivery was kept (202),
@@ -433,9 +424,7 @@ async fn events_deploybot_does_not_follow_are_answered_without_storing_anything(
         serde_json::to_vec(&body).unwrap()
     };
     let rows = || async {
-        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", t.db.display()))
-            .await
-            .unwrap();
+        let pool = t.other_pool().await;
         let count = |table: &'static str| {
             let pool = pool.clone();
             async move {
@@ -514,9 +503,7 @@ async fn a_status_whose_write_failed_is_written_when_its_event_is_applied_again(
     let repo = deploybot::model::RepoName::parse("acme/api").unwrap();
 
     // The store refuses to record the success (as a full disk would), and only that.
-    let other = sqlx::SqlitePool::connect(&format!("sqlite://{}", t.db.display()))
-        .await
-        .unwrap();
+    let other = t.other_pool().await;
     sqlx::query(
         r#"CREATE TRIGGER refuse_success BEFORE UPDATE ON tracked
            WHEN NEW.data LIKE '%"state":"success"%'
@@ -569,16 +556,7 @@ async fn memory_is_forgotten_only_once_the_writes_in_flight_are_committed() {
     tracker.flush(BOUND).await;
 
     // Another process holds the database's write lock: the status's commit waits.
-    let mut other = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
-        "sqlite://{}",
-        t.db.display()
-    ))
-    .await
-    .unwrap();
-    sqlx::query("BEGIN EXCLUSIVE")
-        .execute(&mut other)
-        .await
-        .unwrap();
+    let lock = t.hold_write_lock().await;
     let status = success_status();
     let applying = {
         let (tracker, repo) = (tracker.clone(), repo.clone());
@@ -605,7 +583,7 @@ async fn memory_is_forgotten_only_once_the_writes_in_flight_are_committed() {
     };
     tokio::task::yield_now().await;
     released.store(true, std::sync::atomic::Ordering::SeqCst);
-    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+    lock.release().await;
 
     assert!(
         forgetting.await.unwrap(),

@@ -100,14 +100,7 @@ async fn readyz_turns_503_while_the_database_is_locked_and_recovers() {
     wait_status(&url, 200).await;
 
     // Another process takes the database's write lock and keeps it.
-    let other = sqlx::SqlitePool::connect(&format!("sqlite://{}", t.db.display()))
-        .await
-        .unwrap();
-    let mut holder = other.acquire().await.unwrap();
-    sqlx::query("BEGIN EXCLUSIVE")
-        .execute(&mut *holder)
-        .await
-        .unwrap();
+    let lock = t.hold_write_lock().await;
     let body = wait_status(&url, 503).await;
     let json: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(json["ready"], false);
@@ -126,7 +119,7 @@ async fn readyz_turns_503_while_the_database_is_locked_and_recovers() {
         0.0
     );
 
-    sqlx::query("ROLLBACK").execute(&mut *holder).await.unwrap();
+    lock.release().await;
     wait_status(&url, 200).await;
     let m = metrics(&t).await;
     assert_eq!(

@@ -421,7 +421,7 @@ impl Tracker {
         self.advance(&mut t, state, status);
         // In memory at once, and rendered while the write commits: the inbox entry
         // that brought the event is removed only once this returns, after the commit.
-        let in_flight = self.inner.writing.read().await;
+        let writing = self.inner.writing.read().await;
         let written = self
             .inner
             .writer
@@ -431,7 +431,7 @@ impl Tracker {
         drop(_guard);
         self.schedule(repo, id);
         written.await?;
-        drop(in_flight);
+        drop(writing);
         Ok(Applied::Accepted)
     }
 

@@ -296,9 +296,7 @@ impl TestBot {
             self.options.timeout,
         )
         .expect("client");
-        let store = SqliteStore::open(&format!("sqlite://{}", self.db.display()))
-            .await
-            .expect("store");
+        let store = SqliteStore::open(&self.db_url()).await.expect("store");
         let clock: Arc<dyn Clock> = match &self.clock {
             Some(c) => c.clone(),
             None => Arc::new(SystemClock),
@@ -417,11 +415,53 @@ impl TestBot {
             .collect()
     }
 
+    /// The bot's database, as `[storage] url` names it.
+    pub fn db_url(&self) -> String {
+        format!("sqlite://{}", self.db.display())
+    }
+
+    /// A connection pool on the bot's database file, as another process would open.
+    pub async fn other_pool(&self) -> sqlx::SqlitePool {
+        sqlx::SqlitePool::connect(&self.db_url())
+            .await
+            .expect("another connection to the bot's database")
+    }
+
+    /// Takes the database's write lock (`BEGIN EXCLUSIVE`), as another process would,
+    /// and keeps it until [`WriteLock::release`]. Reads still go on (WAL).
+    pub async fn hold_write_lock(&self) -> WriteLock {
+        let pool = self.other_pool().await;
+        let mut holder = pool.acquire().await.expect("a connection");
+        sqlx::query("BEGIN EXCLUSIVE")
+            .execute(&mut *holder)
+            .await
+            .expect("the write lock");
+        WriteLock { holder, pool }
+    }
+
     /// The id of the newest deployment of acme/api.
     pub fn last_deployment(&self) -> u64 {
         self.sandbox.deployments("acme/api")[0]["id"]
             .as_u64()
             .unwrap()
+    }
+}
+
+/// The database's write lock, held by another process ([`TestBot::hold_write_lock`]).
+pub struct WriteLock {
+    holder: sqlx::pool::PoolConnection<sqlx::Sqlite>,
+    pool: sqlx::SqlitePool,
+}
+
+impl WriteLock {
+    /// Gives the lock back (its transaction rolled back: nothing was written).
+    pub async fn release(mut self) {
+        sqlx::query("ROLLBACK")
+            .execute(&mut *self.holder)
+            .await
+            .expect("ROLLBACK");
+        drop(self.holder);
+        self.pool.close().await;
     }
 }
 
